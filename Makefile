@@ -1,0 +1,19 @@
+.PHONY: setup run test test-full bench demo
+
+setup:
+	./scripts/setup.sh
+
+# Runs the kiosk with simulated devices and the embedded platform simulator.
+# Without a display it runs the scripted walk-through and writes screenshots.
+run: setup
+	./scripts/run.sh
+
+test:
+	./scripts/test.sh
+
+# Full-count soak and crash tests (hundreds of kill -9 cycles).
+test-full:
+	KIOSK_TEST_FULL=1 ./scripts/test.sh
+
+bench: setup
+	.venv/bin/python -m bench.run_all

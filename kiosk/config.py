@@ -1,0 +1,281 @@
+"""The one validated configuration schema and its layered loader.
+
+Layers, later wins: ``config/default.toml`` < site file < remotely pushed
+overrides (fleet bundles) < environment (``KIOSK__SECTION__KEY=value``) < CLI.
+Every key remembers which layer set it, so an error names the key, the file and
+what was expected.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("KIOSK_CONFIG_DIR", PROJECT_ROOT / "config"))
+DEFAULT_FILE = CONFIG_DIR / "default.toml"
+SITE_FILE_ENV = "KIOSK_CONFIG"
+ENV_PREFIX = "KIOSK__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class KioskSection(_Section):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    group: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    region_code: str = Field(pattern=r"^\d{6}$")
+    station_name: str = Field(min_length=1)
+    brand: str = "齐好办"
+    helper_phone: str = ""
+    service_phone: str = "12345"
+
+
+class UISection(_Section):
+    idle_timeout_s: float = Field(gt=0)
+    idle_warning_s: float = Field(ge=0)
+    elderly_idle_timeout_s: float = Field(gt=0, default=240)
+    elderly_mode: bool = False
+    voice: bool = True
+    voice_backend: Literal["espeak-ng", "clips", "none"] = "espeak-ng"
+    technician_pin: str = Field(default="", pattern=r"^\d{0,12}$")
+    technician_lockout_attempts: int = Field(default=5, ge=1)
+    technician_lockout_s: float = Field(default=600, gt=0)
+    production: bool = False
+    fullscreen: bool = False
+    width: int = Field(default=1280, ge=320)
+    height: int = Field(default=800, ge=240)
+    items_per_page: int = Field(default=8, ge=1)
+    elderly_items_per_page: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _warning_shorter_than_timeout(self) -> "UISection":
+        if self.idle_warning_s >= self.idle_timeout_s:
+            raise ValueError("idle_warning_s must be shorter than idle_timeout_s")
+        return self
+
+
+class OpeningPeriod(_Section):
+    days: str = Field(pattern=r"^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$")
+    open: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    close: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+
+
+class HoursSection(_Section):
+    self_service_24h: bool = True
+    staffed: list[OpeningPeriod] = Field(default_factory=list)
+
+
+class Announcement(_Section):
+    text: str = Field(min_length=1, max_length=500)
+    starts: str | None = None
+    ends: str | None = None
+
+
+class CatalogSection(_Section):
+    path: str | None = None  # None: the bundled config/catalog
+    disabled: list[str] = Field(default_factory=list)
+    most_used: list[str] = Field(default_factory=list)
+
+
+class PlatformSection(_Section):
+    base_url: str = Field(pattern=r"^https?://")
+    credentials_file: str
+    embedded_simulator: bool = True
+    connect_timeout_s: float = Field(default=3.05, gt=0)
+    read_timeout_s: float = Field(default=15, gt=0)
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    signature_alg: Literal["hmac-sm3", "hmac-sha256"] = "hmac-sm3"
+
+
+class StorageSection(_Section):
+    data_dir: str = "var"
+    key_file: str = "var/kiosk.key"
+    retention_days: int = Field(default=30, ge=0)
+
+
+class LoggingSection(_Section):
+    dir: str = "var/log"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_bytes: int = Field(default=5_000_000, gt=0)
+    backups: int = Field(default=5, ge=0)
+
+
+class CalendarSection(_Section):
+    """Working-day calendar for promised completion dates."""
+
+    holidays: list[str] = Field(default_factory=list)  # ISO dates off work
+    workdays: list[str] = Field(default_factory=list)  # make-up working weekend days
+
+
+class DeviceSettings(BaseModel):
+    """`driver` picks the adapter; the remaining keys are that driver's parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    driver: str = Field(min_length=1)
+    enabled: bool = True
+
+
+class FleetSection(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    enabled: bool = False
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    admin_keys: list[str] = Field(default_factory=list)
+    threshold: int = Field(default=1, ge=1)
+    state_dir: str = "var/fleet"
+    health_interval_s: float = Field(default=60, gt=0)
+
+
+class KioskConfig(_Section):
+    kiosk: KioskSection
+    ui: UISection
+    hours: HoursSection = Field(default_factory=HoursSection)
+    announcements: list[Announcement] = Field(default_factory=list)
+    catalog: CatalogSection = Field(default_factory=CatalogSection)
+    platform: PlatformSection
+    storage: StorageSection = Field(default_factory=StorageSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    calendar: CalendarSection = Field(default_factory=CalendarSection)
+    devices: dict[str, DeviceSettings] = Field(default_factory=dict)
+    fleet: FleetSection = Field(default_factory=FleetSection)
+
+    @field_validator("devices")
+    @classmethod
+    def _known_kinds(cls, v: dict[str, DeviceSettings]) -> dict[str, DeviceSettings]:
+        unknown = set(v) - {"idcard", "qr", "camera", "printer", "sscard"}
+        if unknown:
+            raise ValueError(f"unknown device kind(s): {', '.join(sorted(unknown))}")
+        return v
+
+    def resolve_path(self, p: str | os.PathLike[str]) -> Path:
+        """Relative paths in config are relative to the project root."""
+        path = Path(p)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve_path(self.storage.data_dir)
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the technician who has to fix the file."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]):
+        self.problems = problems  # (key, source, message)
+        lines = [f"{key}: {msg} (in {src})" for key, src, msg in problems]
+        super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+# --------------------------------------------------------------------- loading
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError([("(file)", str(path), "file not found")]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([("(syntax)", str(path), f"not valid TOML: {e}")]) from None
+
+
+def _merge(base: dict, layer: Mapping, source: str, sources: dict[str, str], prefix: str = "") -> None:
+    for k, v in layer.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and isinstance(base.get(k), dict):
+            _merge(base[k], v, source, sources, key + ".")
+        else:
+            base[k] = copy.deepcopy(dict(v)) if isinstance(v, Mapping) else copy.deepcopy(v)
+            sources[key] = source
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    """KIOSK__UI__IDLE_TIMEOUT_S=60 -> {"ui": {"idle_timeout_s": 60}}; values parse as TOML."""
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        if not parts:
+            continue
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _source_for(loc: tuple, sources: dict[str, str]) -> str:
+    parts = [str(p) for p in loc]
+    while parts:
+        key = ".".join(parts)
+        if key in sources:
+            return sources[key]
+        parts.pop()
+    return "defaults"
+
+
+class LoadedConfig:
+    """A validated config plus where each key came from (for `kiosk diagnose`)."""
+
+    def __init__(self, config: KioskConfig, raw: dict, sources: dict[str, str], files: list[str]):
+        self.config = config
+        self.raw = raw
+        self.sources = sources
+        self.files = files
+
+
+def load_config_layers(
+    site_file: str | os.PathLike[str] | None = None,
+    overrides: list[tuple[str, Mapping[str, Any]]] | None = None,
+    env: Mapping[str, str] | None = None,
+    cli: Mapping[str, Any] | None = None,
+    defaults_file: str | os.PathLike[str] | None = None,
+) -> LoadedConfig:
+    """Merge all layers and validate once; raise ConfigError naming key, file and expectation."""
+    env = os.environ if env is None else env
+    sources: dict[str, str] = {}
+    merged: dict[str, Any] = {}
+    files: list[str] = []
+    dfile = Path(defaults_file or DEFAULT_FILE)
+    _merge(merged, _read_toml(dfile), str(dfile), sources)
+    files.append(str(dfile))
+    site = site_file or env.get(SITE_FILE_ENV)
+    if site:
+        _merge(merged, _read_toml(Path(site)), str(site), sources)
+        files.append(str(site))
+    for name, layer in overrides or []:
+        _merge(merged, layer, name, sources)
+        files.append(name)
+    env_layer = _env_layer(env)
+    if env_layer:
+        _merge(merged, env_layer, "environment", sources)
+    if cli:
+        _merge(merged, cli, "command line", sources)
+    try:
+        cfg = KioskConfig.model_validate(merged)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(p) for p in loc)
+            msg = err["msg"]
+            if err["type"] == "missing":
+                msg = "required key is missing"
+            elif err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            problems.append((key, _source_for(loc, sources), msg))
+        raise ConfigError(problems) from None
+    return LoadedConfig(cfg, merged, sources, files)
+
+
+def load_config(site_file: str | os.PathLike[str] | None = None, **kw: Any) -> KioskConfig:
+    return load_config_layers(site_file, **kw).config

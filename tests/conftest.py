@@ -1,0 +1,28 @@
+"""Test-wide setup: Kivy must be configured before anything imports it."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_kivy_home = tempfile.mkdtemp(prefix="kivy-home-")
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_HOME", _kivy_home)
+os.environ.setdefault("KIVY_NO_FILELOG", "1")
+os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+# Tests never read the developer's site file.
+os.environ.pop("KIOSK_CONFIG", None)
+for _k in [k for k in os.environ if k.startswith("KIOSK__")]:
+    os.environ.pop(_k)
+
+import pytest  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Default runs keep soak and crash tests short; `make test-full` sets this.
+FULL = os.environ.get("KIOSK_TEST_FULL") == "1"
+
+
+@pytest.fixture
+def full_counts() -> bool:
+    return FULL
