@@ -1,0 +1,21 @@
+"""Which class implements which (kind, driver): a literal dict, imported lazily.
+
+Each device helper adds its own lines; values are "module:Class" so that creating
+a simulated QR scanner never imports OpenCV or pyscard.
+"""
+from __future__ import annotations
+
+DRIVERS: dict[tuple[str, str], str] = {
+    # ID-card reader
+    ("idcard", "simulated"): "devices.idcard.simulated:SimulatedIdCardReader",
+    ("idcard", "ga467-serial"): "devices.idcard.ga467_serial:GA467SerialReader",
+    ("idcard", "pcsc"): "devices.idcard.pcsc:PcscIdCardReader",
+    # Social security card (PC/SC)
+    ("sscard", "pcsc"): "devices.idcard.sscard:SocialSecurityCardReader",
+    ("sscard", "simulated"): "devices.idcard.simulated:SimulatedSocialSecurityReader",
+    # QR scanner
+    ("qr", "simulated"): "devices.qr.simulated:SimulatedQrScanner",
+    ("qr", "camera"): "devices.qr.camera:CameraQrScanner",
+    ("qr", "serial"): "devices.qr.serial_scanner:SerialQrScanner",
+    ("qr", "evdev"): "devices.qr.wedge:KeyboardWedgeQrScanner",
+}
