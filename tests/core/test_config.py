@@ -1,0 +1,71 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import ConfigError, load_config, load_config_layers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_load_with_contract_keys():
+    c = load_config(env={})
+    assert c.kiosk.region_code == "370306"
+    assert c.ui.idle_warning_s < c.ui.idle_timeout_s
+    assert c.platform.base_url.startswith("http")
+    assert set(c.devices) >= {"idcard", "qr", "camera", "printer"}
+    assert all(d.driver for d in c.devices.values())
+
+
+def test_layer_order_defaults_site_pushed_env_cli(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text('[kiosk]\nstation_name = "某村"\n[ui]\nidle_timeout_s = 100\nidle_warning_s = 10\n', "utf-8")
+    loaded = load_config_layers(
+        site_file=site,
+        overrides=[("bundle v3", {"ui": {"idle_timeout_s": 120}})],
+        env={"KIOSK__UI__IDLE_WARNING_S": "20"},
+        cli={"ui": {"elderly_mode": True}},
+    )
+    c = loaded.config
+    assert c.kiosk.station_name == "某村" and loaded.sources["kiosk.station_name"] == str(site)
+    assert c.ui.idle_timeout_s == 120 and loaded.sources["ui.idle_timeout_s"] == "bundle v3"
+    assert c.ui.idle_warning_s == 20 and loaded.sources["ui.idle_warning_s"] == "environment"
+    assert c.ui.elderly_mode is True
+
+
+def test_error_names_key_file_and_expectation(tmp_path):
+    site = tmp_path / "bad.toml"
+    site.write_text('[ui]\nidle_timeout_s = "soon"\n[devices.printer]\ndriver = ""\nport = 9100\n[kiosk]\nregion_code = "37"\n', "utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(site_file=site, env={})
+    keys = {k: (src, msg) for k, src, msg in e.value.problems}
+    assert keys["ui.idle_timeout_s"][0] == str(site) and "number" in keys["ui.idle_timeout_s"][1]
+    assert keys["kiosk.region_code"][0] == str(site) and "pattern" in keys["kiosk.region_code"][1]
+    assert keys["devices.printer.driver"][0] == str(site)
+
+
+def test_unknown_keys_and_bad_syntax_are_refused(tmp_path):
+    bad = tmp_path / "typo.toml"
+    bad.write_text("[ui]\nidle_timout_s = 30\n", "utf-8")
+    with pytest.raises(ConfigError, match="idle_timout_s: unknown key"):
+        load_config(site_file=bad, env={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[ui\n", "utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(site_file=broken, env={})
+
+
+def test_warning_must_be_shorter_than_timeout():
+    with pytest.raises(ConfigError, match="idle_warning_s must be shorter"):
+        load_config(env={"KIOSK__UI__IDLE_WARNING_S": "500"})
+
+
+def test_cli_config_check_exit_codes(tmp_path):
+    kiosk = str(Path(sys.executable).parent / "kiosk")
+    ok = subprocess.run([kiosk, "config", "check"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "qhb-dev-0001" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[kiosk]\nregion_code = "x"\n', "utf-8")
+    r = subprocess.run([kiosk, "config", "check", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1 and "kiosk.region_code" in r.stderr and str(bad) in r.stderr

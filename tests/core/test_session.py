@@ -1,0 +1,159 @@
+"""The visit state machine with a fake clock: transitions, timeouts, and the wipe."""
+from dataclasses import dataclass
+
+import pytest
+
+from kiosk.logging_setup import REDACTOR
+from kiosk.session import InvalidTransition, MissingIdentity, Session, State
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, s):
+        self.t += s
+
+
+@dataclass
+class Card:
+    name: str
+    id_number: str
+    wiped: bool = False
+
+    def wipe(self):
+        self.name = ""
+        self.id_number = ""
+        self.wiped = True
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def session(clock):
+    return Session(idle_timeout_s=90, idle_warning_s=15, clock=clock)
+
+
+def full_visit_to_review(s):
+    s.identify(Card("张三", "11010519491231002X"))
+    s.choose_item("QHB-RS-001")
+    s.start_form()
+    s.set_form({"phone": "13812345678"})
+    s.to_materials()
+    s.add_material("户口簿", b"\xff\xd8jpegdata")
+    s.to_review()
+
+
+def test_happy_path_states(session):
+    seen = []
+    session.on("state", lambda old, new: seen.append(new))
+    full_visit_to_review(session)
+    session.begin_submit()
+    session.submitted("LQ261127ABCDEFGH1", queued=True)
+    session.start_rating()
+    session.rate("满意")
+    session.end()
+    assert seen == [State.IDENTIFIED, State.ITEM_CHOSEN, State.FORM, State.MATERIALS, State.REVIEW,
+                    State.SUBMITTING, State.QUEUED, State.RATING, State.IDLE]
+
+
+def test_item_first_then_identify(session):
+    session.choose_item("QHB-RS-001")
+    with pytest.raises(MissingIdentity):
+        session.start_form()
+    session.identify(Card("李四", "34052419800101001X"))
+    assert session.state is State.ITEM_CHOSEN
+    session.start_form()
+    assert session.state is State.FORM
+
+
+@pytest.mark.parametrize("action", [
+    lambda s: s.to_review(),
+    lambda s: s.begin_submit(),
+    lambda s: s.start_rating(),
+    lambda s: s.set_form({}),
+    lambda s: s.add_material("x", b"1"),
+    lambda s: s.rate("满意"),
+])
+def test_invalid_transitions_raise(session, action):
+    with pytest.raises(InvalidTransition):
+        action(session)
+    assert session.state is State.IDLE
+
+
+def test_timeout_warns_then_wipes_everything(session, clock):
+    card = Card("张三", "11010519491231002X")
+    warnings, wipes = [], []
+    session.on("warning", warnings.append)
+    session.on("wipe", wipes.append)
+    full_visit_to_review(session)
+    material = session.data.materials[0]
+    session.set_face_photo(b"face")
+    face = session.data.face_photo
+    session._data.identity = card  # keep a handle to see the wipe reach the object
+
+    clock.advance(74)
+    session.tick()
+    assert warnings == [] and session.state is State.REVIEW
+    clock.advance(2)  # 76 s: inside the 15 s warning window
+    session.tick()
+    session.tick()
+    assert len(warnings) == 1 and 0 < warnings[0] <= 15
+    clock.advance(14)
+    session.tick()
+    assert session.state is State.IDLE
+    assert wipes == ["timeout"]
+    assert card.wiped and card.name == ""
+    assert session.data.identity is None and session.data.form == {} and session.data.materials == []
+    assert bytes(material.data) == b"" and set(face) <= {0}
+
+
+def test_activity_resets_countdown(session, clock):
+    session.identify(Card("张三", "11010519491231002X"))
+    clock.advance(80)
+    session.touch()
+    clock.advance(80)
+    session.tick()
+    assert session.state is State.IDENTIFIED
+    clock.advance(11)
+    session.tick()
+    assert session.state is State.IDLE
+
+
+def test_no_timeout_while_submitting(session, clock):
+    full_visit_to_review(session)
+    session.begin_submit()
+    clock.advance(1000)
+    session.tick()
+    assert session.state is State.SUBMITTING
+
+
+def test_end_wipes_and_unregisters_names_from_redaction(session):
+    session.identify(Card("欧阳娜娜", "11010519491231002X"))
+    assert "欧阳娜娜" not in REDACTOR.redact("欧阳娜娜来了")
+    wipes = []
+    session.on("wipe", wipes.append)
+    session.end()
+    assert wipes == ["finished"]
+    assert REDACTOR.redact("欧阳娜娜来了") == "欧阳娜娜来了"
+
+
+def test_second_item_in_same_visit_keeps_identity_drops_case(session):
+    full_visit_to_review(session)
+    session.begin_submit()
+    session.submitted("SD261127ABCDEFGH1", queued=False)
+    session.choose_item("QHB-RS-002")
+    assert session.data.identity is not None
+    assert session.data.form == {} and session.data.materials == [] and session.data.tracking_no is None
+
+
+def test_broken_listener_does_not_break_visit(session):
+    session.on("state", lambda o, n: 1 / 0)
+    session.identify(Card("张三", "11010519491231002X"))
+    assert session.state is State.IDENTIFIED
