@@ -1,0 +1,1 @@
+"""The provincial platform boundary: request signing, the client, and the simulator."""
