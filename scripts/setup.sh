@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libpcsclite-dev pcscd vsmartcard-vpcd                 # pyscard + virtual reader for tests
   mosquitto                                             # fleet MQTT broker for tests
   espeak-ng                                             # offline Mandarin voice prompts
-  gcc python3-dev                                       # pyscard / evdev build from source
+  gcc python3-dev python3-venv make                     # pyscard / evdev build from source; venv
 )
 
 missing=()
