@@ -130,6 +130,13 @@ class FleetSection(BaseModel):
     threshold: int = Field(default=1, ge=1)
     state_dir: str = "var/fleet"
     health_interval_s: float = Field(default=60, gt=0)
+    username: str | None = None  # per-kiosk broker credentials; None = anonymous
+    password_file: str | None = None
+    tls_ca: str | None = None  # CA bundle; set (or use mqtts://) to require TLS
+    tls_cert: str | None = None  # client certificate for mutual TLS
+    tls_key: str | None = None
+    max_bundle_bytes: int = Field(default=262144, gt=0)
+    reconnect_max_s: float = Field(default=120, gt=0)
 
 
 class KioskConfig(_Section):

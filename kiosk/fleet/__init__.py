@@ -1,0 +1,1 @@
+"""Fleet operations: signed configuration bundles over MQTT, health telemetry, apply and rollback."""
