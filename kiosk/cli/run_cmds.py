@@ -1,0 +1,66 @@
+"""`kiosk run [--simulate] [--config FILE]`: open the kiosk window.
+
+With --simulate every device uses its simulated driver and the platform
+simulator runs inside the process. Without a display the window renders
+offscreen (SDL's EGL driver) and we say so. SIGTERM closes the app cleanly.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+from kiosk.cli._groups import config_option
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("run")
+    @click.option("--simulate", is_flag=True, help="Simulated devices and the embedded platform simulator.")
+    @config_option
+    @click.option("--exit-after", type=float, default=None, help="Close after N seconds (smoke tests).")
+    @click.option("--screenshot", type=click.Path(dir_okay=False), default=None,
+                  help="Save the first home frame as PNG (with --exit-after).")
+    def run_cmd(simulate: bool, config_file: str | None, exit_after: float | None, screenshot: str | None) -> None:
+        """Open the kiosk UI."""
+        from kiosk.config import ConfigError, load_config
+
+        try:
+            cfg = load_config(config_file)
+        except ConfigError as e:
+            click.echo(str(e), err=True)
+            sys.exit(2)
+        from screens.boot import configure_kivy
+
+        mode = configure_kivy(cfg.ui.width, cfg.ui.height, production=cfg.ui.production and not simulate)
+        if mode == "offscreen":
+            click.echo("kiosk run: no display found; rendering offscreen (SDL offscreen/EGL). "
+                       "Use `kiosk demo --out DIR` for screenshots, or run under Xvfb.", err=True)
+        from kiosk.app.service import KioskService
+
+        service = KioskService(cfg, simulate=simulate).start()
+        from kivy.clock import Clock
+
+        from screens.app import KioskApp
+
+        app = KioskApp(service)
+
+        def _term(_sig: int, _frame: object) -> None:
+            Clock.schedule_once(lambda _dt: app.stop(), 0)
+
+        signal.signal(signal.SIGTERM, _term)
+        signal.signal(signal.SIGINT, _term)
+        if exit_after is not None:
+            def _finish(_dt: float) -> None:
+                if screenshot:
+                    app.root.export_to_png(screenshot)
+                app.stop()
+
+            Clock.schedule_once(_finish, exit_after)
+        click.echo(f"kiosk run: {cfg.kiosk.station_name} ({'simulated devices' if simulate else 'configured devices'})",
+                   err=True)
+        try:
+            app.run()
+        finally:
+            service.stop()
+        click.echo("kiosk run: stopped", err=True)

@@ -1,0 +1,285 @@
+"""KioskApp: one ScreenManager, the top bar, the idle banner, event polling and recovery.
+
+The app owns no business logic: it routes touches to screens, screens to the
+KioskService, and the service's events (posted from device threads) back to the
+current screen on the Kivy clock.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.base import ExceptionHandler, ExceptionManager
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from kiosk.app.events import UiEvent
+from screens import widgets  # noqa: F401 - registers the widget classes the kv files use
+from screens.theme import theme
+
+log = logging.getLogger(__name__)
+KV_DIR = Path(__file__).parent / "kv"
+
+# name -> "module:Class"; each module has kv/<name>.kv next to it.
+SCREENS = {
+    "home": "screens.home:HomeScreen",
+    "search": "screens.search:SearchScreen",
+    "browse": "screens.browse:BrowseScreen",
+    "guide": "screens.guide:GuideScreen",
+    "identify": "screens.identify:IdentifyScreen",
+    "form": "screens.form:FormScreen",
+    "materials": "screens.materials:MaterialsScreen",
+    "review": "screens.review:ReviewScreen",
+    "receipt": "screens.receipt:ReceiptScreen",
+    "progress": "screens.progress:ProgressScreen",
+    "certificate": "screens.certificate:CertificateScreen",
+    "payment": "screens.payment:PaymentScreen",
+    "help": "screens.help:HelpScreen",
+    "rating": "screens.rating:RatingScreen",
+    "out_of_service": "screens.out_of_service:OutOfServiceScreen",
+    "technician": "screens.technician:TechnicianScreen",
+}
+
+
+def load_kv() -> None:
+    """theme.kv first: later rules win, so the base-class rules must come before the specific ones."""
+    files = [KV_DIR / "theme.kv"] + sorted(p for p in KV_DIR.glob("*.kv") if p.name != "theme.kv")
+    for kv in files:
+        if str(kv) not in Builder.files:
+            Builder.load_file(str(kv))
+
+
+class KioskScreenManager(ScreenManager):
+    pass
+
+
+class StatusPill(Label):
+    online = BooleanProperty(True)
+
+
+class IdleBanner(BoxLayout):
+    active = BooleanProperty(False)
+    remaining = NumericProperty(0)
+
+
+class BrandLabel(Label):
+    """The brand in the corner; five quick taps open the technician PIN pad (the hidden gesture)."""
+
+    taps_needed = 5
+    window_s = 4.0
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._taps: list[float] = []
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if not self.collide_point(*touch.pos):
+            return super().on_touch_down(touch)
+        now = time.monotonic()
+        self._taps = [t for t in self._taps if now - t < self.window_s] + [now]
+        if len(self._taps) >= self.taps_needed:
+            self._taps = []
+            App.get_running_app().go("technician")
+        return True
+
+
+class KioskRoot(BoxLayout):
+    sm = ObjectProperty(None)
+    status = ObjectProperty(None)
+    clock_label = ObjectProperty(None)
+    brand_label = ObjectProperty(None)
+    idle_banner = ObjectProperty(None)
+    brand = StringProperty("齐好办")
+    station = StringProperty("")
+    can_go_back = BooleanProperty(False)
+
+
+class _Recover(ExceptionHandler):
+    """An unexpected exception in a screen: log it, end the visit, rebuild the screens, go home."""
+
+    def __init__(self, app: "KioskApp") -> None:
+        self.app = app
+
+    def handle_exception(self, inst: BaseException) -> int:
+        if isinstance(inst, (KeyboardInterrupt, SystemExit)):
+            return ExceptionManager.RAISE
+        log.error("screen error, restarting screens: %s", inst.__class__.__name__, exc_info=inst)
+        self.app.recover()
+        return ExceptionManager.PASS
+
+
+class KioskApp(App):
+    title = "齐好办 自助服务"
+
+    def __init__(self, service: Any, *, production: bool | None = None, poll_s: float = 0.1, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.service = service
+        self.theme = theme
+        self.production = service.config.ui.production if production is None else production
+        self.poll_s = poll_s
+        self.screen_log: list[str] = []  # screen names in order (tests, demo)
+        self.history: list[str] = []
+        self.recoveries = 0
+        self._handler = _Recover(self)
+
+    # ------------------------------------------------------------------ building
+    def build(self) -> KioskRoot:
+        load_kv()
+        theme.elderly = bool(self.service.elderly)
+        cfg = self.service.config
+        root = KioskRoot(brand=cfg.kiosk.brand, station=cfg.kiosk.station_name)
+        root.sm.transition = NoTransition()
+        self.root = root
+        self._make_screens()
+        self._apply_production()
+        ExceptionManager.add_handler(self._handler)
+        Window.bind(on_touch_down=self._on_any_touch)
+        Clock.schedule_interval(self._poll, self.poll_s)
+        Clock.schedule_interval(self._tick, 1.0)
+        self._tick(0)
+        self.service.add_clear_listener(lambda reason: self.service.events.post("clear", reason=reason))
+        self.go("home")
+        return root
+
+    def _make_screens(self) -> None:
+        sm = self.root.sm
+        sm.clear_widgets()
+        for name, target in SCREENS.items():
+            mod_name, cls_name = target.split(":")
+            try:
+                mod = importlib.import_module(mod_name)
+            except ModuleNotFoundError as e:
+                if e.name == mod_name:
+                    continue  # screen not written yet
+                raise
+            sm.add_widget(getattr(mod, cls_name)(name=name))
+
+    def _apply_production(self) -> None:
+        if not self.production:
+            return
+        Window.borderless = True
+        Window.fullscreen = "auto"
+        Window.show_cursor = False
+        Window.bind(on_request_close=lambda *a, **k: True, on_keyboard=self._swallow_keys)
+
+    def _swallow_keys(self, _win: Any, key: int, *args: Any) -> bool:
+        return True  # Escape, Alt+F4 etc. do nothing in production
+
+    def on_stop(self) -> None:
+        ExceptionManager.handlers[:] = [h for h in ExceptionManager.handlers if h is not self._handler]
+
+    # ------------------------------------------------------------------ navigation
+    def screen(self, name: str) -> Any:
+        return self.root.sm.get_screen(name)
+
+    @property
+    def current(self) -> str:
+        return self.root.sm.current
+
+    def go(self, name: str, *, remember: bool = True, **params: Any) -> None:
+        sm = self.root.sm
+        if not sm.has_screen(name):
+            log.warning("no screen %s", name)
+            return
+        missing = self.service.missing_devices(getattr(sm.get_screen(name), "needs", ()))
+        if missing and name != "out_of_service":
+            params = {"missing": missing, "wanted": name}
+            name = "out_of_service"
+        old = sm.current_screen
+        if old is not None and old.name != name:
+            old.leave()
+            if remember and old.name not in ("out_of_service",):
+                self.history.append(old.name)
+        scr = sm.get_screen(name)
+        scr.enter(**params)
+        sm.current = name
+        self.screen_log.append(name)
+        self.root.can_go_back = name != "home" and bool(self.history)
+        if scr.prompt:
+            self.service.say(scr.prompt, key=f"screen-{name}")
+
+    def back(self) -> None:
+        while self.history:
+            name = self.history.pop()
+            if name != self.current:
+                self.go(name, remember=False)
+                return
+        self.home()
+
+    def home(self, end_visit: bool = False) -> None:
+        if end_visit:
+            self.service.end_visit("home")
+            return  # the clear event brings us home
+        self.history.clear()
+        self.go("home", remember=False)
+
+    def toggle_elderly(self) -> None:
+        self.service.set_elderly(not self.service.elderly)
+        theme.elderly = self.service.elderly
+        for s in self.root.sm.screens:
+            s.refresh_mode()
+
+    def keep_alive(self) -> None:
+        self.service.touch()
+        self.root.idle_banner.active = False
+
+    # ------------------------------------------------------------------ clock work
+    def _on_any_touch(self, *_: Any) -> None:
+        self.service.touch()
+        if self.root.idle_banner.active:
+            self.root.idle_banner.active = False
+
+    def _tick(self, _elapsed: float) -> None:
+        self.root.clock_label.text = _dt.datetime.now().strftime("%m月%d日 %H:%M")
+        self.service.tick()
+        st = self.service.status
+        self.root.status.online = st.online
+        self.root.status.text = st.message
+
+    def _poll(self, _elapsed: float) -> None:
+        self.service.events.drain(self.handle_event)
+
+    def handle_event(self, ev: UiEvent) -> None:
+        if ev.kind == "clear":
+            self.wipe_all()
+            self.root.idle_banner.active = False
+            self.history.clear()
+            self.go("home", remember=False)
+        elif ev.kind == "idle_warning":
+            self.root.idle_banner.remaining = int(ev.data.get("remaining", 0))
+            if not self.root.idle_banner.active:
+                self.root.idle_banner.active = True
+                self.service.say("没有操作，即将退出。需要继续请点继续办理。", key="idle_warning")
+        elif ev.kind == "status":
+            pass  # picked up by _tick
+        else:
+            cur = self.root.sm.current_screen
+            if cur is not None:
+                cur.on_service_event(ev)
+
+    def wipe_all(self) -> None:
+        for s in self.root.sm.screens:
+            s.wipe()
+
+    def recover(self) -> None:
+        """Rebuild every screen from scratch after an unexpected error and return home."""
+        self.recoveries += 1
+        try:
+            self.service.end_visit("error")
+        except Exception:  # noqa: BLE001 - recovery must not fail
+            log.exception("end_visit failed during recovery")
+        self.service.events.clear()
+        self._make_screens()
+        self.history.clear()
+        self.root.idle_banner.active = False
+        self.go("home", remember=False)

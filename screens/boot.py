@@ -1,0 +1,37 @@
+"""Configure Kivy before its window exists: size, fullscreen, logging, headless rendering.
+
+Must run before anything imports `kivy.core.window` (that import opens the window).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def configure_kivy(width: int = 1280, height: int = 800, *, production: bool = False, quiet: bool = True) -> str:
+    """Set Kivy's config; returns 'window' or 'offscreen' (no display: SDL's offscreen EGL driver)."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "MIXED")  # keep sys.stderr and the root logger ours
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    if quiet:
+        os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
+    mode = "window" if has_display() else "offscreen"
+    if mode == "offscreen":
+        os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
+    Config.set("graphics", "resizable", "0")
+    Config.set("kivy", "exit_on_escape", "0" if production else "1")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+    if production:
+        Config.set("graphics", "fullscreen", "auto")
+        Config.set("graphics", "borderless", "1")
+        Config.set("graphics", "show_cursor", "0")
+    return mode

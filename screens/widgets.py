@@ -1,0 +1,144 @@
+"""The few widget kinds every screen is built from: big labels, big buttons, tiles, keypads, pagers.
+
+Every text widget gets the CJK font through the kv rules in kv/theme.kv; every
+button is at least `theme.target` high. Buttons carry a `key` so tests and the
+demo can find and press them without reading Chinese labels.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from kivy.metrics import dp
+from kivy.properties import (BooleanProperty, ListProperty, NumericProperty, ObjectProperty, OptionProperty,
+                             StringProperty)
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.label import Label
+
+from screens.theme import theme
+
+
+class KLabel(Label):
+    """Body text: wraps to the width, grows in height."""
+
+
+class Headline(KLabel):
+    """Screen title (>= 30 dp)."""
+
+
+class Muted(KLabel):
+    """Secondary text, same minimum size as body."""
+
+
+class KButton(ButtonBehavior, Label):
+    """A big rounded button. `style` picks the colour pair from the theme."""
+
+    key = StringProperty("")
+    style = OptionProperty("primary", options=["primary", "secondary", "danger", "ok", "bar"])
+    payload = ObjectProperty(None, allownone=True)
+
+
+class Tile(KButton):
+    """A large tile for an item or a domain: title plus an optional second line."""
+
+    subtitle = StringProperty("")
+
+
+class Key(KButton):
+    """A keyboard key: a little smaller than a button, still above the touch minimum."""
+
+
+class Card(BoxLayout):
+    """A white panel with padding."""
+
+
+class Pager(BoxLayout):
+    """Shows `entries` a page at a time in a grid, with 上一页/下一页.
+
+    entries: list of dicts {text, subtitle?, key, payload?}; `on_choose(payload)` is called on a press.
+    """
+
+    entries = ListProperty([])
+    page = NumericProperty(0)
+    per_page = NumericProperty(6)
+    cols = NumericProperty(2)
+    on_choose: Callable[[Any], None] | None = None
+    grid = ObjectProperty(None)
+    pages = NumericProperty(1)
+
+    def on_entries(self, *_: Any) -> None:
+        self.page = 0
+        self.refresh()
+
+    def on_per_page(self, *_: Any) -> None:
+        self.page = 0
+        self.refresh()
+
+    def refresh(self, *_: Any) -> None:
+        if self.grid is None:
+            return
+        per = max(1, int(self.per_page))
+        self.pages = max(1, (len(self.entries) + per - 1) // per)
+        self.page = min(self.page, self.pages - 1)
+        self.grid.clear_widgets()
+        self.grid.cols = max(1, int(self.cols))
+        for e in self.entries[self.page * per:(self.page + 1) * per]:
+            t = Tile(text=e["text"], subtitle=e.get("subtitle", ""), key=e.get("key", ""),
+                     payload=e.get("payload"), style=e.get("style", "secondary"))
+            t.bind(on_release=self._pressed)
+            self.grid.add_widget(t)
+
+    def _pressed(self, tile: Tile) -> None:
+        if self.on_choose:
+            self.on_choose(tile.payload)
+
+    def next_page(self) -> None:
+        if self.page < self.pages - 1:
+            self.page += 1
+            self.refresh()
+
+    def prev_page(self) -> None:
+        if self.page > 0:
+            self.page -= 1
+            self.refresh()
+
+
+class KeyGrid(GridLayout):
+    """A grid of big keys; `on_key(value)` is called with the key's value."""
+
+    keys = ListProperty([])
+    on_key: Callable[[str], None] | None = None
+
+    def on_keys(self, *_: Any) -> None:
+        self.clear_widgets()
+        for label, value in self.keys:
+            b = Key(text=label, key=f"key-{value}", payload=value,
+                        style="danger" if value in ("DEL", "CLR") else "secondary")
+            b.bind(on_release=lambda btn: self.on_key and self.on_key(btn.payload))
+            self.add_widget(b)
+
+
+LETTERS = [(c, c.lower()) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"] + [("删除", "DEL"), ("清空", "CLR")]
+DIGITS = [(d, d) for d in "123456789"] + [("X", "X"), ("0", "0"), ("删除", "DEL")]
+
+
+def apply_key(value: str, key: str, max_len: int = 32) -> str:
+    """Edit a string with one keypad key."""
+    if key == "DEL":
+        return value[:-1]
+    if key == "CLR":
+        return ""
+    return (value + key)[:max_len]
+
+
+def walk(widget: Any) -> Sequence[Any]:
+    """All widgets under `widget` (inclusive), depth first."""
+    out = [widget]
+    for c in widget.children:
+        out.extend(walk(c))
+    return out
+
+
+__all__ = ["KLabel", "Headline", "Muted", "KButton", "Tile", "Key", "Card", "Pager", "KeyGrid", "LETTERS", "DIGITS",
+           "apply_key", "walk", "theme", "dp", "BooleanProperty"]
