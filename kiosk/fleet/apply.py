@@ -1,0 +1,219 @@
+"""Apply a trusted bundle: validate, write atomically, health-check, roll back on failure.
+
+The pushed overrides are one layer of kiosk.config (defaults < site file < pushed
+overrides < environment/CLI). The active layer is ``state_dir/pushed.json``; the
+one that last passed its health check is ``state_dir/last_good.json``. A bundle
+replaces the whole pushed layer: it is the complete remote configuration for its
+targets, so the outcome never depends on which earlier bundles a kiosk saw.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from kiosk.config import ConfigError, KioskConfig, LoadedConfig, load_config_layers
+from kiosk.fleet.trust import TrustStore, atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
+
+PUSHED = "pushed.json"
+LAST_GOOD = "last_good.json"
+
+# A bundle may not change who it trusts or where trust is kept.
+FORBIDDEN_KEYS = ("fleet.admin_keys", "fleet.threshold", "fleet.state_dir", "fleet.max_bundle_bytes")
+
+# Keys the running kiosk picks up without restarting; everything else waits for a restart at idle.
+LIVE_PREFIXES = (
+    "catalog.disabled", "catalog.most_used",
+    "announcements",
+    "hours",
+    "calendar",
+    "ui.idle_timeout_s", "ui.idle_warning_s", "ui.elderly_idle_timeout_s",
+    "ui.items_per_page", "ui.elderly_items_per_page", "ui.voice", "ui.elderly_mode",
+    "kiosk.station_name", "kiosk.helper_phone", "kiosk.service_phone", "kiosk.brand",
+)
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict) and obj:
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def is_live_key(key: str) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in LIVE_PREFIXES)
+
+
+def classify(keys: list[str]) -> tuple[list[str], list[str]]:
+    """(live-applicable, restart-at-next-idle)."""
+    live = sorted(k for k in keys if is_live_key(k))
+    return live, sorted(k for k in keys if not is_live_key(k))
+
+
+def changed_keys(before: KioskConfig, after: KioskConfig) -> list[str]:
+    """Dotted keys whose value differs; lists (announcements, hours.staffed) count as one key."""
+    a, b = _flatten(before.model_dump(mode="json")), _flatten(after.model_dump(mode="json"))
+    return sorted(k for k in set(a) | set(b) if a.get(k, object()) != b.get(k, object()))
+
+
+def pushed_layers(state_dir: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The active pushed overrides as a `load_config_layers(overrides=...)` list."""
+    doc = read_json(Path(state_dir) / PUSHED)
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        return []
+    return [(f"fleet bundle v{doc.get('version')}", doc["config"])]
+
+
+def _state_dir_for(site_file: str | os.PathLike[str] | None, env: Mapping[str, str] | None) -> Path:
+    base = load_config_layers(site_file, env=env)
+    return base.config.resolve_path(base.config.fleet.state_dir)
+
+
+def load_effective(site_file: str | os.PathLike[str] | None = None,
+                   env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Site configuration plus the pushed layer: what the kiosk runs with."""
+    state_dir = _state_dir_for(site_file, env)
+    return load_config_layers(site_file, overrides=pushed_layers(state_dir), env=env)
+
+
+def check_overrides(overrides: Mapping[str, Any], site_file: str | os.PathLike[str] | None = None,
+                    env: Mapping[str, str] | None = None) -> str | None:
+    """None when the overrides validate with the kiosk's own schema, else what is wrong."""
+    flat = _flatten(dict(overrides))
+    bad = [k for k in flat if any(k == f or k.startswith(f + ".") for f in FORBIDDEN_KEYS)]
+    if bad:
+        return f"a bundle may not change {', '.join(sorted(set(bad)))}"
+    try:
+        load_config_layers(site_file, overrides=[("bundle", dict(overrides))], env=env)
+    except ConfigError as e:
+        return "; ".join(f"{key}: {msg}" for key, _src, msg in e.problems)
+    return None
+
+
+# ------------------------------------------------------------------ health
+@dataclass
+class HealthResult:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+
+HealthCheck = Callable[[KioskConfig, KioskConfig], HealthResult]  # (before, after)
+
+
+def platform_reachable(cfg: KioskConfig, timeout: float = 2.0) -> bool:
+    """Any HTTP answer from the platform's base URL counts: we test the route, not the service."""
+    import requests
+
+    try:
+        requests.get(cfg.platform.base_url, timeout=(min(timeout, cfg.platform.connect_timeout_s), timeout),
+                     verify=cfg.platform.verify_tls and (cfg.platform.ca_bundle or True))
+        return True
+    except requests.RequestException:
+        return False
+
+
+def default_health_check(before: KioskConfig, after: KioskConfig) -> HealthResult:
+    """Fail when the new configuration breaks something that worked with the old one."""
+    problems = []
+    if (after.platform.base_url != before.platform.base_url
+            and platform_reachable(before) and not platform_reachable(after)):
+        problems.append(f"platform unreachable at the new address {after.platform.base_url}")
+    return HealthResult(not problems, problems)
+
+
+@dataclass
+class ApplyResult:
+    status: str  # "applied" | "rolled_back"
+    version: int
+    reason: str = "ok"  # "ok" | "health_check_failed"
+    live_keys: list[str] = field(default_factory=list)
+    restart_keys: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "version": self.version, "reason": self.reason,
+                "live_keys": self.live_keys, "restart_keys": self.restart_keys, "problems": self.problems}
+
+
+class ConfigApplier:
+    """Owns pushed.json / last_good.json in `state_dir` and the trusted version."""
+
+    def __init__(
+        self,
+        site_file: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        health_check: HealthCheck | None = None,
+        on_live_change: Callable[[KioskConfig, list[str]], None] | None = None,
+        on_restart_needed: Callable[[list[str]], None] | None = None,
+    ):
+        self.site_file = site_file
+        self.env = env
+        self.state_dir = _state_dir_for(site_file, env)
+        self.trust = TrustStore(self.state_dir)
+        self.health_check = health_check or default_health_check
+        self.on_live_change = on_live_change
+        self.on_restart_needed = on_restart_needed
+
+    # -- reading
+    def effective(self) -> LoadedConfig:
+        return load_config_layers(self.site_file, overrides=pushed_layers(self.state_dir), env=self.env)
+
+    def content_check(self, overrides: Mapping[str, Any]) -> str | None:
+        return check_overrides(overrides, self.site_file, self.env)
+
+    def active_version(self) -> int:
+        doc = read_json(self.state_dir / PUSHED)
+        return int(doc.get("version", 0)) if isinstance(doc, dict) else 0
+
+    # -- writing
+    def _restore_last_good(self) -> None:
+        good = read_json(self.state_dir / LAST_GOOD)
+        if isinstance(good, dict):
+            atomic_write_json(self.state_dir / PUSHED, good)
+        else:
+            try:
+                (self.state_dir / PUSHED).unlink()
+            except FileNotFoundError:
+                pass
+
+    def recover(self) -> bool:
+        """After a crash mid-apply, go back to the last-known-good layer. True if it did."""
+        pushed, good = read_json(self.state_dir / PUSHED), read_json(self.state_dir / LAST_GOOD)
+        if pushed is not None and pushed != good:
+            log.warning("unconfirmed pushed configuration found; restoring last-known-good")
+            self._restore_last_good()
+            return True
+        return False
+
+    def apply(self, bundle: Any, raw: bytes) -> ApplyResult:
+        """Apply an already verified bundle (see verify_bundle) and make it the trusted one."""
+        before = self.effective().config
+        new_layer = {"version": bundle.version, "digest": bundle.digest(), "config": bundle.config}
+        atomic_write_json(self.state_dir / PUSHED, new_layer)
+        try:
+            after = self.effective().config
+            health = self.health_check(before, after)
+        except ConfigError as e:
+            health = HealthResult(False, [f"configuration does not load: {e}"])
+        except Exception as e:  # a crashing check is a failed check
+            health = HealthResult(False, [f"health check crashed: {type(e).__name__}: {e}"])
+        if not health.ok:
+            self._restore_last_good()
+            self.trust.record(raw, bundle.version, bundle.digest(), "rolled_back")
+            log.warning("bundle rolled back", extra={"version": bundle.version, "problems": health.problems})
+            return ApplyResult("rolled_back", bundle.version, "health_check_failed", problems=health.problems)
+        atomic_write_json(self.state_dir / LAST_GOOD, new_layer)
+        self.trust.record(raw, bundle.version, bundle.digest(), "applied")
+        live, restart = classify(changed_keys(before, after))
+        if live and self.on_live_change:
+            self.on_live_change(after, live)
+        if restart and self.on_restart_needed:
+            self.on_restart_needed(restart)
+        return ApplyResult("applied", bundle.version, "ok", live, restart)
