@@ -1,0 +1,338 @@
+"""PlatformClient: signed requests to the provincial platform with classified failures.
+
+Every failure ends as one of two exceptions, so callers decide with one ``except``:
+
+- ``RetryableError``: connection errors, timeouts, 5xx, 408/429 (``retry_after``
+  from the ``Retry-After`` header), and any 2xx whose body is not what the
+  contract promises (HTML, truncated or mistyped JSON, oversized). Safe to retry
+  because creating requests carry an idempotency key.
+- ``PermanentError``: other 4xx. Carries the platform's problem+json ``code``,
+  ``detail`` (plain Chinese for the citizen) and per-field ``errors``.
+
+Messages never include request or response bodies: they may hold personal data.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import quote, urlencode
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from kiosk.platform import signing
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_RESPONSE = 1_000_000
+MAX_RETRY_AFTER_S = 3600.0
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+class PlatformError(Exception):
+    """Base of both classes; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class RetryableError(PlatformError):
+    def __init__(self, message: str, *, status: int | None = None, code: str = "", retry_after: float | None = None):
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentError(PlatformError):
+    def __init__(self, message: str, *, status: int | None = None, code: str = "", detail: str = "",
+                 errors: Mapping[str, str] | None = None):
+        super().__init__(message, status=status, code=code)
+        self.detail = detail
+        self.errors = dict(errors or {})
+
+    def reason(self) -> str:
+        """One line for the dead-letter table and the station helper: detail plus field messages."""
+        parts = [self.detail or f"平台拒绝（{self.status} {self.code}）".strip()]
+        parts += [f"{k}: {v}" for k, v in self.errors.items()]
+        return "；".join(p for p in parts if p)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: Any = None
+    raw: bytes = b""
+    replayed: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def parse_retry_after(value: str | None, now: _dt.datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), capped; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        secs = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        now = now or _dt.datetime.now(_dt.timezone.utc)
+        secs = (when - now).total_seconds()
+    if secs != secs:  # NaN
+        return None
+    return max(0.0, min(MAX_RETRY_AFTER_S, secs))
+
+
+def _problem(body: bytes) -> tuple[str, str, dict[str, str]]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return "", "", {}
+    if not isinstance(data, dict):
+        return "", "", {}
+    code = data.get("code") if isinstance(data.get("code"), str) else ""
+    detail = data.get("detail") if isinstance(data.get("detail"), str) else ""
+    errs = data.get("errors")
+    errors: dict[str, str] = {}
+    if isinstance(errs, dict):
+        for k, v in errs.items():
+            errors[str(k)[:100]] = (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))[:300]
+    return code[:100], detail[:500], errors
+
+
+def _need(d: Any, key: str, typ: type | tuple, what: str) -> Any:
+    if not isinstance(d, dict) or key not in d or not isinstance(d[key], typ) or isinstance(d[key], bool) and typ is not bool:
+        raise RetryableError(f"malformed {what} response from platform (field {key})", code="malformed_response")
+    return d[key]
+
+
+def encode_json(obj: Any) -> bytes:
+    """The canonical request body: the same payload always gives the same bytes (and signature input)."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+class PlatformClient:
+    """Signed, pooled requests to one platform base URL."""
+
+    def __init__(self, base_url: str, kiosk_id: str, secret: bytes, *, alg: str = "hmac-sm3",
+                 connect_timeout: float = 3.05, read_timeout: float = 15.0, verify_tls: bool = True,
+                 ca_bundle: str | None = None, pool_size: int = 4, max_response_bytes: int = DEFAULT_MAX_RESPONSE,
+                 session: requests.Session | None = None):
+        if alg not in signing.ALGORITHMS:
+            raise ValueError(f"signature algorithm must be one of {signing.ALGORITHMS}")
+        self.base_url = base_url.rstrip("/")
+        self.kiosk_id = kiosk_id
+        self._secret = secret
+        self.alg = alg
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_response_bytes = max_response_bytes
+        self.session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = ca_bundle if (verify_tls and ca_bundle) else bool(verify_tls)
+        self.session.headers.update({"User-Agent": "qhb-kiosk/1", "Accept": "application/json"})
+        self._prefix = requests.utils.urlparse(self.base_url).path.rstrip("/")
+
+    @classmethod
+    def from_config(cls, cfg=None, base_url: str | None = None, credentials=None) -> "PlatformClient":
+        """Build from ``[platform]`` of the configuration (credentials from its credentials_file)."""
+        if cfg is None:
+            from kiosk.config import load_config
+            cfg = load_config()
+        if credentials is None:
+            from kiosk.credentials import configured_credentials
+            credentials = configured_credentials(cfg)
+        p = cfg.platform
+        return cls(base_url or p.base_url, credentials.kiosk_id, credentials.secret, alg=p.signature_alg,
+                   connect_timeout=p.connect_timeout_s, read_timeout=p.read_timeout_s, verify_tls=p.verify_tls,
+                   ca_bundle=str(cfg.resolve_path(p.ca_bundle)) if p.ca_bundle else None)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "PlatformClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ core
+    def request(self, method: str, path: str, *, json_body: Any = None, data: bytes | None = None,
+                params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+                idempotency_key: str | None = None, expect_json: bool = True) -> Reply:
+        """One signed request; returns a Reply for 2xx/304, raises RetryableError/PermanentError otherwise."""
+        if params:
+            path = f"{path}?{urlencode(params)}"
+        body: bytes | None
+        hdrs: dict[str, str] = dict(headers or {})
+        if json_body is not None:
+            body = encode_json(json_body)
+            hdrs["Content-Type"] = "application/json"
+        else:
+            body = data
+            if data is not None:
+                hdrs.setdefault("Content-Type", "application/octet-stream")
+        if idempotency_key:
+            hdrs["Idempotency-Key"] = idempotency_key
+        hdrs.update(signing.sign_headers(self.kiosk_id, self._secret, method, self._prefix + path, body, self.alg))
+        try:
+            resp = self.session.request(method, self.base_url + path, data=body, headers=hdrs,
+                                        timeout=self.timeout, stream=True, allow_redirects=False)
+        except requests.Timeout as e:
+            raise RetryableError(f"platform timed out ({type(e).__name__})", code="timeout") from None
+        except requests.exceptions.SSLError:
+            raise RetryableError("TLS verification of the platform failed", code="tls") from None
+        except requests.RequestException as e:
+            raise RetryableError(f"platform unreachable ({type(e).__name__})", code="connection") from None
+        try:
+            raw = self._read_capped(resp)
+        finally:
+            resp.close()
+        return self._classify(resp, raw, expect_json)
+
+    def _read_capped(self, resp: requests.Response) -> bytes:
+        chunks, total = [], 0
+        try:
+            for chunk in resp.iter_content(65536):
+                total += len(chunk)
+                if total > self.max_response_bytes:
+                    if 200 <= resp.status_code < 300:
+                        raise RetryableError("platform response too large", status=resp.status_code, code="too_large")
+                    break  # an error page: its start is enough
+                chunks.append(chunk)
+        except requests.Timeout:
+            raise RetryableError("platform timed out while answering", code="timeout") from None
+        except requests.RequestException as e:
+            raise RetryableError(f"platform answer broken off ({type(e).__name__})", code="connection") from None
+        except (OSError, ValueError) as e:  # socket errors, zlib errors from a bad Content-Encoding
+            raise RetryableError(f"platform answer unreadable ({type(e).__name__})", code="connection") from None
+        return b"".join(chunks)
+
+    def _classify(self, resp: requests.Response, raw: bytes, expect_json: bool) -> Reply:
+        st = resp.status_code
+        headers = resp.headers
+        if st == 304:
+            return Reply(st, headers, None, raw)
+        if 200 <= st < 300:
+            body = None
+            if expect_json:
+                try:
+                    body = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError, RecursionError):
+                    raise RetryableError("platform answered with a body that is not JSON", status=st,
+                                         code="malformed_response") from None
+                if not isinstance(body, dict):
+                    raise RetryableError("platform answered with JSON that is not an object", status=st,
+                                         code="malformed_response")
+            return Reply(st, headers, body, raw, replayed=headers.get("Idempotent-Replayed") == "true")
+        if st in (408, 425, 429) or st >= 500:
+            code, detail, _ = _problem(raw)
+            raise RetryableError(f"platform busy or failing (HTTP {st}{' ' + code if code else ''})", status=st,
+                                 code=code or f"http_{st}", retry_after=parse_retry_after(headers.get("Retry-After")))
+        if 400 <= st < 500:
+            code, detail, errors = _problem(raw)
+            raise PermanentError(f"platform refused the request (HTTP {st}{' ' + code if code else ''})", status=st,
+                                 code=code or f"http_{st}", detail=detail, errors=errors)
+        raise RetryableError(f"unexpected HTTP status {st}", status=st, code=f"http_{st}")
+
+    # --------------------------------------------------------------- contract
+    def submit_application(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
+        """POST /v1/applications -> {tracking_no, status, promised_date}."""
+        r = self.request("POST", "/v1/applications", json_body=body, idempotency_key=idempotency_key)
+        for k in ("tracking_no", "status", "promised_date"):
+            v = _need(r.body, k, str, "application")
+            if not v or len(v) > 64:
+                raise RetryableError(f"malformed application response from platform (field {k})", code="malformed_response")
+        return {"tracking_no": r.body["tracking_no"], "status": r.body["status"], "promised_date": r.body["promised_date"],
+                "replayed": r.replayed}
+
+    def put_material(self, sha256: str, content: bytes) -> dict:
+        """PUT /v1/materials/{sha256}: idempotent upload of one material."""
+        if not _SHA.match(sha256):
+            raise ValueError("sha256 must be 64 lowercase hex characters")
+        r = self.request("PUT", f"/v1/materials/{sha256}", data=content)
+        if _need(r.body, "sha256", str, "material") != sha256:
+            raise RetryableError("platform acknowledged a different material", code="malformed_response")
+        return r.body
+
+    def get_application(self, tracking_no: str) -> dict:
+        r = self.request("GET", f"/v1/applications/{quote(tracking_no, safe='')}")
+        _need(r.body, "tracking_no", str, "progress")
+        _need(r.body, "status", str, "progress")
+        return r.body
+
+    def search_applications(self, id_type: str, id_number: str) -> list[dict]:
+        """The applicant's cases (ID number in the body, never in the URL)."""
+        r = self.request("POST", "/v1/applications/search", json_body={"id_type": id_type, "id_number": id_number})
+        apps = _need(r.body, "applications", list, "search")
+        if not all(isinstance(a, dict) and isinstance(a.get("tracking_no"), str) for a in apps):
+            raise RetryableError("malformed search response from platform", code="malformed_response")
+        return apps
+
+    def get_catalog(self, etag: str | None = None) -> tuple[str | None, dict | None]:
+        """(etag, catalog) or (etag, None) when unchanged since ``etag``."""
+        r = self.request("GET", "/v1/catalog", headers={"If-None-Match": etag} if etag else None)
+        if r.status == 304:
+            return etag, None
+        _need(r.body, "items", list, "catalog")
+        return r.headers.get("ETag"), r.body
+
+    def submit_evaluation(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
+        r = self.request("POST", "/v1/evaluations", json_body=body, idempotency_key=idempotency_key)
+        _need(r.body, "evaluation_id", str, "evaluation")
+        return r.body
+
+    def submit_help_request(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
+        r = self.request("POST", "/v1/help-requests", json_body=body, idempotency_key=idempotency_key)
+        _need(r.body, "request_id", str, "help request")
+        return r.body
+
+    def book_home_visit(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
+        r = self.request("POST", "/v1/home-visits", json_body=body, idempotency_key=idempotency_key)
+        _need(r.body, "request_id", str, "home visit")
+        return r.body
+
+    def verify_identity(self, body: Mapping[str, Any]) -> dict:
+        """{verified: bool, identity_token?, identity?, reason?}."""
+        r = self.request("POST", "/v1/identity/verify", json_body=body)
+        if _need(r.body, "verified", bool, "identity"):
+            _need(r.body, "identity_token", str, "identity")
+        return r.body
+
+    def get_certificate(self, kind: str, identity_token: str) -> dict:
+        r = self.request("GET", f"/v1/certificates/{quote(kind, safe='')}", params={"identity_token": identity_token})
+        _need(r.body, "title", str, "certificate")
+        lines = _need(r.body, "lines", list, "certificate")
+        if not all(isinstance(x, str) for x in lines):
+            raise RetryableError("malformed certificate response from platform", code="malformed_response")
+        return r.body
+
+    def create_payment(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
+        r = self.request("POST", "/v1/payments", json_body=body, idempotency_key=idempotency_key)
+        return self._payment(r.body)
+
+    def get_payment(self, payment_id: str) -> dict:
+        r = self.request("GET", f"/v1/payments/{quote(payment_id, safe='')}")
+        return self._payment(r.body)
+
+    @staticmethod
+    def _payment(body: Any) -> dict:
+        _need(body, "payment_id", str, "payment")
+        _need(body, "amount_cents", int, "payment")
+        _need(body, "status", str, "payment")
+        _need(body, "qr_payload", str, "payment")
+        return body
