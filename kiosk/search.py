@@ -1,0 +1,227 @@
+"""Catalog search for people who cannot type Chinese on a touch screen.
+
+A query is matched three ways: pinyin initials (``ylbx`` → 养老保险), full pinyin
+with an unfinished last syllable (``yanglaob``), or a Chinese substring.  Matches are
+ranked by where they hit: main item name and domain first, then the sub-item name,
+then the incidental text (materials, conditions, category).  Ties break on position,
+name length and code, so the order is deterministic.
+
+Heteronyms: each character's reading comes from pypinyin in context (银行 → yin hang,
+重度 → zhong du), with PHRASE_FIXES for phrases its table reads wrongly (重置 →
+chong zhi).  A heteronym's other readings are accepted too, as a guess ranked after
+every sure hit, because no phrase table knows every phrase people type.
+
+The index is built once, when the catalog loads; a search touches no pypinyin.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from pypinyin import Style, lazy_pinyin, load_phrases_dict, pinyin
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kiosk.catalog import Item
+
+__all__ = ["SearchIndex", "Syllables", "to_syllables", "normalise_query", "TIER_MAIN", "TIER_SUB",
+           "TIER_INCIDENTAL"]
+
+TIER_MAIN, TIER_SUB, TIER_INCIDENTAL = 0, 1, 2
+#: Phrases pypinyin reads wrongly in context, as found in the catalog's names.
+PHRASE_FIXES: dict[str, list[list[str]]] = {
+    "重置": [["chóng"], ["zhì"]],
+}
+load_phrases_dict(PHRASE_FIXES)
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+#: How a query hit: Chinese text or full pinyin read in context beat initials, and any
+#: reading in context beats a heteronym's other reading (种植 is not "chongzhi").
+KINDS = ("chinese", "full", "initials", "full_heteronym", "initials_heteronym")
+_KIND_RANK = {"chinese": 0, "full": 0, "initials": 1, "full_heteronym": 2, "initials_heteronym": 3}
+
+
+@dataclass(frozen=True)
+class Syllables:
+    """One text as positions: the characters kept and, per position, its accepted readings."""
+    text: str  # the searchable characters (punctuation dropped)
+    readings: tuple[frozenset[str], ...]  # full pinyin without tones, all readings
+    initials: tuple[frozenset[str], ...]
+    context_readings: tuple[frozenset[str], ...]  # only pypinyin's reading in context
+    context_initials: tuple[frozenset[str], ...]
+
+
+@functools.lru_cache(maxsize=None)
+def _heteronyms(ch: str) -> frozenset[str]:
+    return frozenset(r for r in pinyin(ch, style=Style.NORMAL, heteronym=True)[0] if r.isascii())
+
+
+def to_syllables(text: str) -> Syllables:
+    """Split a text into searchable positions with their pinyin readings."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    chars: list[str] = []
+    readings: list[frozenset[str]] = []
+    context: list[frozenset[str]] = []
+    contextual = lazy_pinyin(text, style=Style.NORMAL, errors=lambda s: list(s))
+    # lazy_pinyin returns one reading per Han character and, via `errors`, one entry per
+    # other character, so the lists line up with `text`.
+    if len(contextual) != len(text):  # pragma: no cover - defensive: fall back per character
+        contextual = [lazy_pinyin(c, errors=lambda s: list(s))[0] for c in text]
+    for ch, reading in zip(text, contextual):
+        if _HAN.match(ch):
+            chars.append(ch)
+            readings.append(frozenset({reading}) | _heteronyms(ch))
+            context.append(frozenset({reading}))
+        elif ch.isalnum() and ch.isascii():
+            chars.append(ch)
+            readings.append(frozenset({ch}))
+            context.append(frozenset({ch}))
+        # punctuation and spaces are not searchable positions
+
+    def firsts(rs: list[frozenset[str]]) -> tuple[frozenset[str], ...]:
+        return tuple(frozenset(r[0] for r in x) for x in rs)
+
+    return Syllables("".join(chars), tuple(readings), firsts(readings), tuple(context),
+                     firsts(context))
+
+
+def normalise_query(query: str) -> str:
+    """Lower case, half-width, no spaces, apostrophes or punctuation."""
+    q = unicodedata.normalize("NFKC", query or "").lower()
+    return "".join(ch for ch in q if _HAN.match(ch) or (ch.isalnum() and ch.isascii()))
+
+
+def _match_initials(initials: tuple[frozenset[str], ...], q: str) -> int | None:
+    n, m = len(initials), len(q)
+    for i in range(n - m + 1):
+        if all(q[k] in initials[i + k] for k in range(m)):
+            return i
+    return None
+
+
+def _match_full_from(readings: tuple[frozenset[str], ...], i: int, q: str, qpos: int) -> bool:
+    if qpos == len(q):
+        return True
+    if i >= len(readings):
+        return False
+    rest = q[qpos:]
+    for syl in readings[i]:
+        if rest.startswith(syl) and _match_full_from(readings, i + 1, q, qpos + len(syl)):
+            return True
+        if syl.startswith(rest):  # the query ends inside this syllable: a prefix
+            return True
+    return False
+
+
+def _match_full(readings: tuple[frozenset[str], ...], q: str) -> int | None:
+    for i in range(len(readings)):
+        if _match_full_from(readings, i, q, 0):
+            return i
+    return None
+
+
+def _hit(s: Syllables, q: str, chinese: bool) -> tuple[str, int] | None:
+    """The best way `q` hits text `s`, with its position, or None."""
+    if chinese:
+        pos = s.text.find(q)
+        return None if pos < 0 else ("chinese", pos)
+    if len(q) >= 2:
+        pos = _match_full(s.context_readings, q)
+        if pos is not None:
+            return ("full", pos)
+    pos = _match_initials(s.context_initials, q)
+    if pos is not None:
+        return ("initials", pos)
+    if len(q) >= 2:
+        pos = _match_full(s.readings, q)
+        if pos is not None:
+            return ("full_heteronym", pos)
+    pos = _match_initials(s.initials, q)
+    if pos is not None:
+        return ("initials_heteronym", pos)
+    return None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    item: "Item"
+    texts: tuple[tuple[int, Syllables], ...]  # (tier, text)
+    length: int
+
+
+@dataclass(frozen=True, order=True)
+class _Rank:
+    guess: int  # 1 when only a heteronym's other reading matched: ranked after every sure hit
+    tier: int
+    sub_too: int  # 0 when a main-name hit is confirmed by the sub-item name, else 1
+    kind: int
+    position: int
+    length: int
+    code: str
+
+
+class SearchIndex:
+    """Built once from the catalog's items; `search` is pure lookup."""
+
+    def __init__(self, items: Sequence["Item"]):
+        entries = []
+        for it in items:
+            texts: list[tuple[int, Syllables]] = [
+                (TIER_MAIN, to_syllables(it.main_name)),
+                (TIER_MAIN, to_syllables(it.domain)),
+                (TIER_SUB, to_syllables(it.sub_name)),
+            ]
+            incidental: list[str] = [m.name for m in it.materials]
+            incidental += list(it.conditions)
+            incidental += [it.category, it.fee]
+            texts += [(TIER_INCIDENTAL, to_syllables(t)) for t in incidental]
+            entries.append(_Entry(it, tuple(texts), len(it.main_name) + len(it.sub_name)))
+        self._entries: tuple[_Entry, ...] = tuple(entries)
+
+    def _rank(self, entry: _Entry, q: str, chinese: bool) -> _Rank | None:
+        best: _Rank | None = None
+        for tier, s in entry.texts:
+            if best is not None and best.guess == 0 and tier > best.tier:
+                break  # texts are ordered by tier; a sure hit in a lower tier cannot win
+            hit = _hit(s, q, chinese)
+            if hit is None:
+                continue
+            kind, pos = hit
+            sub_too = 1
+            if tier == TIER_MAIN and _hit(entry.texts[2][1], q, chinese) is not None:
+                sub_too = 0
+            guess = 1 if kind.endswith("_heteronym") else 0
+            r = _Rank(guess, tier, sub_too, _KIND_RANK[kind], pos, entry.length, entry.item.code)
+            if best is None or r < best:
+                best = r
+        return best
+
+    def search(self, query: str, limit: int = 20) -> list["Item"]:
+        """Items matching `query`, best first; [] for an empty query."""
+        q = normalise_query(query)
+        if not q or limit <= 0:
+            return []
+        chinese = bool(_HAN.search(q))
+        ranked: list[tuple[_Rank, "Item"]] = []
+        for e in self._entries:
+            r = self._rank(e, q, chinese)
+            if r is not None:
+                ranked.append((r, e.item))
+        ranked.sort(key=lambda x: x[0])
+        return [it for _, it in ranked[:limit]]
+
+    def explain(self, query: str) -> list[tuple[str, int, str]]:
+        """(code, tier, kind) per hit, for tests and the technician's curiosity."""
+        q = normalise_query(query)
+        chinese = bool(_HAN.search(q))
+        out = []
+        for e in self._entries:
+            r = self._rank(e, q, chinese) if q else None
+            if r is not None:
+                kind = "chinese" if chinese else next(k for k in KINDS[1:] if _KIND_RANK[k] == r.kind)
+                out.append((r, e.item.code, kind))
+        out.sort()
+        return [(code, r.tier, kind) for r, code, kind in out]
+
