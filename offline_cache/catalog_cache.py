@@ -1,0 +1,51 @@
+"""Catalog cache: browse the item catalog offline, refresh it with ETag when the platform is reachable."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class CatalogCache:
+    """``catalog.json`` + ``catalog.etag`` in a directory, replaced atomically (the catalog holds no personal data)."""
+
+    def __init__(self, directory: str | os.PathLike[str]):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.file = self.dir / "catalog.json"
+        self.etag_file = self.dir / "catalog.etag"
+
+    def load(self) -> dict | None:
+        try:
+            return json.loads(self.file.read_text("utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    @property
+    def etag(self) -> str | None:
+        try:
+            return self.etag_file.read_text("utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def store(self, catalog: dict, etag: str | None) -> None:
+        self._atomic(self.file, json.dumps(catalog, ensure_ascii=False).encode())
+        self._atomic(self.etag_file, (etag or "").encode())
+
+    def refresh(self, client: Any) -> bool:
+        """Ask the platform; True when a new catalog was stored, False when unchanged. Raises PlatformError."""
+        etag, catalog = client.get_catalog(self.etag if self.file.exists() else None)
+        if catalog is None:
+            return False
+        self.store(catalog, etag)
+        return True
+
+    @staticmethod
+    def _atomic(path: Path, data: bytes) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)

@@ -1,0 +1,463 @@
+"""The durable outbox: what the citizen submitted is on disk before the screen says "submitted".
+
+One SQLite database (WAL, ``synchronous=FULL``, busy timeout) holds records of
+kinds ``application``, ``evaluation``, ``help_request`` and ``home_visit``.
+``enqueue`` returns only after the commit has been fsynced; attachments are
+written content-addressed beside the database (``<db>.blobs/ab/abcdef...``) and
+fsynced *before* the record naming them commits, so a crash never leaves a
+record pointing at a missing file.
+
+Personal data never reaches the disk in clear: payloads, results, failure
+reasons and attachment contents are sealed (SM4-GCM by default); per-applicant
+ordering uses a keyed pseudonym of the ID number.
+
+Record states: ``pending`` -> ``inflight`` (claimed by a drainer with a lease)
+-> ``done`` (platform reference recorded) or ``failed`` (dead letter, with the
+platform's reason), or back to ``pending`` with a backoff time.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from kiosk.tracking import new_tracking_no
+from offline_cache.crypto import Sealer
+
+KINDS = ("application", "evaluation", "help_request", "home_visit")
+STATES = ("pending", "inflight", "failed", "done")
+_HOST = socket.gethostname()
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    idem_key TEXT NOT NULL UNIQUE,
+    group_key TEXT,
+    payload BLOB NOT NULL,
+    attachments TEXT NOT NULL DEFAULT '[]',
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    delivered_at REAL,
+    platform_ref TEXT,
+    result BLOB,
+    last_error TEXT,
+    failure BLOB
+);
+CREATE INDEX IF NOT EXISTS records_state ON records(state, seq);
+CREATE TABLE IF NOT EXISTS receipts(
+    local_no TEXT PRIMARY KEY,
+    platform_no TEXT,
+    kind TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    printed_count INTEGER NOT NULL DEFAULT 0,
+    last_printed_at REAL
+);
+"""
+
+
+@dataclass
+class Record:
+    """One outbox record; ``payload`` is decrypted on load."""
+
+    id: str
+    seq: int
+    kind: str
+    idempotency_key: str
+    state: str
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    attachments: list[str]
+    payload: dict = field(repr=False, default_factory=dict)
+    group_key: str | None = None
+    platform_ref: str | None = None
+    delivered_at: float | None = None
+    last_error: str | None = None
+    failure_reason: str | None = field(default=None, repr=False)
+    result: dict | None = field(default=None, repr=False)
+    lease_owner: str | None = None
+    lease_until: float | None = None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_expired(owner: str | None, until: float | None, now: float) -> bool:
+    """A claim is void once its time is up or its owner process on this host is gone."""
+    if until is None or until <= now:
+        return True
+    if owner:
+        host, _, rest = owner.partition(":")
+        pid = rest.split(":", 1)[0]
+        if host == _HOST and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            return True
+    return False
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Outbox:
+    """Durable, encrypted outbox on SQLite. Thread-safe; several processes may share one file."""
+
+    def __init__(self, path: str | os.PathLike[str], key: bytes, *, alg: str | None = None,
+                 busy_timeout_ms: int = 10000):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.blob_dir = self.path.with_name(self.path.name + ".blobs")
+        self.blob_dir.mkdir(exist_ok=True)
+        self.sealer = Sealer(key, alg)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")
+        with self._lock:
+            self._db.executescript(SCHEMA)
+        self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Outbox":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ transactions
+    def _tx(self):
+        outbox = self
+
+        class _Tx:
+            def __enter__(self_inner):
+                outbox._lock.acquire()
+                try:
+                    outbox._db.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    outbox._lock.release()
+                    raise
+                return outbox._db
+
+            def __exit__(self_inner, et, ev, tb):
+                try:
+                    outbox._db.execute("COMMIT" if et is None else "ROLLBACK")
+                finally:
+                    outbox._lock.release()
+                return False
+
+        return _Tx()
+
+    # ------------------------------------------------------------- attachments
+    def blob_path(self, sha256: str) -> Path:
+        return self.blob_dir / sha256[:2] / sha256
+
+    def _store_attachment(self, content: bytes) -> str:
+        sha = hashlib.sha256(content).hexdigest()
+        dest = self.blob_path(sha)
+        if dest.exists():
+            return sha
+        sub = dest.parent
+        new_dir = not sub.exists()
+        sub.mkdir(exist_ok=True)
+        tmp = sub / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, self.sealer.seal(content, sha.encode()))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+        _fsync_dir(sub)
+        if new_dir:
+            _fsync_dir(self.blob_dir)
+        return sha
+
+    def read_attachment(self, sha256: str) -> bytes:
+        """The plaintext of a stored attachment (FileNotFoundError when it is gone)."""
+        return self.sealer.open(self.blob_path(sha256).read_bytes(), sha256.encode())
+
+    # ----------------------------------------------------------------- enqueue
+    def _group_key(self, kind: str, payload: dict) -> str | None:
+        a = payload.get("applicant")
+        if isinstance(a, dict) and a.get("id_number"):
+            return self.sealer.keyed_hash(f"{a.get('id_type', '')}|{a['id_number']}".encode())
+        c = payload.get("contact")
+        if isinstance(c, dict) and c.get("phone"):
+            return self.sealer.keyed_hash(f"phone|{c['phone']}".encode())
+        return None
+
+    def enqueue(self, kind: str, payload: dict, attachments: Iterable[bytes | os.PathLike[str] | str] = (),
+                idempotency_key: str | None = None) -> str:
+        """Store one record durably and return its local number (``LQ...``).
+
+        Returns only after the commit is on disk. With an ``idempotency_key``
+        already in the outbox it returns the existing record's number instead
+        of storing a second one (a double-tapped submit button stays one case).
+        """
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}")
+        if not isinstance(payload, dict):
+            raise TypeError("payload must be a dict")
+        payload = json.loads(json.dumps(payload, ensure_ascii=False))  # own copy; fails early if not JSON
+        if idempotency_key is not None:
+            existing = self._id_for_key(idempotency_key)
+            if existing:
+                return existing
+        shas: list[str] = []
+        for a in attachments:
+            content = a if isinstance(a, (bytes, bytearray, memoryview)) else Path(a).read_bytes()
+            sha = self._store_attachment(bytes(content))
+            if sha not in shas:
+                shas.append(sha)
+        if kind == "application":
+            mats = payload.setdefault("materials", list(shas))
+            if not isinstance(mats, list):
+                raise ValueError("payload materials must be a list of sha256 hashes")
+            for m in mats:
+                if m not in shas:
+                    if not (isinstance(m, str) and self.blob_path(m).exists()):
+                        raise ValueError("payload names a material that was not given as an attachment")
+                    shas.append(m)
+        key = idempotency_key or uuid.uuid4().hex
+        group = self._group_key(kind, payload)
+        now = time.time()
+        for _ in range(5):
+            rid = new_tracking_no("LQ")
+            sealed = self.sealer.seal(json.dumps(payload, ensure_ascii=False).encode(), rid.encode())
+            receipt = self.sealer.seal(json.dumps(_receipt_summary(kind, payload), ensure_ascii=False).encode(),
+                                       rid.encode())
+            try:
+                with self._tx() as db:
+                    db.execute("INSERT INTO records(id, kind, idem_key, group_key, payload, attachments, created_at, "
+                               "updated_at) VALUES(?,?,?,?,?,?,?,?)",
+                               (rid, kind, key, group, sealed, json.dumps(shas), now, now))
+                    if kind != "evaluation":
+                        db.execute("INSERT INTO receipts(local_no, kind, data, created_at) VALUES(?,?,?,?)",
+                                   (rid, kind, receipt, now))
+                return rid
+            except sqlite3.IntegrityError:
+                if idempotency_key is not None:
+                    existing = self._id_for_key(idempotency_key)
+                    if existing:
+                        return existing
+                continue  # tracking number collision: draw another
+        raise RuntimeError("could not allocate a local tracking number")
+
+    def _id_for_key(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM records WHERE idem_key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------------ reading
+    _COLS = ("id, seq, kind, idem_key, state, attempts, created_at, next_attempt_at, attachments, payload, group_key, "
+             "platform_ref, delivered_at, last_error, failure, result, lease_owner, lease_until")
+
+    def _record(self, row: Sequence[Any], decrypt: bool = True) -> Record:
+        (rid, seq, kind, key, state, attempts, created, nxt, atts, payload, group, ref, delivered, err, failure,
+         result, owner, until) = row
+        aad = rid.encode()
+        return Record(
+            id=rid, seq=seq, kind=kind, idempotency_key=key, state=state, attempts=attempts, created_at=created,
+            next_attempt_at=nxt, attachments=json.loads(atts),
+            payload=json.loads(self.sealer.open(payload, aad)) if decrypt else {},
+            group_key=group, platform_ref=ref, delivered_at=delivered, last_error=err,
+            failure_reason=self.sealer.open(failure, aad).decode() if (failure and decrypt) else None,
+            result=json.loads(self.sealer.open(result, aad)) if (result and decrypt) else None,
+            lease_owner=owner, lease_until=until)
+
+    def get(self, record_id: str, decrypt: bool = True) -> Record | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {self._COLS} FROM records WHERE id=?", (record_id,)).fetchone()
+        return self._record(row, decrypt) if row else None
+
+    def list(self, states: Iterable[str] | None = None, limit: int = 100, decrypt: bool = True) -> list[Record]:
+        """Records oldest first, optionally only in the given states."""
+        states = tuple(states or STATES)
+        q = f"SELECT {self._COLS} FROM records WHERE state IN ({','.join('?' * len(states))}) ORDER BY seq LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(q, (*states, limit)).fetchall()
+        return [self._record(r, decrypt) for r in rows]
+
+    def stats(self, now: float | None = None) -> dict:
+        """Counts per state and the age of the oldest undelivered record (pending or inflight)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            counts = dict(self._db.execute("SELECT state, count(*) FROM records GROUP BY state").fetchall())
+            oldest = self._db.execute("SELECT min(created_at) FROM records WHERE state IN ('pending','inflight')"
+                                      ).fetchone()[0]
+        out = {s: int(counts.get(s, 0)) for s in STATES}
+        out["oldest_pending_age_s"] = round(max(0.0, now - oldest), 3) if oldest is not None else None
+        return out
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    # ----------------------------------------------------------------- draining
+    def claim_next(self, limit: int = 16, now: float | None = None, ignore_backoff: bool = False,
+                   exclude: Iterable[str] = (), lease_s: float = 120.0) -> list[Record]:
+        """Claim up to ``limit`` deliverable records for this process, oldest first, in order per applicant.
+
+        A record is deliverable when it is pending and due (or ``ignore_backoff``),
+        or inflight under a void lease, and no older undelivered record of the
+        same applicant is still waiting (dead letters do not block).
+        """
+        now = time.time() if now is None else now
+        exclude = set(exclude)
+        with self._tx() as db:
+            rows = db.execute("SELECT id, group_key, state, next_attempt_at, lease_owner, lease_until FROM records "
+                              "WHERE state IN ('pending','inflight') ORDER BY seq").fetchall()
+            blocked: set[str] = set()
+            chosen: list[str] = []
+            for rid, group, state, nxt, owner, until in rows:
+                if len(chosen) >= limit:
+                    break
+                ok = rid not in exclude and (
+                    (state == "pending" and (ignore_backoff or nxt <= now))
+                    or (state == "inflight" and lease_expired(owner, until, now)))
+                if group is not None:
+                    if group in blocked:
+                        continue
+                    blocked.add(group)  # later records of this applicant wait for this one
+                if ok:
+                    chosen.append(rid)
+            for rid in chosen:
+                db.execute("UPDATE records SET state='inflight', lease_owner=?, lease_until=?, attempts=attempts+1, "
+                           "updated_at=? WHERE id=?", (self.owner, now + lease_s, now, rid))
+            out = [self._record(db.execute(f"SELECT {self._COLS} FROM records WHERE id=?", (rid,)).fetchone())
+                   for rid in chosen]
+        return out
+
+    def mark_done(self, record_id: str, platform_ref: str | None, result: dict | None = None) -> None:
+        """Delivered: record the platform's reference against the local number (and on its receipt)."""
+        now = time.time()
+        aad = record_id.encode()
+        sealed = self.sealer.seal(json.dumps(result, ensure_ascii=False).encode(), aad) if result is not None else None
+        with self._tx() as db:
+            db.execute("UPDATE records SET state='done', platform_ref=?, result=?, delivered_at=?, updated_at=?, "
+                       "lease_owner=NULL, lease_until=NULL, last_error=NULL WHERE id=?",
+                       (platform_ref, sealed, now, now, record_id))
+            if platform_ref:
+                db.execute("UPDATE receipts SET platform_no=? WHERE local_no=?", (platform_ref, record_id))
+
+    def mark_retry(self, record_id: str, error: str, next_attempt_at: float) -> None:
+        """Not delivered yet: back to pending until ``next_attempt_at`` (error text must hold no personal data)."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute("UPDATE records SET state='pending', next_attempt_at=?, last_error=?, updated_at=?, "
+                       "lease_owner=NULL, lease_until=NULL WHERE id=? AND state='inflight'",
+                       (next_attempt_at, error[:500], now, record_id))
+
+    def mark_failed(self, record_id: str, reason: str, error: str = "") -> None:
+        """Dead letter: the platform refused for good; ``reason`` (sealed) is for the station's helper."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute("UPDATE records SET state='failed', failure=?, last_error=?, updated_at=?, lease_owner=NULL, "
+                       "lease_until=NULL WHERE id=?",
+                       (self.sealer.seal(reason.encode(), record_id.encode()), error[:500] or "permanent", now, record_id))
+
+    def release(self, record_id: str) -> None:
+        """Give a claimed record back untouched (e.g. on shutdown)."""
+        with self._tx() as db:
+            db.execute("UPDATE records SET state='pending', lease_owner=NULL, lease_until=NULL, "
+                       "attempts=max(attempts-1, 0) WHERE id=? AND state='inflight' AND lease_owner=?",
+                       (record_id, self.owner))
+
+    def retry(self, record_id: str) -> bool:
+        """Technician action: a dead letter (or a record in backoff) becomes due now."""
+        with self._tx() as db:
+            n = db.execute("UPDATE records SET state='pending', next_attempt_at=0, failure=NULL, updated_at=? "
+                           "WHERE id=? AND state IN ('failed','pending')", (time.time(), record_id)).rowcount
+        return bool(n)
+
+    def next_due(self) -> float | None:
+        """When the earliest pending record becomes due (None when nothing waits)."""
+        with self._lock:
+            return self._db.execute("SELECT min(next_attempt_at) FROM records WHERE state='pending'").fetchone()[0]
+
+    def resolve(self, local_no: str) -> str | None:
+        """The platform's tracking number for a local one, once delivered."""
+        with self._lock:
+            row = self._db.execute("SELECT platform_ref FROM records WHERE id=? AND state='done'", (local_no,)).fetchone()
+        return row[0] if row else None
+
+    def purge(self, retention_s: float, now: float | None = None) -> int:
+        """Delete delivered records (and their receipts) older than the retention period; drop unused attachments."""
+        now = time.time() if now is None else now
+        cutoff = now - retention_s
+        with self._tx() as db:
+            gone = [r[0] for r in db.execute("SELECT id FROM records WHERE state='done' AND delivered_at < ?",
+                                              (cutoff,)).fetchall()]
+            db.execute("DELETE FROM records WHERE state='done' AND delivered_at < ?", (cutoff,))
+            db.execute("DELETE FROM receipts WHERE created_at < ? AND local_no NOT IN (SELECT id FROM records)",
+                       (cutoff,))
+            live: set[str] = set()
+            for (atts,) in db.execute("SELECT attachments FROM records"):
+                live.update(json.loads(atts))
+        if gone:
+            for sub in self.blob_dir.iterdir():
+                if not sub.is_dir():
+                    continue
+                for f in sub.iterdir():
+                    if not f.name.startswith(".") and f.name not in live:
+                        f.unlink(missing_ok=True)
+        return len(gone)
+
+    # ---------------------------------------------------------------- receipts
+    @property
+    def receipts(self) -> "Any":
+        from offline_cache.receipts import Receipts
+        return Receipts(self)
+
+
+def _receipt_summary(kind: str, payload: dict) -> dict:
+    """What a reprinted receipt shows: masked identity, no raw numbers."""
+    from kiosk.identity import mask_id_number, mask_name, mask_phone
+
+    def masked(fn, v):
+        try:
+            return fn(v) if isinstance(v, str) and v else None
+        except Exception:
+            return "***"
+
+    person = payload.get("applicant") or payload.get("contact") or {}
+    out = {"kind": kind, "item_code": payload.get("item_code")}
+    if isinstance(person, dict):
+        out["name"] = masked(mask_name, person.get("name"))
+        out["id_number"] = masked(mask_id_number, person.get("id_number"))
+        out["phone"] = masked(mask_phone, person.get("phone"))
+    if kind == "application":
+        out["materials"] = len(payload.get("materials") or [])
+    return out
