@@ -115,25 +115,16 @@ def _catalog_item(code: str):
 
 
 def _item_json(item: Any) -> dict:
-    def g(name, default=None):
-        return getattr(item, name, default) if not isinstance(item, dict) else item.get(name, default)
-    name = g("name") or "".join(x for x in (g("main_name") or "", g("sub_name") or "") if x)
-    out = {"code": str(g("code")), "name": str(name or g("code"))}
-    for k in ("domain", "flow", "promised_limit", "impl_code"):
-        v = g(k)
-        if v is not None:
-            out[k] = v if isinstance(v, (str, int, float, bool)) else str(v)
-    fields = g("fields")
-    if fields:
-        fl = []
-        for f in fields:
-            if hasattr(f, "model_dump"):
-                fl.append(f.model_dump())
-            elif isinstance(f, dict):
-                fl.append(f)
-            else:
-                fl.append({k: getattr(f, k, None) for k in ("name", "label", "type", "required", "choices")})
-        out["fields"] = fl
+    """The platform's view of one catalog item (the full item plus a display ``name``)."""
+    if hasattr(item, "to_dict"):
+        out = dict(item.to_dict())
+    elif isinstance(item, dict):
+        out = dict(item)
+    else:
+        out = {k: getattr(item, k) for k in ("code", "flow") if hasattr(item, k)}
+    out["code"] = str(out.get("code"))
+    name = out.get("name") or out.get("sub_name") or out.get("main_name") or out["code"]
+    out["name"] = str(name)
     return out
 
 
@@ -178,7 +169,7 @@ def _promised_date(item: Any, now: float) -> str:
     limit = getattr(item, "promised_limit", None) if item is not None else None
     try:
         from kiosk.workdays import parse_promised_limit  # type: ignore
-        n = parse_promised_limit(limit) if limit else None
+        n = parse_promised_limit(limit) if limit is not None else None
         if isinstance(n, int):
             days = n
     except Exception:
