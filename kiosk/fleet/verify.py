@@ -41,6 +41,7 @@ class Verdict:
     version: int | None = None
     detail: str = ""
     bundle: Bundle | None = field(default=None, repr=False)
+    bundle_not_before: datetime | None = None  # for not_yet_valid: when to look again
 
     def as_json(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "reason": self.reason, "version": self.version}
@@ -118,7 +119,8 @@ def verify_bundle(
     if reason != "ok":
         return Verdict(False, reason, v, detail)
     if bundle.not_before and now < bundle.not_before:
-        return Verdict(False, "not_yet_valid", v, f"valid from {bundle.signed.get('not_before')}")
+        return Verdict(False, "not_yet_valid", v, f"valid from {bundle.signed.get('not_before')}",
+                       bundle_not_before=bundle.not_before)
     if bundle.expires and now >= bundle.expires:
         return Verdict(False, "expired", v, f"expired at {bundle.signed.get('expires')}")
     if not policy.targets_me(bundle.targets):

@@ -92,7 +92,7 @@ def platform_server():
 
 
 def test_health_failure_rolls_back_to_last_good(site_factory, admin_keys, platform_server):
-    from tests.fleet.conftest import free_port
+    from .conftest import free_port
 
     site = site_factory(extra=f'[platform]\nbase_url = "{platform_server}"\n')
     ap = ConfigApplier(site, env=ENV)
@@ -145,7 +145,7 @@ def test_keygen_sign_verify_apply_via_cli(tmp_path, site_factory):
     assert run(ADMIN + ["keygen", "--out", str(tmp_path / "alice")]).returncode != 0  # never overwrites
 
     site = tmp_path / "k" / "site.toml"
-    from tests.fleet.conftest import write_site
+    from .conftest import write_site
     write_site(tmp_path / "k", kiosk_id="qhb-k", group="zhoucun", pubs=[pub])
     (tmp_path / "over.toml").write_text('[catalog]\ndisabled = ["A"]\n[ui]\nidle_timeout_s = 95\n')
     r = run(ADMIN + ["sign", str(tmp_path / "over.toml"), "--key", str(tmp_path / "alice.key"), "--version", "7",
