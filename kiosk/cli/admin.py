@@ -103,6 +103,103 @@ def cosign_cmd(bundle_file: str, key: str) -> None:
     click.echo(f"{bundle_file}: now {len(bundle.signatures)} signature(s)")
 
 
+def _broker_options(f):
+    f = click.option("--broker", required=True, help="mqtt://host:1883 or mqtts://host:8883")(f)
+    f = click.option("--username", default=None, help="Broker user (default: from the URL).")(f)
+    f = click.option("--password-file", default=None, type=click.Path(exists=True, dir_okay=False))(f)
+    f = click.option("--tls-ca", default=None, type=click.Path(exists=True, dir_okay=False))(f)
+    f = click.option("--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False))(f)
+    f = click.option("--tls-key", default=None, type=click.Path(exists=True, dir_okay=False))(f)
+    return f
+
+
+def _client_kw(username, password_file, tls_ca, tls_cert, tls_key) -> dict:
+    pw = Path(password_file).read_text().strip() if password_file else None
+    return {"username": username, "password": pw, "tls_ca": tls_ca, "tls_cert": tls_cert, "tls_key": tls_key}
+
+
+@admin.command("push")
+@click.argument("bundle_file", metavar="BUNDLE", type=click.Path(exists=True, dir_okay=False))
+@_broker_options
+def push_cmd(bundle_file: str, broker: str, username, password_file, tls_ca, tls_cert, tls_key) -> None:
+    """Publish a signed bundle (retained) to its targets' topics."""
+    from kiosk.fleet.bundle import BundleError
+    from kiosk.fleet.fleetview import push
+
+    raw = Path(bundle_file).read_bytes()
+    try:
+        topics = push(broker, raw, **_client_kw(username, password_file, tls_ca, tls_cert, tls_key))
+    except BundleError as e:
+        fail(f"{bundle_file} is not a bundle: {e}")
+    except (ConnectionError, OSError, ValueError) as e:
+        fail(f"push failed: {e}")
+    for t in topics:
+        click.echo(f"published (retained) on {t}")
+
+
+@admin.group("fleet")
+def fleet_grp() -> None:
+    """What the kiosks report."""
+
+
+def _snapshot(broker, kw, timeout):
+    from kiosk.fleet.fleetview import snapshot
+
+    try:
+        return snapshot(broker, timeout=timeout, **kw)
+    except (ConnectionError, OSError, ValueError) as e:
+        fail(f"cannot read the fleet from {broker}: {e}")
+
+
+def _table(rows: list[dict], cols: list[tuple[str, str]]) -> None:
+    cells = [[h for _, h in cols]] + [["-" if r.get(k) in (None, "") else str(r.get(k)) for k, _ in cols] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+@fleet_grp.command("status")
+@_broker_options
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--timeout", default=10.0, show_default=True)
+def status_cmd(broker, username, password_file, tls_ca, tls_cert, tls_key, as_json, timeout) -> None:
+    """Table: kiosk, online, last heartbeat, configuration version, queue depth, device faults."""
+    snap = _snapshot(broker, _client_kw(username, password_file, tls_ca, tls_cert, tls_key), timeout)
+    rows = snap.status_rows()
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        r["online"] = {True: "yes", False: "NO", None: "?"}[r["online"]]
+        r["device_faults"] = ",".join(r["device_faults"]) or "none"
+        if r["heartbeat_age_s"] is not None:
+            r["last_heartbeat"] = f"{r['last_heartbeat']} ({r['heartbeat_age_s']:.0f}s ago)"
+    _table(rows, [("kiosk", "KIOSK"), ("group", "GROUP"), ("online", "ONLINE"), ("last_heartbeat", "LAST HEARTBEAT"),
+                  ("config_version", "CONFIG"), ("queue_depth", "QUEUE"), ("device_faults", "DEVICE FAULTS")])
+    click.echo(f"{len(rows)} kiosk(s)")
+
+
+@fleet_grp.command("acks")
+@_broker_options
+@click.option("--version", "version", required=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--timeout", default=10.0, show_default=True)
+def acks_cmd(broker, username, password_file, tls_ca, tls_cert, tls_key, version, as_json, timeout) -> None:
+    """Who applied bundle VERSION, who refused it and why, who has not answered."""
+    snap = _snapshot(broker, _client_kw(username, password_file, tls_ca, tls_cert, tls_key), timeout)
+    out = snap.acks(version)
+    if as_json:
+        echo_json(out)
+        return
+    click.echo(f"version {version}, targets: {', '.join(out['targets'] or ['(bundle not retained; all kiosks)'])}")
+    click.echo(f"applied ({len(out['applied'])}): " + ", ".join(a["kiosk"] for a in out["applied"]))
+    click.echo(f"refused ({len(out['refused'])}):")
+    for r in out["refused"]:
+        click.echo(f"  {r['kiosk']}: {r['result']} {r['reason']}")
+    click.echo(f"not answered ({len(out['not_answered'])}): "
+               + ", ".join(f"{s['kiosk']}{'' if s['online'] else ' (offline)'}" for s in out["not_answered"]))
+
+
 def main() -> None:
     admin(prog_name="kiosk-admin")
 
