@@ -18,4 +18,10 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("qr", "camera"): "devices.qr.camera:CameraQrScanner",
     ("qr", "serial"): "devices.qr.serial_scanner:SerialQrScanner",
     ("qr", "evdev"): "devices.qr.wedge:KeyboardWedgeQrScanner",
+    # Receipt printer (ESC/POS)
+    ("printer", "simulated"): "devices.printer.simulated:SimulatedReceiptPrinter",
+    ("printer", "escpos-network"): "devices.printer.adapter:NetworkReceiptPrinter",
+    ("printer", "escpos-serial"): "devices.printer.adapter:SerialReceiptPrinter",
+    ("printer", "escpos-usb"): "devices.printer.adapter:UsbReceiptPrinter",
+    ("printer", "escpos-file"): "devices.printer.adapter:FileReceiptPrinter",
 }
