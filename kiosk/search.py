@@ -15,6 +15,7 @@ The index is built once, when the catalog loads; a search touches no pypinyin.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import unicodedata
@@ -101,46 +102,50 @@ def _match_initials(initials: tuple[frozenset[str], ...], q: str) -> int | None:
     return None
 
 
-def _match_full_from(readings: tuple[frozenset[str], ...], i: int, q: str, qpos: int) -> bool:
+def _match_full_from(readings: tuple[frozenset[str], ...], i: int, q: str, qpos: int) -> int | None:
+    """End position (exclusive) if q[qpos:] is spelled by the syllables from position i on."""
     if qpos == len(q):
-        return True
+        return i
     if i >= len(readings):
-        return False
+        return None
     rest = q[qpos:]
-    for syl in readings[i]:
-        if rest.startswith(syl) and _match_full_from(readings, i + 1, q, qpos + len(syl)):
-            return True
+    for syl in sorted(readings[i]):
+        if rest.startswith(syl):
+            end = _match_full_from(readings, i + 1, q, qpos + len(syl))
+            if end is not None:
+                return end
         if syl.startswith(rest):  # the query ends inside this syllable: a prefix
-            return True
-    return False
-
-
-def _match_full(readings: tuple[frozenset[str], ...], q: str) -> int | None:
-    for i in range(len(readings)):
-        if _match_full_from(readings, i, q, 0):
-            return i
+            return i + 1
     return None
 
 
-def _hit(s: Syllables, q: str, chinese: bool) -> tuple[str, int] | None:
-    """The best way `q` hits text `s`, with its position, or None."""
+def _match_full(readings: tuple[frozenset[str], ...], q: str) -> tuple[int, int] | None:
+    for i in range(len(readings)):
+        end = _match_full_from(readings, i, q, 0)
+        if end is not None:
+            return i, end
+    return None
+
+
+def _hit(s: Syllables, q: str, chinese: bool) -> tuple[str, int, str] | None:
+    """How `q` hits text `s`: (kind, position, the Chinese text it matched), or None."""
     if chinese:
         pos = s.text.find(q)
-        return None if pos < 0 else ("chinese", pos)
+        return None if pos < 0 else ("chinese", pos, q)
     if len(q) >= 2:
-        pos = _match_full(s.context_readings, q)
-        if pos is not None:
-            return ("full", pos)
+        span = _match_full(s.context_readings, q)
+        if span is not None:
+            return ("full", span[0], s.text[span[0]:span[1]])
     pos = _match_initials(s.context_initials, q)
     if pos is not None:
-        return ("initials", pos)
+        return ("initials", pos, s.text[pos:pos + len(q)])
     if len(q) >= 2:
-        pos = _match_full(s.readings, q)
-        if pos is not None:
-            return ("full_heteronym", pos)
+        span = _match_full(s.readings, q)
+        if span is not None:
+            return ("full_heteronym", span[0], s.text[span[0]:span[1]])
     pos = _match_initials(s.initials, q)
     if pos is not None:
-        return ("initials_heteronym", pos)
+        return ("initials_heteronym", pos, s.text[pos:pos + len(q)])
     return None
 
 
@@ -155,8 +160,9 @@ class _Entry:
 class _Rank:
     guess: int  # 1 when only a heteronym's other reading matched: ranked after every sure hit
     tier: int
-    sub_too: int  # 0 when a main-name hit is confirmed by the sub-item name, else 1
     kind: int
+    popularity: int  # minus the number of items hit by the same Chinese word (see search())
+    sub_too: int  # 0 when a main-name hit is confirmed by the sub-item name, else 1
     position: int
     length: int
     code: str
@@ -180,48 +186,49 @@ class SearchIndex:
             entries.append(_Entry(it, tuple(texts), len(it.main_name) + len(it.sub_name)))
         self._entries: tuple[_Entry, ...] = tuple(entries)
 
-    def _rank(self, entry: _Entry, q: str, chinese: bool) -> _Rank | None:
-        best: _Rank | None = None
+    def _rank(self, entry: _Entry, q: str, chinese: bool) -> tuple[_Rank, str] | None:
+        best: tuple[_Rank, str] | None = None
         for tier, s in entry.texts:
-            if best is not None and best.guess == 0 and tier > best.tier:
+            if best is not None and best[0].guess == 0 and tier > best[0].tier:
                 break  # texts are ordered by tier; a sure hit in a lower tier cannot win
             hit = _hit(s, q, chinese)
             if hit is None:
                 continue
-            kind, pos = hit
+            kind, pos, matched = hit
             sub_too = 1
             if tier == TIER_MAIN and _hit(entry.texts[2][1], q, chinese) is not None:
                 sub_too = 0
             guess = 1 if kind.endswith("_heteronym") else 0
-            r = _Rank(guess, tier, sub_too, _KIND_RANK[kind], pos, entry.length, entry.item.code)
-            if best is None or r < best:
-                best = r
+            r = _Rank(guess, tier, _KIND_RANK[kind], 0, sub_too, pos, entry.length, entry.item.code)
+            if best is None or r < best[0]:
+                best = (r, matched)
         return best
+
+    def _ranked(self, query: str) -> list[tuple[_Rank, _Entry]]:
+        q = normalise_query(query)
+        if not q:
+            return []
+        chinese = bool(_HAN.search(q))
+        hits = [(h, e) for e in self._entries if (h := self._rank(e, q, chinese)) is not None]
+        # Initials are ambiguous (ylbx: 养老保险 or 医疗保险?).  Like an input method, prefer
+        # the word the catalog uses most among the hits: more items, more likely meant.
+        counts: dict[str, int] = {}
+        for (_, matched), _ in hits:
+            counts[matched] = counts.get(matched, 0) + 1
+        ranked = [(dataclasses.replace(r, popularity=-counts[matched]), e)
+                  for (r, matched), e in hits]
+        ranked.sort(key=lambda x: x[0])
+        return ranked
 
     def search(self, query: str, limit: int = 20) -> list["Item"]:
         """Items matching `query`, best first; [] for an empty query."""
-        q = normalise_query(query)
-        if not q or limit <= 0:
+        if limit <= 0:
             return []
-        chinese = bool(_HAN.search(q))
-        ranked: list[tuple[_Rank, "Item"]] = []
-        for e in self._entries:
-            r = self._rank(e, q, chinese)
-            if r is not None:
-                ranked.append((r, e.item))
-        ranked.sort(key=lambda x: x[0])
-        return [it for _, it in ranked[:limit]]
+        return [e.item for _, e in self._ranked(query)[:limit]]
 
     def explain(self, query: str) -> list[tuple[str, int, str]]:
-        """(code, tier, kind) per hit, for tests and the technician's curiosity."""
-        q = normalise_query(query)
-        chinese = bool(_HAN.search(q))
-        out = []
-        for e in self._entries:
-            r = self._rank(e, q, chinese) if q else None
-            if r is not None:
-                kind = "chinese" if chinese else next(k for k in KINDS[1:] if _KIND_RANK[k] == r.kind)
-                out.append((r, e.item.code, kind))
-        out.sort()
-        return [(code, r.tier, kind) for r, code, kind in out]
-
+        """(code, tier, kind) per hit in rank order, for tests and technicians."""
+        chinese = bool(_HAN.search(normalise_query(query)))
+        names = {v: k for k, v in _KIND_RANK.items() if k != "chinese"}
+        return [(e.item.code, r.tier, "chinese" if chinese else names[r.kind])
+                for r, e in self._ranked(query)]
