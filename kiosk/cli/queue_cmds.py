@@ -1,0 +1,195 @@
+"""`kiosk queue status|list|drain|retry|purge|init-key`: the technician's view of the offline outbox.
+
+Every command takes ``--db``, ``--key-file`` and ``--platform`` besides the
+configuration file, so it can be pointed at any queue and platform. Output is
+masked: no ID number, name or phone is ever printed in full.
+Exit codes: 0 ok; 1 not found; 2 configuration/key problem; 3 ``drain --once``
+left records pending.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import time
+
+import click
+
+from kiosk.cli._groups import config_option, echo_json, fail, group
+
+EXIT_REMAINING = 3
+
+
+def _queue_options(fn):
+    @config_option
+    @click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
+                  help="Outbox database (default: <storage.data_dir>/outbox.db).")
+    @click.option("--key-file", "key_file", type=click.Path(dir_okay=False), default=None,
+                  help="Storage key file, mode 0600 (default: [storage] key_file; $KIOSK_STORAGE_KEY wins).")
+    @click.option("--platform", "platform_url", default=None, help="Platform base URL (default: [platform] base_url).")
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def _ctx(config_file, db, key_file):
+    from kiosk.config import ConfigError, load_config
+    from offline_cache.crypto import StorageKeyError, load_key
+    from offline_cache.outbox import Outbox
+
+    try:
+        cfg = load_config(config_file)
+    except ConfigError as e:
+        fail(str(e), 2)
+    db_path = db or cfg.data_dir / "outbox.db"
+    try:
+        key = load_key(key_file or cfg.resolve_path(cfg.storage.key_file))
+    except StorageKeyError as e:
+        fail(f"存储密钥不可用: {e}", 2)
+    try:
+        return cfg, Outbox(db_path, key)
+    except ValueError as e:
+        fail(f"存储密钥不可用: {e}", 2)
+
+
+def _when(ts: float | None) -> str:
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _masked(rec) -> dict:
+    from kiosk.identity import mask_id_number, mask_name, mask_phone
+
+    p = rec.payload or {}
+    person = p.get("applicant") or p.get("contact") or {}
+    if not isinstance(person, dict):
+        person = {}
+
+    def m(fn, v):
+        try:
+            return fn(v) if isinstance(v, str) and v else ""
+        except Exception:
+            return "***"
+
+    return {
+        "id": rec.id, "kind": rec.kind, "state": rec.state, "attempts": rec.attempts,
+        "created_at": _when(rec.created_at), "item_code": p.get("item_code") or "",
+        "tracking_no": p.get("tracking_no") or "",
+        "name": m(mask_name, person.get("name")), "id_number": m(mask_id_number, person.get("id_number")),
+        "phone": m(mask_phone, person.get("phone")), "materials": len(rec.attachments),
+        "platform_ref": rec.platform_ref or "", "next_attempt_at": _when(rec.next_attempt_at) if rec.state == "pending" else "",
+        "last_error": rec.last_error or "", "failure_reason": rec.failure_reason or "",
+    }
+
+
+def register(cli) -> None:
+    q = group(cli, "queue", help="The offline outbox (离线待发送队列).")
+
+    @q.command("status")
+    @_queue_options
+    @click.option("--json", "as_json", is_flag=True, help="Print stats() as JSON.")
+    def status(config_file, db, key_file, platform_url, as_json) -> None:
+        """Counts per state and the age of the oldest waiting record."""
+        _, ob = _ctx(config_file, db, key_file)
+        st = ob.stats()
+        if as_json:
+            echo_json(st)
+            return
+        age = st["oldest_pending_age_s"]
+        click.echo(f"pending {st['pending']}  inflight {st['inflight']}  failed {st['failed']}  done {st['done']}")
+        click.echo(f"oldest waiting: {'-' if age is None else f'{age:.0f} s'}")
+
+    @q.command("list")
+    @_queue_options
+    @click.option("--state", "states", multiple=True, type=click.Choice(["pending", "inflight", "failed", "done"]),
+                  help="Only these states (repeatable).")
+    @click.option("--limit", type=int, default=50, show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    def list_(config_file, db, key_file, platform_url, states, limit, as_json) -> None:
+        """Records oldest first, personal data masked."""
+        _, ob = _ctx(config_file, db, key_file)
+        rows = [_masked(r) for r in ob.list(states or None, limit=limit)]
+        if as_json:
+            echo_json(rows)
+            return
+        if not rows:
+            click.echo("(队列为空)")
+        for r in rows:
+            click.echo(f"{r['id']}  {r['kind']:<12} {r['state']:<8} x{r['attempts']}  {r['created_at']}  "
+                       f"{r['item_code'] or r['tracking_no']}  {r['name']} {r['id_number']} {r['phone']}"
+                       f"{'  -> ' + r['platform_ref'] if r['platform_ref'] else ''}")
+            if r["failure_reason"]:
+                click.echo(f"    退回原因: {r['failure_reason']}")
+            elif r["last_error"] and r["state"] != "done":
+                click.echo(f"    last error: {r['last_error']}  next try: {r['next_attempt_at']}")
+
+    @q.command("drain")
+    @_queue_options
+    @click.option("--once", is_flag=True, help="One pass over everything pending now (ignoring backoff), then exit.")
+    @click.option("--poll-s", type=float, default=5.0, show_default=True, help="Idle poll interval without --once.")
+    def drain(config_file, db, key_file, platform_url, once, poll_s) -> None:
+        """Deliver queued records. With --once: exit 0 when nothing is left pending, 3 when records remain."""
+        import signal
+        import threading
+
+        from kiosk.credentials import CredentialsError, configured_credentials
+        from kiosk.platform.client import PlatformClient
+        from offline_cache.drainer import Drainer
+
+        cfg, ob = _ctx(config_file, db, key_file)
+        try:
+            client = PlatformClient.from_config(cfg, base_url=platform_url, credentials=configured_credentials(cfg))
+        except CredentialsError as e:
+            fail(str(e), 2)
+        dr = Drainer(ob, client, retention_s=cfg.storage.retention_days * 86400)
+        if once:
+            rep = dr.drain_once(ignore_backoff=True)
+            st = ob.stats()
+            click.echo(f"delivered {rep.delivered}, dead-lettered {rep.failed}, retry later {rep.retried + rep.deferred}; "
+                       f"pending {st['pending']}, inflight {st['inflight']}, failed {st['failed']}")
+            if rep.errors:
+                click.echo(f"last error: {rep.errors[-1]}", err=True)
+            raise SystemExit(EXIT_REMAINING if st["pending"] + st["inflight"] else 0)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        click.echo(f"draining {ob.path} to {client.base_url} (Ctrl-C to stop)")
+        try:
+            dr.run(poll_s=poll_s, stop=stop)
+        except KeyboardInterrupt:
+            pass
+
+    @q.command("retry")
+    @_queue_options
+    @click.argument("record_id")
+    def retry(config_file, db, key_file, platform_url, record_id) -> None:
+        """Make a dead-lettered (or backing-off) record due again."""
+        _, ob = _ctx(config_file, db, key_file)
+        if not ob.retry(record_id.strip().upper()):
+            fail(f"no failed or pending record {record_id}", 1)
+        click.echo(f"{record_id}: will be sent on the next drain")
+
+    @q.command("purge")
+    @_queue_options
+    @click.option("--older-than-days", type=float, default=None, help="Default: [storage] retention_days.")
+    def purge(config_file, db, key_file, platform_url, older_than_days) -> None:
+        """Delete delivered records (and unused attachments) past the retention period."""
+        cfg, ob = _ctx(config_file, db, key_file)
+        days = cfg.storage.retention_days if older_than_days is None else older_than_days
+        n = ob.purge(days * 86400, now=time.time())
+        click.echo(f"purged {n} delivered record(s) older than {days:g} day(s)")
+
+    @q.command("init-key")
+    @config_option
+    @click.option("--key-file", "key_file", type=click.Path(dir_okay=False), default=None)
+    @click.option("--aes", is_flag=True, help="A 32-byte AES-256 key instead of a 16-byte SM4 key.")
+    def init_key(config_file, key_file, aes) -> None:
+        """Create the per-kiosk storage key (mode 0600); refuses to overwrite."""
+        from kiosk.config import load_config
+        from offline_cache.crypto import create_key_file
+
+        cfg = load_config(config_file)
+        path = key_file or cfg.resolve_path(cfg.storage.key_file)
+        try:
+            create_key_file(path, 32 if aes else 16)
+        except FileExistsError:
+            fail(f"{path} already exists; a new key would make the queue unreadable", 1)
+        click.echo(f"created {path}")
