@@ -490,8 +490,8 @@ class DeviceAdapter:
     def remove_listener(self, cb: Listener) -> None:
         self._events.remove(cb)
 
-    def _emit(self, kind: EventKind, **payload: Any) -> None:
-        self._events.put(DeviceEvent(kind, self.kind, payload))
+    def _emit(self, event_kind: EventKind, /, **payload: Any) -> None:
+        self._events.put(DeviceEvent(event_kind, self.kind, payload))
 
     def flush_events(self, timeout: float = 5.0) -> bool:
         return self._events.flush(timeout)

@@ -1,0 +1,1 @@
+"""QR scanners: camera frames (zxing-cpp or pyzbar), serial line scanners, HID keyboard wedges."""
