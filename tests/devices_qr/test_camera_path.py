@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import devices
-from conftest import Events, qr_frame, write_video  # type: ignore
+from qr_helpers import Events, qr_frame, write_video  # type: ignore
 from devices.base import DeviceState, EventKind
 from devices.qr.common import Deduper
 from devices.qr.decoders import QrImageDecoder

@@ -7,7 +7,7 @@ import os
 from evdev import ecodes
 
 import devices
-from conftest import Events  # type: ignore
+from qr_helpers import Events  # type: ignore
 from devices.base import DeviceState, EventKind
 from devices.qr.serial_scanner import LineSplitter
 from devices.qr.wedge import KeyTranslator, pack_event
