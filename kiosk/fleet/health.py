@@ -61,23 +61,24 @@ def adapter_devices(adapters: Iterable[Any]) -> DeviceProvider:
 
 
 def outbox_queue(cfg: "KioskConfig") -> QueueProvider | None:
-    """The offline outbox's depth and oldest age, when offline_cache provides `Outbox.stats`."""
+    """The offline outbox's depth and oldest age (offline_cache.Outbox.stats); None without offline_cache."""
     try:
-        from offline_cache import Outbox  # type: ignore[attr-defined]
+        from offline_cache.crypto import load_key
+        from offline_cache.outbox import Outbox
     except ImportError:
-        return None
-    if not hasattr(Outbox, "stats"):
         return None
 
     def provide() -> dict[str, Any]:
+        path = cfg.data_dir / "outbox.db"
+        if not path.exists():  # never create the database just to look at it
+            return {"available": True, "depth": 0, "oldest_age_s": None, "failed": 0, "note": "no outbox yet"}
         try:
-            outbox = Outbox.open(cfg) if hasattr(Outbox, "open") else Outbox(cfg)
-            s = outbox.stats()
+            with Outbox(path, load_key(cfg.resolve_path(cfg.storage.key_file))) as outbox:
+                s = outbox.stats()
         except Exception as e:  # a broken queue is itself a finding
-            return {"available": False, "error": type(e).__name__}
-        s = dict(s) if not isinstance(s, dict) else s
-        return {"available": True, "depth": s.get("depth", s.get("pending")),
-                "oldest_age_s": s.get("oldest_age_s")}
+            return {"available": False, "error": f"{type(e).__name__}: {e}"[:200]}
+        return {"available": True, "depth": s.get("pending", 0) + s.get("inflight", 0),
+                "oldest_age_s": s.get("oldest_pending_age_s"), "failed": s.get("failed", 0)}
 
     return provide
 
