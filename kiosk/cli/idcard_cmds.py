@@ -1,0 +1,158 @@
+"""`kiosk device idcard read|decode|emulate`: technician tools for the ID-card reader.
+
+Output is masked unless ``--unmasked`` is given; decode exits with status 2 and
+the reason (bad_preamble, bad_length, bad_checksum, sam_status, malformed_text).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from kiosk.cli._groups import echo_json, group
+
+DECODE_EXIT = 2
+
+
+def _card_view(card: Any, unmasked: bool) -> dict[str, Any]:
+    import datetime as dt
+    d = card.unmasked() if unmasked else card.masked()
+    d["expired"] = card.is_expired(dt.date.today())
+    return d
+
+
+def _print_card(d: dict[str, Any]) -> None:
+    labels = [("card_type_name", "证件类型"), ("name", "姓名"), ("english_name", "英文姓名"), ("sex", "性别"),
+              ("nation", "民族"), ("nationality", "国籍"), ("birth_date", "出生日期"), ("birth_year", "出生年份"),
+              ("address", "住址"), ("id_number", "证件号码"), ("authority", "签发机关"),
+              ("valid_from", "有效期起"), ("valid_to", "有效期止"), ("pass_number", "通行证号码"),
+              ("photo_bytes", "照片(WLT)字节"), ("fingerprint_bytes", "指纹字节")]
+    for key, label in labels:
+        v = d.get(key)
+        if v not in (None, ""):
+            click.echo(f"{label}: {v}")
+    if d.get("expired"):
+        click.echo("注意: 证件已过有效期")
+
+
+def _fail(as_json: bool, reason: str, message: str, exit_code: int, /, **extra: Any) -> None:
+    if as_json:
+        echo_json({"ok": False, "reason": reason, "message": message, **extra})
+    else:
+        click.echo(f"{reason}: {message}", err=True)
+    sys.exit(exit_code)
+
+
+def register(cli: click.Group) -> None:
+    grp = group(cli, "device", "idcard", help="ID-card reader tools.")
+
+    @grp.command("read")
+    @click.option("--driver", default="ga467-serial", show_default=True,
+                  type=click.Choice(["ga467-serial", "simulated"]))
+    @click.option("--port", help="Serial port of the SAM module, e.g. /dev/ttyUSB0.")
+    @click.option("--baudrate", default=115200, show_default=True, type=int)
+    @click.option("--wait", "wait_s", default=5.0, show_default=True, type=float,
+                  help="Seconds to wait for a card (and for the module to answer).")
+    @click.option("--fingerprint", is_flag=True, help="Also read fingerprint data (30 10).")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--unmasked", is_flag=True, help="Show personal data in full (technician only).")
+    def read(driver: str, port: str | None, baudrate: int, wait_s: float, fingerprint: bool, as_json: bool,
+             unmasked: bool) -> None:
+        """Read one card and print it (masked). Exit 1 on reader problems, 2 on a card that cannot be used."""
+        import devices
+        from devices.base import DeviceError, DeviceState
+        from devices.idcard.reader import NoCard
+
+        if driver == "ga467-serial" and not port:
+            raise click.UsageError("--port is required for ga467-serial")
+        settings = {"driver": driver, "port": port, "baudrate": baudrate, "card_present": True,
+                    "reconnect_initial_s": 0.2, "reconnect_max_s": 1.0}
+        dev = devices.create("idcard", settings)
+        dev.open()
+        try:
+            end = time.monotonic() + wait_s
+            if not dev.wait_for_state(DeviceState.READY, timeout=wait_s):
+                st = dev.status
+                _fail(as_json, st.code, st.message, 1)
+            while True:
+                try:
+                    card = dev.read_card(fingerprint=fingerprint, accept_expired=True)  # type: ignore[attr-defined]
+                    break
+                except NoCard as e:
+                    if time.monotonic() >= end:
+                        _fail(as_json, e.code, e.message, 1)
+                    time.sleep(0.2)
+                except DeviceError as e:
+                    exit_code = 2 if e.code in ("malformed_text", "unsupported_card") else 1
+                    _fail(as_json, e.code, e.message, exit_code)
+            view = _card_view(card, unmasked)
+            view["read_ms"] = dev.statistics.get("read_ms")
+            if as_json:
+                echo_json({"ok": True, "card": view})
+            else:
+                _print_card(view)
+        finally:
+            dev.close()
+
+    @grp.command("decode")
+    @click.option("--hex", "hex_text", required=True, help="A captured response frame, preamble to checksum.")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--unmasked", is_flag=True, help="Show personal data in full (technician only).")
+    def decode(hex_text: str, as_json: bool, unmasked: bool) -> None:
+        """Decode a read-card response frame and print the card (masked), or exit 2 with the reason."""
+        from devices.base import DeviceError
+        from devices.idcard.ga467 import FrameError, GA467Frame, parse_read_data, sam_error
+        from devices.idcard.text_block import parse_text_block
+
+        cleaned = "".join(hex_text.replace("0x", "").replace(",", " ").split())
+        try:
+            raw = bytes.fromhex(cleaned)
+        except ValueError:
+            raise click.BadParameter("not hexadecimal", param_hint="--hex") from None
+        try:
+            frame = GA467Frame.decode(raw)
+        except FrameError as e:
+            _fail(as_json, e.reason, str(e), DECODE_EXIT)
+        try:
+            sw3 = frame.sw3
+        except FrameError as e:
+            _fail(as_json, "bad_length", str(e), DECODE_EXIT)
+        if sw3 != 0x90:
+            err = sam_error(sw3)
+            _fail(as_json, "sam_status", f"SW3={sw3:02X} {err.code}: {err.message}", DECODE_EXIT,
+                  sw3=f"{sw3:02X}", code=err.code)
+        try:
+            parts = parse_read_data(frame.data)
+            card = parse_text_block(parts.text, parts.photo, parts.fingerprint)
+        except DeviceError as e:
+            _fail(as_json, "malformed_text", f"{e.message}（{e.detail}）" if e.detail else e.message, DECODE_EXIT,
+                  code=e.code)
+        view = _card_view(card, unmasked)
+        if as_json:
+            echo_json({"ok": True, "card": view})
+        else:
+            _print_card(view)
+
+    @grp.command("emulate")
+    @click.option("--link", required=True, type=click.Path(dir_okay=False),
+                  help="Path of a symlink to create for the emulated module's serial port.")
+    @click.option("--no-card", is_flag=True, help="Start with no card on the reader.")
+    @click.option("--seconds", type=float, default=0, help="Stop after this long (0: until Ctrl-C).")
+    def emulate(link: str, no_card: bool, seconds: float) -> None:
+        """Run the GA 467 SAM emulator on a pseudo-terminal (demo and bench without hardware)."""
+        from devices.idcard.sam_emulator import PtyServer, SamEmulator, sample_card
+
+        server = PtyServer(SamEmulator(None if no_card else sample_card()), link)
+        click.echo(f"SAM emulator on {link}")
+        try:
+            if seconds:
+                time.sleep(seconds)
+            else:
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()

@@ -1,0 +1,52 @@
+"""`kiosk device qr decode IMAGE`: decode the first QR code in an image (or video) file."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from kiosk.cli._groups import echo_json, group
+
+
+def register(cli: click.Group) -> None:
+    grp = group(cli, "device", "qr", help="QR scanner tools.")
+
+    @grp.command("decode")
+    @click.argument("image", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--decoder", default="zxing", show_default=True, type=click.Choice(["zxing", "pyzbar"]))
+    @click.option("--json", "as_json", is_flag=True)
+    def decode(image: str, decoder: str, as_json: bool) -> None:
+        """Print {"text", "format", "ms"} for the first code found; exit 1 when none."""
+        import cv2
+
+        from devices.qr.decoders import QrImageDecoder
+
+        frame = cv2.imread(image, cv2.IMREAD_COLOR)
+        if frame is None:  # not a still image: try it as a video, first frames
+            cap = cv2.VideoCapture(image)
+            frames = []
+            for _ in range(30):
+                ok, f = cap.read()
+                if not ok:
+                    break
+                frames.append(f)
+            cap.release()
+            if not frames:
+                raise click.BadParameter("not an image or video OpenCV can read", param_hint="IMAGE")
+        else:
+            frames = [frame]
+        dec = QrImageDecoder(decoder)
+        for f in frames:
+            found = dec.decode(f)
+            if found:
+                out = found[0].as_dict()
+                if as_json:
+                    echo_json(out)
+                else:
+                    click.echo(f"{out['format']}\t{out['ms']} ms\t{out['text']}")
+                return
+        if as_json:
+            echo_json({"text": None, "format": None, "ms": None})
+        else:
+            click.echo("未识别到二维码", err=True)
+        sys.exit(1)
