@@ -298,3 +298,94 @@ def test_seed_parser_handles_wrapped_rows():
 
 def test_item_model_is_the_public_type(catalog):
     assert all(isinstance(it, Item) for it in catalog.items)
+
+
+# ---------------------------------------------------------------- CLI
+
+@pytest.fixture(scope="module")
+def cli():
+    from kiosk.cli.main import cli as root
+    return root
+
+
+def _run(cli, *args):
+    from click.testing import CliRunner
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_cli_list_json_is_the_committed_items(cli, raw_items):
+    res = _run(cli, "catalog", "list", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output) == raw_items
+
+
+def test_cli_list_table(cli):
+    res = _run(cli, "catalog", "list")
+    assert res.exit_code == 0
+    assert "QHB-RS-001" in res.output and "无就业经历人员失业登记" in res.output
+    assert res.output.rstrip().endswith("共 108 项")
+
+
+def test_cli_list_marks_and_drops_disabled_items(cli, tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text('[catalog]\ndisabled = ["QHB-SZ-001"]\n', "utf-8")
+    res = _run(cli, "catalog", "list", "--config", str(site))
+    assert "水费缴纳（已停用）" in res.output
+    res = _run(cli, "catalog", "list", "--json", "--enabled-only", "--config", str(site))
+    codes = [i["code"] for i in json.loads(res.output)]
+    assert len(codes) == 107 and "QHB-SZ-001" not in codes
+
+
+def test_cli_show(cli, raw_items):
+    res = _run(cli, "catalog", "show", "QHB-RS-001", "--json")
+    assert res.exit_code == 0
+    assert json.loads(res.output) == raw_items[0]
+    res = _run(cli, "catalog", "show", "qhb-rs-001")
+    assert res.exit_code == 0
+    assert "需要的材料" in res.output and "户口簿【不用带（数据共享）】" in res.output
+    assert "占位编码" in res.output
+
+
+def test_cli_show_unknown_code_exits_1(cli):
+    res = _run(cli, "catalog", "show", "QHB-XX-999")
+    assert res.exit_code == 1
+    assert "QHB-XX-999" in res.output and "没有编码" in res.output
+
+
+def test_cli_search(cli):
+    res = _run(cli, "catalog", "search", "ylbx", "--json", "--limit", "5")
+    assert res.exit_code == 0
+    found = json.loads(res.output)
+    assert len(found) == 5 and all("养老保险" in i["main_name"] for i in found)
+    assert tuple(found[0]) == ITEM_FIELDS
+    res = _run(cli, "catalog", "search", "水费")
+    assert "水费缴纳" in res.output
+    res = _run(cli, "catalog", "search", "qqqqqq")
+    assert res.exit_code == 0 and "没有找到" in res.output
+    res = _run(cli, "catalog", "search", "ylbx", "--limit", "0")
+    assert res.exit_code == 2
+
+
+def test_cli_catalog_error_is_reported(cli, tmp_path, raw_items):
+    bad = _write(tmp_path, [dict(raw_items[0], domain="外星事务")])
+    site = tmp_path / "site.toml"
+    site.write_text(f'[catalog]\npath = "{bad}"\n', "utf-8")
+    res = _run(cli, "catalog", "list", "--config", str(site))
+    assert res.exit_code == 2 and "unknown domain" in res.output
+
+
+def test_real_kiosk_executable_lists_108_items():
+    import os
+    import subprocess
+
+    exe = ROOT / ".venv" / "bin" / "kiosk"
+    if not exe.exists():
+        pytest.skip("no .venv/bin/kiosk (run the README's setup first)")
+    env = {k: v for k, v in os.environ.items() if k != "KIOSK_CONFIG" and not k.startswith("KIOSK__")}
+    out = subprocess.run([str(exe), "catalog", "list", "--json"], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    items = json.loads(out.stdout)
+    assert len(items) == 108
+    assert {"商事登记", "人社", "交通", "不动产", "税务"} <= {i["domain"] for i in items}
+    assert all(i["provenance"]["list"] for i in items)
