@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import threading
 
 
 def notify(message: str) -> bool:
@@ -34,3 +38,29 @@ def watchdog_interval_s() -> float | None:
         return int(usec) / 2_000_000
     except ValueError:
         return None
+
+
+def start_watchdog(is_alive: Callable[[], bool], status: str | None = None) -> "threading.Thread | None":
+    """For the kiosk app: READY=1 now, then WATCHDOG=1 every half period while `is_alive()` holds.
+
+    When `is_alive` stops returning True (a frozen UI loop), the pings stop and
+    systemd restarts the service after WatchdogSec.
+    """
+    import threading
+
+    notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
+    interval = watchdog_interval_s()
+    if interval is None:
+        return None
+
+    def loop() -> None:
+        import time
+
+        while True:
+            time.sleep(interval)
+            if is_alive():
+                notify("WATCHDOG=1")
+
+    t = threading.Thread(target=loop, name="sd-watchdog", daemon=True)
+    t.start()
+    return t
