@@ -144,8 +144,8 @@ class KioskApp(App):
         self._apply_production()
         ExceptionManager.add_handler(self._handler)
         Window.bind(on_touch_down=self._on_any_touch)
-        Clock.schedule_interval(self._poll, self.poll_s)
-        Clock.schedule_interval(self._tick, 1.0)
+        self._clock_events = [Clock.schedule_interval(self._poll, self.poll_s),
+                               Clock.schedule_interval(self._tick, 1.0)]
         self._tick(0)
         self.service.add_clear_listener(lambda reason: self.service.events.post("clear", reason=reason))
         self.go("home")
@@ -176,6 +176,9 @@ class KioskApp(App):
         return True  # Escape, Alt+F4 etc. do nothing in production
 
     def on_stop(self) -> None:
+        for ev in getattr(self, "_clock_events", []):
+            ev.cancel()
+        Window.unbind(on_touch_down=self._on_any_touch)
         ExceptionManager.handlers[:] = [h for h in ExceptionManager.handlers if h is not self._handler]
 
     # ------------------------------------------------------------------ navigation
@@ -242,6 +245,9 @@ class KioskApp(App):
     def _tick(self, _elapsed: float) -> None:
         self.root.clock_label.text = _dt.datetime.now().strftime("%m月%d日 %H:%M")
         self.service.tick()
+        left = self.service.seconds_left()
+        if self.root.idle_banner.active and left is not None:
+            self.root.idle_banner.remaining = int(left)
         st = self.service.status
         self.root.status.online = st.online
         self.root.status.text = st.message

@@ -1,0 +1,141 @@
+"""Drive the running kiosk like a citizen's finger: find a button by its key, tap it, wait, screenshot.
+
+Used by the UI tests and by `kiosk demo`. Touches go through Kivy's real input
+dispatch (the same path a touchscreen event takes), frames are advanced by
+running the event loop, so buttons see press, hold (min_state_time) and release.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from kivy.base import EventLoop
+from kivy.clock import Clock
+from kivy.tests.common import UnitTestTouch
+from kivy.uix.behaviors import ButtonBehavior
+
+from screens.widgets import walk
+
+
+class DriverError(AssertionError):
+    pass
+
+
+def visible(w: Any) -> bool:
+    """Shown and usable: no ancestor hidden (opacity 0), disabled or collapsed to zero size."""
+    node = w
+    while node is not None and node is not node.parent:
+        if getattr(node, "opacity", 1) == 0 or getattr(node, "disabled", False):
+            return False
+        if node.width <= 1 or node.height <= 1:
+            return False
+        node = node.parent
+    return True
+
+
+class Driver:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    # ------------------------------------------------------------------ time
+    def pump(self, seconds: float = 0.05) -> None:
+        """Run the event loop for `seconds` of wall time (at least one frame)."""
+        end = time.monotonic() + seconds
+        EventLoop.idle()
+        while time.monotonic() < end:
+            EventLoop.idle()
+
+    def wait_until(self, pred: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+        """Advance frames until `pred()`; the timeout is only a guard against hanging forever."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            EventLoop.idle()
+            if pred():
+                return
+        raise DriverError(f"timed out waiting for {what} (screen {self.app.current})")
+
+    def wait_screen(self, name: str, timeout: float = 15.0) -> None:
+        self.wait_until(lambda: self.app.current == name, timeout, f"screen {name}")
+
+    # ------------------------------------------------------------------ finding
+    @property
+    def screen(self) -> Any:
+        return self.app.root.sm.current_screen
+
+    def widgets(self) -> list[Any]:
+        return list(walk(self.app.root))
+
+    def find(self, key: str, *, only_visible: bool = True) -> Any:
+        hits = [w for w in self.widgets() if getattr(w, "key", None) == key and (not only_visible or visible(w))]
+        if not hits:
+            raise DriverError(f"no visible widget with key {key!r} on screen {self.app.current}")
+        return hits[0]
+
+    def has(self, key: str) -> bool:
+        try:
+            self.find(key)
+            return True
+        except DriverError:
+            return False
+
+    def buttons(self) -> list[Any]:
+        return [w for w in self.widgets() if isinstance(w, ButtonBehavior) and visible(w)]
+
+    def texts(self) -> list[str]:
+        return [str(getattr(w, "text", "")) for w in self.widgets() if getattr(w, "text", "")]
+
+    # ------------------------------------------------------------------ acting
+    def tap(self, key: str, settle: float = 0.1) -> None:
+        w = self.find(key)
+        self.tap_widget(w, settle)
+
+    def tap_widget(self, w: Any, settle: float = 0.1) -> None:
+        x, y = w.to_window(*w.center)
+        t = UnitTestTouch(x, y)
+        t.touch_down()
+        self.pump(0.06)  # longer than the button's min_state_time (0.035 s)
+        t.touch_up()
+        self.pump(settle)
+
+    def tap_at(self, x: float, y: float) -> None:
+        t = UnitTestTouch(x, y)
+        t.touch_down()
+        self.pump(0.02)
+        t.touch_up()
+        self.pump(0.02)
+
+    def type_keys(self, keys: Iterable[str]) -> None:
+        for k in keys:
+            self.tap(f"key-{k}", settle=0.02)
+
+    # ------------------------------------------------------------------ pictures
+    def screenshot(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.pump(0.05)
+        self.app.root.export_to_png(str(path))
+        return path
+
+
+def start_app(service: Any, **kw: Any) -> tuple[Any, Driver]:
+    """Build the KioskApp without entering its main loop: the caller advances frames."""
+    from screens.app import KioskApp
+
+    app = KioskApp(service, **kw)
+    app._run_prepare()
+    drv = Driver(app)
+    drv.pump(0.1)
+    return app, drv
+
+
+def stop_app(app: Any) -> None:
+    """Undo start_app: stop callbacks, detach the root, free the running-app slot."""
+    from kivy.app import App
+
+    app.dispatch("on_stop")
+    win = EventLoop.window
+    if win is not None and app.root is not None and app.root.parent is win:
+        win.remove_widget(app.root)
+    App._running_app = None
+    Clock.tick()

@@ -1,0 +1,123 @@
+"""Form: one field per page, pre-filled from the card; numeric keypad or choice buttons, never free Chinese text."""
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
+
+from screens.base import KioskScreen
+from screens.widgets import DIGITS, KButton, apply_key
+
+KEYPAD_TYPES = {"phone": 11, "bank_account": 19, "number": 12, "id_number": 18, "date": 8}
+
+
+class FormScreen(KioskScreen):
+    prompt = "请填写信息，按屏幕右边的数字键。"
+    personal = True
+    fields = ListProperty([])
+    values = DictProperty({})
+    index = NumericProperty(0)
+    error = StringProperty("")
+    field = DictProperty({})
+    field_label = StringProperty("")
+    field_type = StringProperty("")
+    shown = StringProperty("")
+    keypad = ObjectProperty(None)
+    choices_box = ObjectProperty(None)
+    uses_keypad = BooleanProperty(False)
+    needs_helper = BooleanProperty(False)
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        self.keypad.keys = DIGITS
+        self.keypad.on_key = self.press
+
+    def enter(self, **params: Any) -> None:
+        self.fields = self.service.form_fields()
+        self.values = self.service.prefill()
+        self.index = 0
+        self.error = ""
+        self.show()
+
+    def show(self) -> None:
+        if not self.fields:
+            return
+        f = self.fields[self.index]
+        self.field = f
+        self.field_label = f["label"] + ("（必填）" if f.get("required") else "（可不填）")
+        self.field_type = f["type"]
+        self.uses_keypad = f["type"] in KEYPAD_TYPES
+        self.needs_helper = f["type"] == "text" and not self.values.get(f["name"])
+        self.choices_box.clear_widgets()
+        if f["type"] == "choice":
+            for i, c in enumerate(f.get("choices") or []):
+                b = KButton(text=c, key=f"choice-{i}", payload=c,
+                            style="primary" if self.values.get(f["name"]) == c else "secondary")
+                b.bind(on_release=self._choose)
+                self.choices_box.add_widget(b)
+        self._render()
+
+    def _render(self) -> None:
+        f = self.field
+        v = str(self.values.get(f.get("name", ""), "") or "")
+        if f.get("type") == "date" and v and "-" not in v:
+            v = "-".join(p for p in (v[:4], v[4:6], v[6:8]) if p)
+        self.shown = v
+
+    def _choose(self, btn: KButton) -> None:
+        self.values[self.field["name"]] = btn.payload
+        self.error = ""
+        for b in self.choices_box.children:
+            b.style = "primary" if b.payload == btn.payload else "secondary"
+
+    def press(self, key: str) -> None:
+        f = self.field
+        cur = str(self.values.get(f["name"], "") or "").replace("-", "")
+        if key == "X" and f["type"] != "id_number":
+            return
+        self.values[f["name"]] = apply_key(cur, key, KEYPAD_TYPES.get(f["type"], 20))
+        self.error = ""
+        self._render()
+
+    def _value_for_check(self) -> dict[str, Any]:
+        out = dict(self.values)
+        for f in self.fields:
+            v = out.get(f["name"])
+            if f["type"] == "date" and v and len(str(v)) == 8 and "-" not in str(v):
+                out[f["name"]] = f"{v[:4]}-{v[4:6]}-{v[6:]}"
+        return out
+
+    def next(self) -> None:
+        errors = self.service.validate_form(self._value_for_check())
+        msg = errors.get(self.field["name"])
+        if msg:
+            self.error = msg
+            self.service.say(msg, key="form_error")
+            return
+        if self.index < len(self.fields) - 1:
+            self.index += 1
+            self.error = ""
+            self.show()
+            return
+        if errors:  # an earlier field went bad: show it
+            for i, f in enumerate(self.fields):
+                if f["name"] in errors:
+                    self.index, self.error = i, errors[f["name"]]
+                    self.show()
+                    return
+        self.service.set_form(self._value_for_check())
+        self.app.go(self.service.next_screen("form"))
+
+    def prev(self) -> None:
+        if self.index > 0:
+            self.index -= 1
+            self.error = ""
+            self.show()
+        else:
+            self.app.back()
+
+    def wipe(self) -> None:
+        self.values = {}
+        self.shown = ""
+        self.error = ""
+        if self.choices_box is not None:
+            self.choices_box.clear_widgets()

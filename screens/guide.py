@@ -1,0 +1,45 @@
+"""Item guide (一次性告知): everything the citizen needs to know, before they start."""
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import DictProperty, ObjectProperty, StringProperty
+
+from screens.base import KioskScreen
+from screens.widgets import KLabel, Muted
+
+
+class GuideScreen(KioskScreen):
+    prompt = "这是办理须知，请看一下需要什么材料。看好了请点开始办理。"
+    view = DictProperty({})
+    title = StringProperty("")
+    subtitle = StringProperty("")
+    body = ObjectProperty(None)
+
+    def enter(self, code: str = "", **params: Any) -> None:
+        if code:
+            self.service.choose_item(code)
+        self.view = self.service.item_view()
+        self.title = self.view.get("title", "")
+        self.subtitle = "　·　".join(x for x in (self.view.get("domain"), self.view.get("item_type"),
+                                              self.view.get("fee")) if x)
+        self.fill()
+
+    def fill(self) -> None:
+        v = self.view
+        box = self.body
+        box.clear_widgets()
+
+        def section(title: str, lines: list[str]) -> None:
+            box.add_widget(KLabel(text=title, bold=True))
+            for line in lines:
+                box.add_widget(Muted(text="　• " + line) if line else Muted(text=""))
+
+        section("办理条件", v.get("conditions") or ["无特别条件"])
+        section("需要的材料", v.get("materials") or ["只需本人身份证"])
+        section("办理时限", [f"承诺 {v.get('promised', '')}", f"法定 {v.get('legal', '')}"])
+        section("收费", [v.get("fee", "不收费")])
+        section("怎么办", v.get("steps") or [])
+
+    def start(self) -> None:
+        self.app.go(self.service.next_screen("guide"))

@@ -1,0 +1,60 @@
+"""UI test fixtures: one kiosk app per test module, real simulated devices, the platform simulator in-process.
+
+Kivy renders offscreen (SDL's EGL driver) when there is no DISPLAY, or into Xvfb
+when one is set; screenshots land in artifacts/ui/<module>/.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from screens.boot import configure_kivy
+
+configure_kivy(1280, 800)
+
+import pytest  # noqa: E402
+
+from kiosk.config import load_config  # noqa: E402
+from kiosk.speech import RecordingSpeech  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
+
+
+def make_service(tmp: Path, **cli: object):
+    from kiosk.app.service import KioskService
+
+    overrides = {"ui": {"voice": True, "idle_timeout_s": 90, "idle_warning_s": 15}}
+    for k, v in cli.items():
+        overrides.setdefault(k, {}).update(v)  # type: ignore[union-attr]
+    cfg = load_config(cli=overrides)
+    svc = KioskService(cfg, simulate=True, state_dir=tmp, speech=RecordingSpeech(), submit_wait_s=6.0,
+                       payment_timeout_s=30.0)
+    return svc.start()
+
+
+@pytest.fixture(scope="module")
+def kiosk(request, tmp_path_factory):
+    """(app, driver, service) for the whole module; each test starts from the home screen."""
+    from screens.driver import start_app, stop_app
+
+    svc = make_service(tmp_path_factory.mktemp("kiosk"))
+    app, drv = start_app(svc)
+    drv.artifacts = ARTIFACTS / Path(request.module.__file__).stem  # type: ignore[attr-defined]
+    yield app, drv, svc
+    stop_app(app)
+    svc.stop()
+
+
+@pytest.fixture
+def ui(kiosk):
+    app, drv, svc = kiosk
+    svc.end_visit("test-start")
+    drv.wait_screen("home")
+    if svc.elderly:
+        app.toggle_elderly()
+    app.screen_log.clear()
+    return kiosk
+
+
+def pytest_configure(config):
+    os.environ.setdefault("KIOSK_UI_ARTIFACTS", str(ARTIFACTS))
