@@ -8,13 +8,15 @@ name length and code, so the order is deterministic.
 
 Heteronyms: each character's reading comes from pypinyin in context (银行 → yin hang,
 重度 → zhong du), with PHRASE_FIXES for phrases its table reads wrongly (重置 →
-chong zhi).  A heteronym's other readings are accepted too, as a guess ranked after
-every sure hit, because no phrase table knows every phrase people type.
+chong zhi).  A heteronym's other readings are accepted too in the item and domain
+names, as a guess ranked after every sure hit, because no phrase table knows every
+phrase people type.
 
 The index is built once, when the catalog loads; a search touches no pypinyin.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import re
@@ -48,10 +50,15 @@ _KIND_RANK = {"chinese": 0, "full": 0, "initials": 1, "full_heteronym": 2, "init
 class Syllables:
     """One text as positions: the characters kept and, per position, its accepted readings."""
     text: str  # the searchable characters (punctuation dropped)
-    readings: tuple[frozenset[str], ...]  # full pinyin without tones, all readings
+    readings: tuple[tuple[str, ...], ...]  # full pinyin without tones, all readings, sorted
     initials: tuple[frozenset[str], ...]
-    context_readings: tuple[frozenset[str], ...]  # only pypinyin's reading in context
-    context_initials: tuple[frozenset[str], ...]
+    # The reading in context, flattened for fast substring search:
+    joined: str  # "juminyanglaobaoxian"
+    starts: tuple[int, ...]  # offset in `joined` where each position's syllable starts
+    first_letters: str  # "jmylbx": one letter per position
+    has_heteronym: bool  # some position has another reading worth a guess
+    initial_set: frozenset[str]  # every letter any position can start with
+    letter_set: frozenset[str]  # every letter any reading uses
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,28 +71,37 @@ def to_syllables(text: str) -> Syllables:
     text = unicodedata.normalize("NFKC", text).lower()
     chars: list[str] = []
     readings: list[frozenset[str]] = []
-    context: list[frozenset[str]] = []
+    context: list[str] = []
     contextual = lazy_pinyin(text, style=Style.NORMAL, errors=lambda s: list(s))
     # lazy_pinyin returns one reading per Han character and, via `errors`, one entry per
     # other character, so the lists line up with `text`.
     if len(contextual) != len(text):  # pragma: no cover - defensive: fall back per character
         contextual = [lazy_pinyin(c, errors=lambda s: list(s))[0] for c in text]
     for ch, reading in zip(text, contextual):
-        if _HAN.match(ch):
+        if _HAN.match(ch) and reading.isascii():
             chars.append(ch)
             readings.append(frozenset({reading}) | _heteronyms(ch))
-            context.append(frozenset({reading}))
+            context.append(reading)
         elif ch.isalnum() and ch.isascii():
             chars.append(ch)
             readings.append(frozenset({ch}))
-            context.append(frozenset({ch}))
+            context.append(ch)
         # punctuation and spaces are not searchable positions
-
-    def firsts(rs: list[frozenset[str]]) -> tuple[frozenset[str], ...]:
-        return tuple(frozenset(r[0] for r in x) for x in rs)
-
-    return Syllables("".join(chars), tuple(readings), firsts(readings), tuple(context),
-                     firsts(context))
+    starts, offset = [], 0
+    for syl in context:
+        starts.append(offset)
+        offset += len(syl)
+    return Syllables(
+        text="".join(chars),
+        readings=tuple(tuple(sorted(rs)) for rs in readings),
+        initials=tuple(frozenset(r[0] for r in rs) for rs in readings),
+        joined="".join(context),
+        starts=tuple(starts),
+        first_letters="".join(syl[0] for syl in context),
+        has_heteronym=any(len(rs) > 1 for rs in readings),
+        initial_set=frozenset(r[0] for rs in readings for r in rs),
+        letter_set=frozenset(c for rs in readings for r in rs for c in r),
+    )
 
 
 def normalise_query(query: str) -> str:
@@ -94,7 +110,18 @@ def normalise_query(query: str) -> str:
     return "".join(ch for ch in q if _HAN.match(ch) or (ch.isalnum() and ch.isascii()))
 
 
-def _match_initials(initials: tuple[frozenset[str], ...], q: str) -> int | None:
+def _sure_full(s: Syllables, q: str) -> tuple[int, int] | None:
+    """(first, end) positions where the reading in context spells q from a syllable start."""
+    i = s.joined.find(q)
+    while i >= 0:
+        pos = bisect.bisect_left(s.starts, i)
+        if pos < len(s.starts) and s.starts[pos] == i:
+            return pos, bisect.bisect_left(s.starts, i + len(q))
+        i = s.joined.find(q, i + 1)
+    return None
+
+
+def _guess_initials(initials: tuple[frozenset[str], ...], q: str) -> int | None:
     n, m = len(initials), len(q)
     for i in range(n - m + 1):
         if all(q[k] in initials[i + k] for k in range(m)):
@@ -102,16 +129,16 @@ def _match_initials(initials: tuple[frozenset[str], ...], q: str) -> int | None:
     return None
 
 
-def _match_full_from(readings: tuple[frozenset[str], ...], i: int, q: str, qpos: int) -> int | None:
-    """End position (exclusive) if q[qpos:] is spelled by the syllables from position i on."""
+def _guess_full_from(readings: tuple[tuple[str, ...], ...], i: int, q: str, qpos: int) -> int | None:
+    """End position (exclusive) if q[qpos:] is spelled by any readings from position i on."""
     if qpos == len(q):
         return i
     if i >= len(readings):
         return None
     rest = q[qpos:]
-    for syl in sorted(readings[i]):
+    for syl in readings[i]:
         if rest.startswith(syl):
-            end = _match_full_from(readings, i + 1, q, qpos + len(syl))
+            end = _guess_full_from(readings, i + 1, q, qpos + len(syl))
             if end is not None:
                 return end
         if syl.startswith(rest):  # the query ends inside this syllable: a prefix
@@ -119,31 +146,42 @@ def _match_full_from(readings: tuple[frozenset[str], ...], i: int, q: str, qpos:
     return None
 
 
-def _match_full(readings: tuple[frozenset[str], ...], q: str) -> tuple[int, int] | None:
-    for i in range(len(readings)):
-        end = _match_full_from(readings, i, q, 0)
+def _guess_full(s: Syllables, q: str) -> tuple[int, int] | None:
+    first = q[0]
+    for i, initials in enumerate(s.initials):
+        if first not in initials:
+            continue
+        end = _guess_full_from(s.readings, i, q, 0)
         if end is not None:
             return i, end
     return None
 
 
-def _hit(s: Syllables, q: str, chinese: bool) -> tuple[str, int, str] | None:
-    """How `q` hits text `s`: (kind, position, the Chinese text it matched), or None."""
+def _sure_hit(s: Syllables, q: str, chinese: bool) -> tuple[str, int, str] | None:
+    """How `q` hits text `s` as read in context: (kind, position, Chinese text hit), or None."""
     if chinese:
         pos = s.text.find(q)
         return None if pos < 0 else ("chinese", pos, q)
     if len(q) >= 2:
-        span = _match_full(s.context_readings, q)
+        span = _sure_full(s, q)
         if span is not None:
             return ("full", span[0], s.text[span[0]:span[1]])
-    pos = _match_initials(s.context_initials, q)
-    if pos is not None:
+    pos = s.first_letters.find(q)
+    if pos >= 0:
         return ("initials", pos, s.text[pos:pos + len(q)])
-    if len(q) >= 2:
-        span = _match_full(s.readings, q)
+    return None
+
+
+def _guess_hit(s: Syllables, q: str) -> tuple[str, int, str] | None:
+    """Like _sure_hit, with every reading of each heteronym (pinyin queries only)."""
+    if not s.has_heteronym:
+        return None
+    letters = set(q)
+    if len(q) >= 2 and letters <= s.letter_set:
+        span = _guess_full(s, q)
         if span is not None:
             return ("full_heteronym", span[0], s.text[span[0]:span[1]])
-    pos = _match_initials(s.initials, q)
+    pos = _guess_initials(s.initials, q) if letters <= s.initial_set else None
     if pos is not None:
         return ("initials_heteronym", pos, s.text[pos:pos + len(q)])
     return None
@@ -187,19 +225,29 @@ class SearchIndex:
         self._entries: tuple[_Entry, ...] = tuple(entries)
 
     def _rank(self, entry: _Entry, q: str, chinese: bool) -> tuple[_Rank, str] | None:
+        best = self._best(entry, q, chinese, guess=False)
+        if best is None and not chinese:
+            best = self._best(entry, q, chinese, guess=True)
+        return best
+
+    def _best(self, entry: _Entry, q: str, chinese: bool, guess: bool) -> tuple[_Rank, str] | None:
         best: tuple[_Rank, str] | None = None
+        sub_hit: bool | None = None
         for tier, s in entry.texts:
-            if best is not None and best[0].guess == 0 and tier > best[0].tier:
-                break  # texts are ordered by tier; a sure hit in a lower tier cannot win
-            hit = _hit(s, q, chinese)
+            if best is not None and tier > best[0].tier:
+                break  # texts are ordered by tier; a lower tier cannot win
+            if guess and tier == TIER_INCIDENTAL:
+                break  # guesses only in names: long incidental text would match anything
+            hit = _guess_hit(s, q) if guess else _sure_hit(s, q, chinese)
             if hit is None:
                 continue
             kind, pos, matched = hit
-            sub_too = 1
-            if tier == TIER_MAIN and _hit(entry.texts[2][1], q, chinese) is not None:
-                sub_too = 0
-            guess = 1 if kind.endswith("_heteronym") else 0
-            r = _Rank(guess, tier, _KIND_RANK[kind], 0, sub_too, pos, entry.length, entry.item.code)
+            if tier == TIER_MAIN and sub_hit is None:
+                sub = entry.texts[2][1]
+                sub_hit = (_guess_hit(sub, q) if guess else _sure_hit(sub, q, chinese)) is not None
+            sub_too = 0 if tier == TIER_MAIN and sub_hit else 1
+            r = _Rank(int(guess), tier, _KIND_RANK[kind], 0, sub_too, pos, entry.length,
+                      entry.item.code)
             if best is None or r < best[0]:
                 best = (r, matched)
         return best
