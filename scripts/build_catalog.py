@@ -15,6 +15,15 @@ Steps (issue 2, point 4):
    config/catalog/item_details.toml;
 5. assign stable codes (kept from the committed items.json when it exists).
 
+Decisions recorded in the data:
+- town-list items have no 办理形式 column; on the terminal they are "自助办理";
+- 个体工商户登记 (seed domain 审批服务) is shown under 商事登记; provenance keeps
+  "domain_in_seed";
+- cells the PDF extraction lost are filled from ROW_FIXES and listed in provenance
+  "repaired";
+- `implementation_code` is a PLACEHOLDER built from region 370306 and the item code,
+  not the province's real 实施编码.
+
 Usage:  .venv/bin/python scripts/build_catalog.py [--seed FILE] [--out FILE] [--check]
 """
 from __future__ import annotations

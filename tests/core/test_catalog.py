@@ -389,3 +389,35 @@ def test_real_kiosk_executable_lists_108_items():
     assert len(items) == 108
     assert {"商事登记", "人社", "交通", "不动产", "税务"} <= {i["domain"] for i in items}
     assert all(i["provenance"]["list"] for i in items)
+
+
+# ---------------------------------------------------------------- the seed parser, property-based
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_cjk = st.text(alphabet=st.sampled_from(list("养老保险居民登记变更申请（）()、，,“”《》残疾人证") + [" "]),
+               min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_cjk)
+def test_normalise_is_idempotent_and_removes_spaces_and_half_width_brackets(text):
+    once = build_catalog.normalise(text)
+    assert build_catalog.normalise(once) == once
+    assert " " not in once and "(" not in once and ")" not in once
+
+
+@settings(max_examples=200, deadline=None)
+@given(_cjk.filter(lambda s: len(s.strip()) >= 2), st.integers(min_value=1, max_value=29))
+def test_a_cell_wrapped_onto_the_next_line_parses_as_one(name, cut):
+    cut = min(cut, len(name) - 1)
+    head, tail = name[:cut], name[cut:]
+    whole = build_catalog._rows([f"1\t人社\t主项\t{name}\t公共服务\t代办\t自然人\t即办件\t1个工作日\t0个工作日\t不收费"],
+                                "附件3", build_catalog.STATION_COLUMNS)
+    wrapped = build_catalog._rows([f"1\t人社\t主项\t{head}\t公共服务\t代办\t自然人\t即办件\t1个工作日\t0个工作日\t不收费",
+                                   f"\t\t\t{tail}\t\t\t\t\t\t\t"],
+                                  "附件3", build_catalog.STATION_COLUMNS)
+    assert len(wrapped) == 1
+    assert wrapped[0].cells["sub_name"] == whole[0].cells["sub_name"]
+    assert wrapped[0].cells["fee"] == "不收费"
