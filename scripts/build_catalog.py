@@ -168,7 +168,8 @@ ROW_FIXES: dict[tuple[str, int], dict[str, str]] = {
     # Row 26 has only names; the town list has no such row.  Values follow row 25's sibling items.
     ("附件3", 26): {"service_object": "自然人", "item_type": "承诺件", "legal_limit": "无",
                    "promised_limit": "当月办理，下月发放", "fee": "不收费"},
-    # 办件类型 and both time limits are empty in every list for this item.
+    # 办件类型 and both time limits are empty in every list for this item; values follow
+    # its sibling 农村土地承包经营权流转合同鉴证 (row 76).
     ("附件3", 77): {"item_type": "承诺件", "legal_limit": "无", "promised_limit": "15个工作日"},
 }
 

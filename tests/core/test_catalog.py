@@ -205,6 +205,9 @@ def test_refuses_unknown_domain(tmp_path, raw_items):
     (("code",), "RS-1", "code"),
     (("provenance", "list"), "附件9", "provenance.list"),
     (("requires_id",), "yes", "requires_id"),
+    (("main_name",), "", "main_name"),
+    (("conditions",), ["  "], "conditions"),
+    (("materials", 0, "name"), "", "materials.0.name"),
 ])
 def test_refuses_bad_values(tmp_path, raw_items, path, value, expect):
     items = copy.deepcopy(raw_items[:1])
