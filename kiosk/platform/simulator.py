@@ -427,6 +427,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._dispatch("PATCH")
 
+    def do_OPTIONS(self) -> None:
+        self._dispatch("OPTIONS")
+
+    def do_TRACE(self) -> None:
+        self._dispatch("TRACE")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def __getattr__(self, name: str):
+        # any other method (QUERY, PROPFIND, ...) gets a 405 problem, not the stdlib's 501 HTML page
+        if name.startswith("do_") and name[3:].isalpha():
+            return lambda: self._dispatch(name[3:])
+        raise AttributeError(name)
+
     def _dispatch(self, method: str) -> None:
         srv = self.server
         try:
@@ -580,15 +595,15 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", r"/v1/payments", self._post_payment),
             ("GET", r"/v1/payments/([^/]+)", self._get_payment),
         ]
-        path_known = False
+        allowed = []
         for m, pattern, fn in routes:
             mm = re.fullmatch(pattern, path)
             if mm:
-                path_known = True
+                allowed.append(m)
                 if m == method:
                     return fn(kiosk_id, body, parse_qs(query), *mm.groups())
-        if path_known:
-            raise problem(405, "method_not_allowed", "method not allowed")
+        if allowed:
+            raise problem(405, "method_not_allowed", "method not allowed", headers={"Allow": ", ".join(allowed)})
         raise problem(404, "not_found", "no such endpoint", "请求的服务不存在")
 
     def _rejected(self, r: Reply) -> Reply:
