@@ -72,7 +72,11 @@ def normalise(text: str) -> str:
     # Cells wrapped inside the PDF leave a space where the line broke; Chinese has none.
     s = re.sub(rf"(?<=[{_CJK}\w])\s+(?=[{_CJK}\w（）])", "", s)
     s = re.sub(rf"\s+", "", s) if re.search(rf"[{_CJK}]", s) else s
-    s = re.sub(rf"(?<=[{_CJK}]),", "，", s)
+    while True:  # ",," after Chinese: each replacement makes the next comma follow "，"
+        t = re.sub(rf"(?<=[{_CJK}]),", "，", s)
+        if t == s:
+            break
+        s = t
     s = s.replace(":", "：") if re.search(rf"[{_CJK}]", s) else s
     return s
 
