@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import queue
+import random
 import signal
 import threading
 import time
@@ -79,7 +80,9 @@ class KioskAgent:
             tls_key=str(r(fleet.tls_key)) if fleet.tls_key else None,
         )
         self.client.will_set(status_topic(self.kiosk_id), self._status_doc(False), qos=1, retain=True)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=int(max(1, fleet.reconnect_max_s)))
+        # A random first delay per kiosk: after a broker restart, 10,000 kiosks must not reconnect in lockstep.
+        max_delay = max(1.0, fleet.reconnect_max_s)
+        self.client.reconnect_delay_set(min_delay=min(random.uniform(1.0, 3.0), max_delay), max_delay=max_delay)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -246,12 +249,19 @@ def run_agent(site_file: str | None = None, *, once: bool = False) -> int:
     from kiosk.config import ConfigError
     from kiosk.fleet import systemd
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         agent = KioskAgent(site_file)
     except (ConfigError, ValueError, OSError) as e:
         print(f"fleet agent cannot start: {e}", flush=True)
         return 3
+    try:  # redacting JSON logs in the kiosk's log directory, own file (the app rotates its own)
+        from kiosk.logging_setup import setup_logging
+
+        lc = agent.config.logging
+        setup_logging(agent.config.resolve_path(lc.dir), lc.level, lc.max_bytes, lc.backups,
+                      filename="fleet-agent.jsonl", console=True)
+    except (ImportError, OSError):
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not agent.config.fleet.enabled:
         print("fleet is disabled in configuration ([fleet] enabled = false)", flush=True)
         return 0 if once else 3

@@ -212,3 +212,15 @@ def test_broker_restart_while_agents_run(broker, site_factory, admin_keys, agent
     r = admin("fleet", "status", "--broker", broker.url)
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("qhb-kb"))
     assert "printer" in line and " yes " in line
+
+
+def test_not_yet_valid_bundle_applies_once_valid(broker, site_factory, admin_keys, agent_factory, watcher):
+    agent = agent_factory(site_factory("kf", broker_url=broker.url))
+    start = datetime.now(timezone.utc) + timedelta(seconds=2)
+    push(broker.url, make_bundle(admin_keys[:1], 4, {"ui": {"idle_timeout_s": 44}}, ["kiosk:qhb-kf"], not_before=start))
+    first = watcher.wait(lambda a: a["kiosk_id"] == "qhb-kf" and a["version"] == 4)
+    assert (first["result"], first["reason"]) == ("refused", "not_yet_valid")
+    later = watcher.wait(lambda a: a["kiosk_id"] == "qhb-kf" and a["version"] == 4 and a["result"] == "applied")
+    assert datetime.now(timezone.utc) >= start and later["reason"] == "ok"
+    assert agent.applier.effective().config.ui.idle_timeout_s == 44
+    assert [a["result"] for a in watcher.acks if a["kiosk_id"] == "qhb-kf"] == ["refused", "applied"]
