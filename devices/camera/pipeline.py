@@ -1,0 +1,494 @@
+"""From a document-camera still to an upload-ready page: find, flatten, clean, compress.
+
+Why this shape: an 8-megapixel still is expensive to search but cheap to warp.
+The document is found on a downscaled copy (the largest plausible quadrilateral,
+by edges and by brightness; the full frame when the page fills it), only the four
+corners are scaled back, and one perspective warp of the full-resolution frame
+gives the flat page. Text pages are deskewed and their illumination normalised
+to clean grayscale (shadows and the lamp's falloff removed, small files);
+certificates and photos keep their colour. The JPEG is fitted into a size budget
+(e.g. <= 500 KB for an A4 page at about 200 dpi). The quality gate
+(:mod:`devices.camera.quality`) says what the citizen should fix.
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from devices.camera.quality import (Problem, QualityThresholds, check_exposure, check_sharpness, problem)
+
+__all__ = ["PipelineSettings", "Detection", "ScanResult", "detect_document", "order_corners", "warp_document",
+           "deskew", "normalise_illumination", "refine_corners", "is_colour_document", "encode_jpeg_within", "process",
+           "pages_to_pdf"]
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    detect_size: int = 640  # long side of the copy the document is searched on
+    target_dpi: int = 200
+    jpeg_max_bytes: int = 500_000
+    mode: str = "auto"  # auto | text | colour
+    deskew: bool = True
+    refine: bool = True  # sub-pixel corners on the full frame
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> "PipelineSettings":
+        """From camera DeviceSettings extras (``jpeg_max_kb``, ``target_dpi``, ``mode``, ``quality_*``...)."""
+        s = dict(settings or {})
+        kw: dict[str, Any] = {"quality": QualityThresholds.from_settings(s)}
+        if s.get("detect_size") is not None:
+            kw["detect_size"] = int(s["detect_size"])
+        if s.get("target_dpi") is not None:
+            kw["target_dpi"] = int(s["target_dpi"])
+        if s.get("jpeg_max_kb") is not None:
+            kw["jpeg_max_bytes"] = int(float(s["jpeg_max_kb"]) * 1000)
+        if s.get("mode") is not None:
+            if s["mode"] not in ("auto", "text", "colour"):
+                raise ValueError("camera mode must be auto, text or colour")
+            kw["mode"] = str(s["mode"])
+        if s.get("deskew") is not None:
+            kw["deskew"] = bool(s["deskew"])
+        return cls(**kw)
+
+
+@dataclass
+class Detection:
+    corners: np.ndarray | None  # 4x2 float32 TL TR BR BL in the coordinates of the searched image
+    method: str  # edges | brightness | full_frame | none
+    problems: list[Problem]
+    area_frac: float = 0.0
+
+
+@dataclass
+class ScanResult:
+    ok: bool
+    problems: list[Problem]
+    corners: np.ndarray | None  # in full-frame pixels
+    method: str
+    image: np.ndarray | None = None  # the processed page (gray or BGR)
+    jpeg: bytes | None = None
+    colour: bool = False
+    jpeg_quality: int | None = None
+    sharpness: float | None = None
+    ms: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the CLI prints: {"ok", "problems", "corners", "ms"} plus a few extras."""
+        return {
+            "ok": self.ok,
+            "problems": [p.as_dict() for p in self.problems],
+            "corners": None if self.corners is None else [[round(float(x), 1), round(float(y), 1)]
+                                                           for x, y in self.corners],
+            "ms": round(self.ms, 1),
+            "method": self.method,
+            "colour": self.colour,
+            "size": None if self.image is None else [int(self.image.shape[1]), int(self.image.shape[0])],
+            "jpeg_bytes": None if self.jpeg is None else len(self.jpeg),
+            "jpeg_quality": self.jpeg_quality,
+        }
+
+
+# ------------------------------------------------------------------------- detection
+def order_corners(pts: np.ndarray) -> np.ndarray:
+    """TL, TR, BR, BL (by angle around the centre, starting at the top-left)."""
+    pts = np.asarray(pts, np.float32).reshape(4, 2)
+    c = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])
+    pts = pts[np.argsort(ang)]  # clockwise in image coordinates, starting near -pi (left)
+    start = int(np.argmin(pts.sum(axis=1)))
+    return np.roll(pts, -start, axis=0)
+
+
+def _quad_from_contour(cnt: np.ndarray) -> np.ndarray | None:
+    import cv2
+
+    hull = cv2.convexHull(cnt)
+    peri = cv2.arcLength(hull, True)
+    for eps in (0.01, 0.02, 0.03, 0.045, 0.06):
+        approx = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(approx) == 4:
+            return approx.reshape(4, 2).astype(np.float32)
+        if len(approx) < 4:
+            return None
+    return None
+
+
+def _plausible(quad: np.ndarray, frame_area: float) -> bool:
+    import cv2
+
+    q = order_corners(quad)
+    if not cv2.isContourConvex(q.astype(np.float32)):
+        return False
+    if abs(cv2.contourArea(q)) < 0.01 * frame_area:
+        return False
+    for i in range(4):  # interior angles between 45 and 135 degrees
+        a, b, c = q[i - 1], q[i], q[(i + 1) % 4]
+        v1, v2 = a - b, c - b
+        cos = float(np.dot(v1, v2) / (np.linalg.norm(v1) * np.linalg.norm(v2) + 1e-6))
+        if abs(cos) > 0.71:
+            return False
+    return True
+
+
+def _edge_candidates(gray: np.ndarray) -> list[np.ndarray]:
+    import cv2
+
+    v = float(np.median(gray))
+    lo, hi = max(10.0, 0.5 * v), max(30.0, 1.2 * v)
+    edges = cv2.Canny(gray, lo * 0.5, hi * 0.5)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    cnts, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for c in sorted(cnts, key=cv2.contourArea, reverse=True)[:5]:
+        q = _quad_from_contour(c)
+        if q is not None:
+            out.append(q)
+    return out
+
+
+def _bright_region(gray: np.ndarray) -> tuple[np.ndarray | None, float, bool, float]:
+    """Largest bright component: (contour, area fraction, touches border, contrast ratio)."""
+    import cv2
+
+    _, mask = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    k = np.ones((7, 7), np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
+    cnts, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not cnts:
+        return None, 0.0, False, 0.0
+    c = max(cnts, key=cv2.contourArea)
+    h, w = gray.shape
+    frac = float(cv2.contourArea(c)) / (h * w)
+    x, y, bw, bh = cv2.boundingRect(c)
+    touches = x <= 2 or y <= 2 or x + bw >= w - 2 or y + bh >= h - 2
+    region = np.zeros_like(mask)
+    cv2.drawContours(region, [c], -1, 255, -1)
+    inside = gray[region > 0]
+    outside = gray[region == 0]
+    mi = float(inside.mean()) if inside.size else 0.0
+    mo = float(outside.mean()) if outside.size else 0.0
+    contrast = (mi - mo) / (mi + 1.0)
+    return c, frac, touches, contrast
+
+
+def detect_document(small_bgr: np.ndarray, thresholds: QualityThresholds | None = None) -> Detection:
+    """Find the page on a small image; geometry problems (no_document, cut_off, too_small) included."""
+    import cv2
+
+    t = thresholds or QualityThresholds()
+    gray = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2GRAY) if small_bgr.ndim == 3 else small_bgr
+    gray = cv2.GaussianBlur(gray, (5, 5), 0)
+    h, w = gray.shape
+    area = float(h * w)
+    region, rfrac, touches, contrast = _bright_region(gray)
+    cands: list[tuple[np.ndarray, str]] = [(q, "edges") for q in _edge_candidates(gray)]
+    if region is not None and contrast > 0.3:
+        q = _quad_from_contour(region)
+        if q is not None:
+            cands.append((q, "brightness"))
+    good = [(order_corners(q), m) for q, m in cands if _plausible(q, area)]
+    margin = max(2.0, t.edge_margin_frac * max(h, w))
+    if good:
+        quad, method = max(good, key=lambda qm: abs(cv2.contourArea(qm[0])))
+        frac = abs(float(cv2.contourArea(quad))) / area
+        problems: list[Problem] = []
+        near_edge = bool(((quad[:, 0] <= margin) | (quad[:, 0] >= w - 1 - margin) |
+                          (quad[:, 1] <= margin) | (quad[:, 1] >= h - 1 - margin)).any())
+        if frac > 0.85:  # the page fills the view: use it all
+            return Detection(_full(w, h), "full_frame", [], 1.0)
+        if near_edge or (touches and contrast > 0.3 and rfrac > frac * 1.15):
+            problems.append(problem("cut_off"))
+        elif frac < t.min_area_frac:
+            problems.append(problem("too_small"))
+        return Detection(quad, method, problems, frac)
+    if region is not None and contrast > 0.3:
+        if rfrac > 0.85:
+            return Detection(_full(w, h), "full_frame", [], rfrac)
+        if touches and rfrac > 0.02:
+            return Detection(None, "none", [problem("cut_off")], rfrac)
+    # Nothing page-like. A frame full of detail is a page filling the view; a featureless one is empty.
+    edges = cv2.Canny(gray, 50, 150)
+    if float((edges > 0).mean()) > 0.04 and contrast <= 0.3:
+        return Detection(_full(w, h), "full_frame", [], 1.0)
+    return Detection(None, "none", [problem("no_document")], 0.0)
+
+
+def _full(w: int, h: int) -> np.ndarray:
+    return np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+
+
+def refine_corners(channel: np.ndarray, quad: np.ndarray, radius: float, samples: int = 32) -> np.ndarray:
+    """Sharpen corners found on the small copy: edge points along each side, measured on the
+    full-resolution channel across the side, a robust line per side, corners at the intersections."""
+    import cv2
+
+    q = order_corners(quad)
+    h, w = channel.shape[:2]
+    r = max(2, int(round(radius)))
+    offs = np.arange(-r, r + 1, dtype=np.float32)
+    lines = []
+    for i in range(4):
+        a, b = q[i], q[(i + 1) % 4]
+        d = b - a
+        length = float(np.linalg.norm(d))
+        if length < 4 * r:
+            return q
+        d /= length
+        n = np.array([-d[1], d[0]], np.float32)
+        ts = np.linspace(0.12, 0.88, samples, dtype=np.float32)
+        base = a[None, :] + ts[:, None] * (b - a)[None, :]
+        pts = base[:, None, :] + offs[None, :, None] * n[None, None, :]
+        mapx = np.ascontiguousarray(pts[:, :, 0])
+        mapy = np.ascontiguousarray(pts[:, :, 1])
+        prof = cv2.remap(channel, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        prof = cv2.GaussianBlur(prof, (1, 5), 0) if prof.shape[1] >= 5 else prof
+        grad = np.abs(np.diff(prof, axis=1))
+        k = np.argmax(grad, axis=1)
+        strong = grad[np.arange(len(k)), k] > 4.0
+        inside = (k > 0) & (k < grad.shape[1] - 1)
+        sel = strong & inside
+        if sel.sum() < samples // 3:
+            return q
+        kk = k[sel]
+        g0, g1, g2 = (grad[sel, kk - 1], grad[sel, kk], grad[sel, kk + 1])
+        den = g0 - 2 * g1 + g2
+        sub = np.where(np.abs(den) > 1e-6, 0.5 * (g0 - g2) / np.where(np.abs(den) > 1e-6, den, 1), 0.0)
+        off = offs[kk] + 0.5 + np.clip(sub, -0.5, 0.5)
+        edge_pts = base[sel] + off[:, None] * n[None, :]
+        vx, vy, x0, y0 = cv2.fitLine(edge_pts.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0]), np.array([vx, vy])))
+    out = []
+    for i in range(4):
+        (p1, v1), (p2, v2) = lines[i - 1], lines[i]
+        A = np.array([v1, -v2]).T
+        if abs(np.linalg.det(A)) < 1e-6:
+            return q
+        t = np.linalg.solve(A, p2 - p1)
+        out.append(p1 + t[0] * v1)
+    refined = np.array(out, np.float32)
+    if np.abs(refined - q).max() > 2 * r:  # a wild fit: keep the coarse corners
+        return q
+    return refined
+
+
+# ---------------------------------------------------------------------------- flatten
+def warp_document(frame: np.ndarray, corners: np.ndarray, max_long_side: int | None = None) -> np.ndarray:
+    """Perspective-correct the quadrilateral of the full frame into an upright rectangle."""
+    import cv2
+
+    q = order_corners(corners)
+    wt = np.linalg.norm(q[1] - q[0])
+    wb = np.linalg.norm(q[2] - q[3])
+    hl = np.linalg.norm(q[3] - q[0])
+    hr = np.linalg.norm(q[2] - q[1])
+    out_w, out_h = max(wt, wb), max(hl, hr)
+    if max_long_side and max(out_w, out_h) > max_long_side:
+        s = max_long_side / max(out_w, out_h)
+        out_w, out_h = out_w * s, out_h * s
+    out_w, out_h = max(8, int(round(out_w))), max(8, int(round(out_h)))
+    dst = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], np.float32)
+    M = cv2.getPerspectiveTransform(q.astype(np.float32), dst)
+    return cv2.warpPerspective(frame, M, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _small(img: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    import cv2
+
+    h, w = img.shape[:2]
+    s = min(1.0, long_side / max(h, w))
+    if s >= 1.0:
+        return img, 1.0
+    return cv2.resize(img, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA), s
+
+
+def skew_angle(gray: np.ndarray, limit: float = 3.0, step: float = 0.25) -> float:
+    """Residual text skew in degrees (projection profiles on a small binarised copy)."""
+    import cv2
+
+    small, _ = _small(gray, 500)
+    ink = cv2.adaptiveThreshold(small, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 15)
+    h, w = ink.shape
+    best, best_score = 0.0, -1.0
+    for a in np.arange(-limit, limit + 1e-6, step):
+        M = cv2.getRotationMatrix2D((w / 2, h / 2), float(a), 1.0)
+        rot = cv2.warpAffine(ink, M, (w, h), flags=cv2.INTER_NEAREST)
+        score = float(np.var(rot.sum(axis=1, dtype=np.float32)))
+        if score > best_score:
+            best, best_score = float(a), score
+    return best
+
+
+def deskew(img: np.ndarray, angle: float | None = None) -> tuple[np.ndarray, float]:
+    import cv2
+
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+    a = skew_angle(gray) if angle is None else angle
+    if abs(a) < 0.2:
+        return img, 0.0
+    h, w = img.shape[:2]
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), a, 1.0)
+    return cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), a
+
+
+def _background(gray: np.ndarray) -> np.ndarray:
+    """The paper's brightness without the ink, at full size (estimated at 1/8 scale)."""
+    import cv2
+
+    h, w = gray.shape
+    small = cv2.resize(gray, (max(8, w // 8), max(8, h // 8)), interpolation=cv2.INTER_AREA)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, k)  # ink is dark and thin: closing removes it
+    bg = cv2.medianBlur(bg, 5)
+    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def normalise_illumination(img: np.ndarray, colour: bool) -> np.ndarray:
+    """Flat-field the lighting. Text: clean grayscale; colour: the same on L, chroma kept."""
+    import cv2
+
+    if not colour:
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+        bg = _background(gray).astype(np.float32)
+        norm = gray.astype(np.float32) * (245.0 / np.maximum(bg, 1.0))
+        # deepen the ink a little: values below ~60% of paper go towards black
+        lut = np.clip((np.arange(256, dtype=np.float32) - 70) * (255.0 / (245 - 70)), 0, 255).astype(np.uint8)
+        return cv2.LUT(np.clip(norm, 0, 255).astype(np.uint8), lut)
+    lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)
+    L = lab[:, :, 0]
+    bg = _background(L).astype(np.float32)
+    lab[:, :, 0] = np.clip(L.astype(np.float32) * (240.0 / np.maximum(bg, 1.0)), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+
+
+def is_colour_document(img: np.ndarray) -> bool:
+    """Seals, photos, coloured certificates: enough saturated pixels to matter."""
+    import cv2
+
+    if img.ndim == 2:
+        return False
+    small, _ = _small(img, 400)
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    sat = (hsv[:, :, 1] > 90) & (hsv[:, :, 2] > 60)
+    return float(sat.mean()) > 0.004
+
+
+def encode_jpeg_within(img: np.ndarray, max_bytes: int, q_max: int = 88, q_min: int = 35) -> tuple[bytes, int, np.ndarray]:
+    """The best JPEG quality that fits the budget; shrinks the image when even q_min does not."""
+    import cv2
+
+    def enc(im: np.ndarray, q: int) -> bytes:
+        ok, buf = cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q, cv2.IMWRITE_JPEG_OPTIMIZE, 1])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        return buf.tobytes()
+
+    cur = img
+    for _ in range(6):
+        data = enc(cur, q_max)
+        if len(data) <= max_bytes:
+            return data, q_max, cur
+        lo, hi, best = q_min, q_max - 1, None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            d = enc(cur, mid)
+            if len(d) <= max_bytes:
+                best, lo = (d, mid), mid + 1
+            else:
+                hi = mid - 1
+        if best is not None:
+            return best[0], best[1], cur
+        h, w = cur.shape[:2]
+        cur = cv2.resize(cur, (int(w * 0.8), int(h * 0.8)), interpolation=cv2.INTER_AREA)
+    data = enc(cur, q_min)
+    return data, q_min, cur
+
+
+# --------------------------------------------------------------------------- pipeline
+def _a4_long_side(dpi: int) -> int:
+    return int(round(297 / 25.4 * dpi))
+
+
+def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, encode: bool = True) -> ScanResult:
+    """Run the whole pipeline on one BGR still; never raises for a bad picture (problems say why)."""
+    import cv2
+
+    s = settings or PipelineSettings()
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round((now - since) * 1000, 2)
+        return now
+
+    if frame is None or frame.ndim not in (2, 3) or min(frame.shape[:2]) < 16:
+        return ScanResult(False, [problem("no_document")], None, "none", ms=0.0)
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    small, scale = _small(frame, s.detect_size)
+    t = lap("downscale", t0)
+    det = detect_document(small, s.quality)
+    t = lap("detect", t)
+    if det.corners is None:
+        return ScanResult(False, det.problems, None, det.method, ms=(time.perf_counter() - t0) * 1000,
+                          timings=timings)
+    corners = det.corners / scale if scale != 1.0 else det.corners.copy()
+    if det.method == "full_frame":
+        h, w = frame.shape[:2]
+        corners = _full(w, h)
+    elif s.refine:  # first across a wide band on the small copy, then finely on the full frame
+        coarse = refine_corners(small[:, :, 1], det.corners, radius=max(6.0, 0.02 * max(small.shape[:2])))
+        corners = coarse / scale
+        if scale < 1.0:
+            corners = refine_corners(frame[:, :, 1], corners, radius=1.5 / scale + 2)
+        t = lap("refine", t)
+    problems = list(det.problems)
+    page = warp_document(frame, corners, max_long_side=_a4_long_side(s.target_dpi))
+    t = lap("warp", t)
+    # the gate on a small copy of the flattened page
+    check, _ = _small(page, 1000)
+    check_gray = cv2.cvtColor(check, cv2.COLOR_BGR2GRAY)
+    problems += check_exposure(check_gray, s.quality)
+    blur_problems, sharp = check_sharpness(check_gray, s.quality)
+    if not any(p.code in ("too_dark", "no_document") for p in problems):
+        problems += blur_problems
+    colour = s.mode == "colour" or (s.mode == "auto" and is_colour_document(check))
+    t = lap("quality", t)
+    if s.deskew and not colour:
+        page, _ = deskew(page, skew_angle(check_gray))
+        t = lap("deskew", t)
+    out = normalise_illumination(page, colour)
+    t = lap("normalise", t)
+    jpeg, q = None, None
+    if encode:
+        jpeg, q, out = encode_jpeg_within(out, s.jpeg_max_bytes)
+        t = lap("jpeg", t)
+    ms = (time.perf_counter() - t0) * 1000
+    return ScanResult(not problems, problems, corners, det.method, out, jpeg, colour, q, sharp, ms, timings)
+
+
+def pages_to_pdf(pages: Sequence[bytes | np.ndarray], dpi: int = 200) -> bytes:
+    """Several pages of one material as one PDF (JPEG bytes or arrays, in order)."""
+    from PIL import Image
+
+    if not pages:
+        raise ValueError("no pages")
+    images = []
+    for p in pages:
+        if isinstance(p, (bytes, bytearray)):
+            im = Image.open(io.BytesIO(p))
+            im.load()
+        else:
+            arr = np.asarray(p)
+            im = Image.fromarray(arr[:, :, ::-1] if arr.ndim == 3 else arr)
+        images.append(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
+    buf = io.BytesIO()
+    images[0].save(buf, format="PDF", save_all=True, append_images=images[1:], resolution=float(dpi))
+    return buf.getvalue()
