@@ -113,8 +113,11 @@ def snapshot(url: str, *, timeout: float = 10.0, **client_kw: Any) -> FleetSnaps
     done = threading.Event()
     client, addr = make_client(url, **client_kw)
 
+    refused: list[str] = []
+
     def on_connect(c, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
+            refused.append(str(reason_code))
             done.set()
             return
         c.subscribe([("qhb/kiosk/+/status", 1), ("qhb/kiosk/+/health", 1), ("qhb/kiosk/+/ack", 1),
@@ -151,6 +154,8 @@ def snapshot(url: str, *, timeout: float = 10.0, **client_kw: Any) -> FleetSnaps
     finally:
         client.disconnect()
         client.loop_stop()
+    if refused:
+        raise ConnectionError(f"the broker at {url} refused the connection: {refused[0]}")
     if not snap.complete:
         raise ConnectionError(f"no complete answer from the broker at {url} within {timeout:.0f} s")
     return snap
@@ -162,12 +167,16 @@ def push(url: str, raw: bytes, *, timeout: float = 30.0, **client_kw: Any) -> li
     topics = sorted({topic_for_target(t) for t in bundle.targets})
     client, addr = make_client(url, **client_kw)
     connected = threading.Event()
-    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
+    refused: list[str] = []
+    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else refused.append(str(rc))
     client.connect(addr.host, addr.port, keepalive=30)
     client.loop_start()
     try:
-        if not connected.wait(timeout):
-            raise ConnectionError(f"broker {url} did not accept the connection")
+        deadline = time.monotonic() + timeout
+        while not connected.wait(0.1):
+            if refused or time.monotonic() > deadline:
+                raise ConnectionError(f"broker {url} did not accept the connection"
+                                      + (f": {refused[0]}" if refused else ""))
         infos = [client.publish(t, raw, qos=1, retain=True) for t in topics]
         deadline = time.monotonic() + timeout
         for info in infos:
