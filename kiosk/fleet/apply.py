@@ -217,3 +217,35 @@ class ConfigApplier:
         if restart and self.on_restart_needed:
             self.on_restart_needed(restart)
         return ApplyResult("applied", bundle.version, "ok", live, restart)
+
+
+class PushedConfigWatcher:
+    """For the kiosk app when the fleet agent runs as its own service.
+
+    Poll it from the app's clock: it notices a newly *confirmed* bundle (last_good.json
+    changes only after the health check passed) and returns the new configuration with
+    the changed keys split into live-applicable and restart-at-next-idle.
+    """
+
+    def __init__(self, site_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None):
+        self.site_file, self.env = site_file, env
+        self.state_dir = _state_dir_for(site_file, env)
+        self._stamp = self._read_stamp()
+        self.config = load_effective(site_file, env).config
+
+    def _read_stamp(self) -> Any:
+        doc = read_json(self.state_dir / LAST_GOOD)
+        return (doc.get("version"), doc.get("digest")) if isinstance(doc, dict) else None
+
+    def poll(self) -> tuple[KioskConfig, list[str], list[str]] | None:
+        stamp = self._read_stamp()
+        if stamp == self._stamp:
+            return None
+        try:
+            new = load_effective(self.site_file, self.env).config
+        except ConfigError:
+            log.exception("confirmed fleet configuration no longer loads; keeping the running one")
+            return None
+        live, restart = classify(changed_keys(self.config, new))
+        self.config, self._stamp = new, stamp
+        return new, live, restart

@@ -177,3 +177,21 @@ def test_keygen_sign_verify_apply_via_cli(tmp_path, site_factory):
     (tmp_path / "junk.json").write_bytes(b"not a bundle")
     r = run(KIOSK + ["config", "verify", str(tmp_path / "junk.json"), "--config", str(site)])
     assert r.returncode == 1 and json.loads(r.stdout)["reason"] == "malformed"
+
+
+def test_app_side_watcher_sees_only_confirmed_bundles(site_factory, admin_keys):
+    from kiosk.fleet.apply import PushedConfigWatcher
+
+    site = site_factory()
+    watcher = PushedConfigWatcher(site, env=ENV)
+    assert watcher.poll() is None
+    ap = ConfigApplier(site, env=ENV, health_check=lambda b, a: HealthResult(False, ["printer gone"]))
+    bad = bundle(admin_keys[:1], 1, {"ui": {"idle_timeout_s": 33}})
+    assert ap.apply(accept(ap, bad).bundle, bad).status == "rolled_back"
+    assert watcher.poll() is None  # a rolled-back bundle never reaches the app
+    ap.health_check = lambda b, a: HealthResult(True)
+    good = bundle(admin_keys[:1], 2, {"ui": {"idle_timeout_s": 44, "fullscreen": True}})
+    ap.apply(accept(ap, good).bundle, good)
+    cfg, live, restart = watcher.poll()
+    assert cfg.ui.idle_timeout_s == 44 and live == ["ui.idle_timeout_s"] and restart == ["ui.fullscreen"]
+    assert watcher.poll() is None
