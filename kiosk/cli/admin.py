@@ -5,10 +5,9 @@ broker and watch the fleet answer. Never runs on a kiosk.
 """
 from __future__ import annotations
 
-import json
 import sys
 import tomllib
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import click

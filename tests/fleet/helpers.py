@@ -62,11 +62,12 @@ class AckWatcher:
                 self.acks.append(json.loads(msg.payload))
                 self._cv.notify_all()
 
-    def wait(self, pred: Callable[[dict], bool], timeout: float = 60.0) -> dict[str, Any]:
+    def wait(self, pred: Callable[[dict], bool], timeout: float = 60.0, since: int = 0) -> dict[str, Any]:
+        """The first ack (from index `since` on) matching pred."""
         deadline = time.monotonic() + timeout
         with self._cv:
             while True:
-                for a in self.acks:
+                for a in self.acks[since:]:
                     if pred(a):
                         return a
                 left = deadline - time.monotonic()

@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.fleet.agent import KioskAgent
 from kiosk.fleet.apply import load_effective
 from kiosk.fleet.bundle import add_signature, build_signed, parse_bundle, sign
-from kiosk.fleet.fleetview import push, snapshot
+from kiosk.fleet.fleetview import push
 from kiosk.fleet.health import HealthProviders
 
 from .conftest import free_port
-from .helpers import AckWatcher, admin, clean_env, start_agent_process, stop_process, wait_for, wait_snapshot
+from .helpers import AckWatcher, admin, start_agent_process, stop_process, wait_for, wait_snapshot
 from .test_apply_cli import platform_server  # noqa: F401  (fixture)
 
 
@@ -38,9 +38,7 @@ def test_group_push_two_agent_processes_apply_and_ack(tmp_path, broker, site_fac
         wait_snapshot(broker.url, lambda s: all(s.view(f"qhb-{n}").online for n in ("k1", "k3")), "agents online")
         (tmp_path / "over.toml").write_text('[catalog]\ndisabled = ["370300-QHB-001"]\n'
                                             '[[announcements]]\ntext = "周村组今晚22点系统升级"\n')
-        from kiosk.fleet.bundle import generate_keypair  # admin keys as files, like an administrator has them
-        # re-use the pinned key: write it as the admin's PEM file
-        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives import serialization  # the pinned admin key as the admin's PEM file
         keyfile = tmp_path / "admin.key"
         keyfile.write_bytes(admin_keys[0].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                         serialization.NoEncryption()))
@@ -102,20 +100,18 @@ def agent_factory():
 
 
 def test_every_attack_is_refused_with_its_reason(broker, site_factory, admin_keys, agent_factory, watcher):
-    site = site_factory("kx", group="zhoucun", threshold=2, nkeys=2, broker_url=broker.url,
-                        extra="")
-    # oversized limit for this kiosk (appended to its [fleet] table)
+    site = site_factory("kx", group="zhoucun", threshold=2, nkeys=2, broker_url=broker.url)
+    # a small bundle size limit for this kiosk (added to its [fleet] table)
     text = site.read_text().replace("health_interval_s = 1.0", "health_interval_s = 1.0\nmax_bundle_bytes = 8192")
     site.write_text(text)
     agent = agent_factory(site)
     k2 = admin_keys[:2]
     now = datetime.now(timezone.utc)
-    topic_bundles = []
 
     def attempt(raw: bytes, topic_target: str = "kiosk:qhb-kx") -> dict:
         before = len(watcher.acks)
-        push(broker.url, raw) if topic_target is None else _push_on(broker.url, raw, topic_target)
-        return watcher.wait(lambda a: watcher.acks.index(a) >= before and a["kiosk_id"] == "qhb-kx")
+        _push_on(broker.url, raw, topic_target)
+        return watcher.wait(lambda a: a["kiosk_id"] == "qhb-kx", since=before)
 
     good = make_bundle(k2, 5, {"ui": {"idle_timeout_s": 120}}, ["kiosk:qhb-kx"])
     assert attempt(good)["result"] == "applied"
@@ -185,8 +181,7 @@ def test_health_check_failure_rolls_back_and_reports(broker, site_factory, admin
 
 
 def test_broker_restart_while_agents_run(broker, site_factory, admin_keys, agent_factory, watcher):
-    site = site_factory("kb", broker_url=broker.url,
-                        extra="")
+    site = site_factory("kb", broker_url=broker.url)
     site.write_text(site.read_text().replace("health_interval_s = 1.0", "health_interval_s = 1.0\nreconnect_max_s = 2"))
     faults = {"printer": {"state": "error", "code": "paper_out", "message": "打印纸用完"},
               "idcard": {"state": "ready", "code": "ok", "message": "设备正常"}}

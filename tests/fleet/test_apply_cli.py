@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.fleet.apply import ConfigApplier, HealthResult, check_overrides, classify, load_effective
-from kiosk.fleet.bundle import build_signed, parse_bundle, public_key_string, sign
+from kiosk.fleet.bundle import build_signed, parse_bundle, sign
 from kiosk.fleet.trust import TrustStore
 from kiosk.fleet.verify import TrustPolicy, verify_bundle
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.fleet.bundle import (
-    Bundle, BundleError, add_signature, build_signed, parse_bundle, public_key_string, sign, signing_payload,
+    add_signature, build_signed, parse_bundle, public_key_string, sign, signing_payload,
 )
 from kiosk.fleet.verify import REASONS, TrustPolicy, verify_bundle
 

@@ -65,8 +65,7 @@ def test_agent_and_admin_over_tls_with_credentials(tmp_path, tls_broker, site_fa
     url = f"mqtts://127.0.0.1:{broker.port}"
     (d / "kiosk-pw").write_text("kiosk-secret\n")
     (d / "admin-pw").write_text("admin-secret\n")
-    site = site_factory("kt", broker_url=url,
-                        extra="")
+    site = site_factory("kt", broker_url=url)
     text = site.read_text().replace(
         "health_interval_s = 1.0",
         f'health_interval_s = 1.0\nusername = "qhb-kt"\npassword_file = "{d / "kiosk-pw"}"\ntls_ca = "{d / "ca.pem"}"')
