@@ -263,8 +263,8 @@ def run_agent(site_file: str | None = None, *, once: bool = False) -> int:
     except (ImportError, OSError):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not agent.config.fleet.enabled:
-        print("fleet is disabled in configuration ([fleet] enabled = false)", flush=True)
-        return 0 if once else 3
+        print("fleet is disabled in configuration ([fleet] enabled = false); nothing to do", flush=True)
+        return 0  # not a failure: systemd must not restart it in a loop
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
