@@ -18,6 +18,9 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("qr", "camera"): "devices.qr.camera:CameraQrScanner",
     ("qr", "serial"): "devices.qr.serial_scanner:SerialQrScanner",
     ("qr", "evdev"): "devices.qr.wedge:KeyboardWedgeQrScanner",
+    # Document camera (高拍仪)
+    ("camera", "simulated"): "devices.camera.capture:SimulatedCamera",
+    ("camera", "opencv"): "devices.camera.capture:OpenCvCamera",
     # Receipt printer (ESC/POS)
     ("printer", "simulated"): "devices.printer.simulated:SimulatedReceiptPrinter",
     ("printer", "escpos-network"): "devices.printer.adapter:NetworkReceiptPrinter",
