@@ -9,7 +9,6 @@ DRIVERS: dict[tuple[str, str], str] = {
     # ID-card reader
     ("idcard", "simulated"): "devices.idcard.simulated:SimulatedIdCardReader",
     ("idcard", "ga467-serial"): "devices.idcard.ga467_serial:GA467SerialReader",
-    ("idcard", "pcsc"): "devices.idcard.pcsc:PcscIdCardReader",
     # Social security card (PC/SC)
     ("sscard", "pcsc"): "devices.idcard.sscard:SocialSecurityCardReader",
     ("sscard", "simulated"): "devices.idcard.simulated:SimulatedSocialSecurityReader",

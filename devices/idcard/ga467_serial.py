@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import termios
+
 import serial
 
 from devices.base import DeviceError, DeviceLost
@@ -49,7 +51,7 @@ class GA467SerialReader(GA467Reader):
             self._serial = serial.Serial(self.port, baudrate=int(self.param("baudrate", 115200)),
                                          bytesize=8, parity="N", stopbits=1, timeout=0.05,
                                          write_timeout=1.0, exclusive=True)
-        except (serial.SerialException, OSError) as e:
+        except (serial.SerialException, OSError, termios.error) as e:
             raise DeviceLost(detail=f"cannot open port: {type(e).__name__}") from None
         self.decoder.reset()
         self._timeouts_in_row = 0
@@ -103,7 +105,7 @@ class GA467SerialReader(GA467Reader):
                         return frames[0]
                     if self.decoder.bad_checksums != bad_before:
                         raise _CorruptAnswer()
-        except (serial.SerialException, OSError) as e:
+        except (serial.SerialException, OSError, termios.error) as e:
             raise DeviceLost(detail=type(e).__name__) from None
         self._timeouts_in_row += 1
         if self._timeouts_in_row >= int(self.param("timeouts_until_lost", 3)):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import termios
+
 import serial
 
 from devices.base import DeviceLost, EventKind
@@ -55,7 +57,7 @@ class SerialQrScanner(QrScannerBase):
             raise DeviceLost("no_port", "未配置扫码器串口")
         try:
             self._serial = serial.Serial(str(port), baudrate=int(self.param("baudrate", 9600)), timeout=0.1)
-        except (serial.SerialException, OSError) as e:
+        except (serial.SerialException, OSError, termios.error) as e:
             raise DeviceLost(detail=type(e).__name__) from None
         self.splitter = LineSplitter(self.splitter.max_line)
 
@@ -73,7 +75,7 @@ class SerialQrScanner(QrScannerBase):
             raise DeviceLost()
         try:
             data = s.read(s.in_waiting or 1)
-        except (serial.SerialException, OSError) as e:
+        except (serial.SerialException, OSError, termios.error) as e:
             raise DeviceLost(detail=type(e).__name__) from None
         before = self.splitter.overlong
         for line in self.splitter.feed(data):
