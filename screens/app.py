@@ -25,6 +25,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from kiosk.app.events import UiEvent
 from screens import widgets  # noqa: F401 - registers the widget classes the kv files use
+from screens.widgets import HiddenGuard
 from screens.theme import theme
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class StatusPill(Label):
     online = BooleanProperty(True)
 
 
-class IdleBanner(BoxLayout):
+class IdleBanner(HiddenGuard, BoxLayout):
     active = BooleanProperty(False)
     remaining = NumericProperty(0)
 

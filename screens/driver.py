@@ -87,7 +87,14 @@ class Driver:
 
     # ------------------------------------------------------------------ acting
     def tap(self, key: str, settle: float = 0.1) -> None:
+        self.pump(0.03)  # let a screen that just opened lay itself out
         w = self.find(key)
+        for _ in range(30):  # until the layout has settled (same place two frames in a row)
+            before = tuple(w.to_window(*w.center))
+            self.pump(0.02)
+            w = self.find(key)
+            if tuple(w.to_window(*w.center)) == before:
+                break
         self.tap_widget(w, settle)
 
     def tap_widget(self, w: Any, settle: float = 0.1) -> None:

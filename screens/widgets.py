@@ -38,6 +38,38 @@ class KButton(ButtonBehavior, Label):
     style = OptionProperty("primary", options=["primary", "secondary", "danger", "ok", "bar"])
     payload = ObjectProperty(None, allownone=True)
 
+    def on_touch_down(self, touch: Any) -> bool:
+        if self.opacity == 0:
+            return False  # an invisible button neither works nor blocks what lies beneath
+        return super().on_touch_down(touch)
+
+
+class HiddenGuard:
+    """Invisible (opacity 0) means inert: no touches taken, none swallowed.
+
+    A merely disabled Kivy widget swallows touches that land on it, and a collapsed
+    layout may overflow onto its neighbours, so hidden parts must step aside.
+    """
+
+    def on_touch_down(self, touch: Any) -> bool:
+        return False if self.opacity == 0 else super().on_touch_down(touch)  # type: ignore[misc]
+
+    def on_touch_move(self, touch: Any) -> bool:
+        return False if self.opacity == 0 else super().on_touch_move(touch)  # type: ignore[misc]
+
+    def on_touch_up(self, touch: Any) -> bool:
+        return False if self.opacity == 0 else super().on_touch_up(touch)  # type: ignore[misc]
+
+
+class Hideable(HiddenGuard, BoxLayout):
+    """A part of a screen shown only in some stages."""
+
+    shown = BooleanProperty(True)
+
+
+class HideableGrid(HiddenGuard, GridLayout):
+    pass
+
 
 class Tile(KButton):
     """A large tile for an item or a domain: title plus an optional second line."""
@@ -53,7 +85,7 @@ class Card(BoxLayout):
     """A white panel with padding."""
 
 
-class Pager(BoxLayout):
+class Pager(HiddenGuard, BoxLayout):
     """Shows `entries` a page at a time in a grid, with 上一页/下一页.
 
     entries: list of dicts {text, subtitle?, key, payload?}; `on_choose(payload)` is called on a press.
@@ -104,7 +136,7 @@ class Pager(BoxLayout):
             self.refresh()
 
 
-class KeyGrid(GridLayout):
+class KeyGrid(HiddenGuard, GridLayout):
     """A grid of big keys; `on_key(value)` is called with the key's value."""
 
     keys = ListProperty([])
@@ -140,5 +172,5 @@ def walk(widget: Any) -> Sequence[Any]:
     return out
 
 
-__all__ = ["KLabel", "Headline", "Muted", "KButton", "Tile", "Key", "Card", "Pager", "KeyGrid", "LETTERS", "DIGITS",
+__all__ = ["KLabel", "Headline", "Muted", "KButton", "Tile", "Key", "Card", "Hideable", "HideableGrid", "HiddenGuard", "Pager", "KeyGrid", "LETTERS", "DIGITS",
            "apply_key", "walk", "theme", "dp", "BooleanProperty"]

@@ -393,23 +393,28 @@ class KioskService:
         """The flow: which screen follows `after` for the current item."""
         it = self.current_item
         flow = it.flow if it is not None else "apply"
+        target = {"query_print": "certificate_fetch", "pay": "payment", "certify": "review"}
         if after == "guide":
             return "identify"
-        if after == "identify":
-            if flow == "query_print":
-                return "certificate_fetch"
-            if flow == "pay":
-                return "payment"
-            if flow == "certify":
-                return "review"
-            return "form" if it.fields else ("materials" if self.materials_to_capture() else "review")
-        if after == "form":
+        if after == "identify" and it is not None and it.fields:
+            return "form"
+        if after in ("identify", "form"):
+            if flow in target:
+                return target[flow]
             return "materials" if self.materials_to_capture() else "review"
         if after == "materials":
             return "review"
         if after in ("receipt", "certificate"):
             return "rating"
         return "home"
+
+    def _to_submitting(self) -> None:
+        """query_print and pay complete without a review screen: walk the session to SUBMITTING."""
+        s = self.session
+        if s.state is State.FORM:
+            s.to_review()
+        if s.state in (State.ITEM_CHOSEN, State.REVIEW):
+            s.begin_submit()
 
     # ------------------------------------------------------------------ identify
     def start_identify(self) -> None:
@@ -533,9 +538,18 @@ class KioskService:
         return out
 
     def validate_form(self, values: dict[str, Any]) -> dict[str, str]:
+        import re
+
         from kiosk.fields import validate_form
 
-        return validate_form(self.current_item, values)
+        it = self.current_item
+        errors = validate_form(it, values)
+        if it.flow in ("apply", "certify"):  # the platform's applicant needs a mobile number
+            for f in it.fields:
+                v = str(values.get(f.name) or "")
+                if f.type == "phone" and f.name not in errors and not re.fullmatch(r"1[3-9]\d{9}", v):
+                    errors[f.name] = "请填写11位手机号码，办理结果会发短信通知您"
+        return errors
 
     def set_form(self, values: dict[str, Any]) -> None:
         s = self.session
@@ -619,7 +633,9 @@ class KioskService:
 
     def submit(self) -> None:
         s = self.session
-        s.begin_submit()  # from REVIEW (apply) or ITEM_CHOSEN (certify: no form)
+        if s.state is State.FORM:
+            s.to_review()
+        s.begin_submit()  # from REVIEW, or ITEM_CHOSEN (an item without form)
         self._pool.submit(self._submit)
 
     def application_payload(self) -> tuple[dict[str, Any], list[bytes]]:
@@ -630,7 +646,7 @@ class KioskService:
         payload = {
             "item_code": d.item_code,
             "applicant": {"id_type": _id_type(ident), "id_number": ident.id_number, "name": ident.name,
-                          "phone": phone or "13000000000"},
+                          "phone": phone},
             "form": form,
             "kiosk_id": self.config.kiosk.id,
             "created_at": _now_iso(),
@@ -807,8 +823,8 @@ class KioskService:
         prn = self.devices.get("printer")
         self._visit["document_blocks"] = compose_document(qd, getattr(prn, "paper_mm", 80) or 80)
         s = self.session
-        if s.state is State.ITEM_CHOSEN:
-            s.begin_submit()
+        if s.state in (State.ITEM_CHOSEN, State.FORM, State.REVIEW):
+            self._to_submitting()
             s.submitted(doc.get("serial", "") or "ZM", queued=False, result={"kind": "certificate"})
         self.events.post("certificate", title=doc["title"],
                          lines=[f"持证人：{doc.get('holder', '')}", f"证明编号：{doc.get('serial', '')}"] + list(doc["lines"]))
@@ -850,8 +866,8 @@ class KioskService:
                 st = {"status": "unpaid"}
             if st["status"] == "paid":
                 s = self.session
-                if s.state is State.ITEM_CHOSEN:
-                    s.begin_submit()
+                if s.state in (State.ITEM_CHOSEN, State.FORM, State.REVIEW):
+                    self._to_submitting()
                     s.submitted(pid, queued=False, result={"kind": "payment"})
                 self.events.post("payment_paid", tracking_no=pid)
                 return

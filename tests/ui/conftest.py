@@ -49,6 +49,8 @@ def kiosk(request, tmp_path_factory):
 def ui(kiosk):
     app, drv, svc = kiosk
     svc.end_visit("test-start")
+    drv.wait_until(lambda: svc.events.pending() == 0, what="clear event handled")
+    drv.pump(0.2)
     drv.wait_screen("home")
     if svc.elderly:
         app.toggle_elderly()

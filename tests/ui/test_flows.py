@@ -1,0 +1,281 @@
+"""Complete visits driven by touches through the real app, simulated devices and the platform simulator."""
+from __future__ import annotations
+
+import pytest
+
+from kiosk.identity_card import IdentityCard
+from kiosk.tracking import is_tracking_no, parse_qr_payload
+
+pytestmark = pytest.mark.ui
+
+APPLY_ITEM = "QHB-RS-018"  # 居民养老保险参保登记: phone + choice, no paper materials
+PAY_ITEM = "QHB-RS-005"  # 居民养老保险保险费的缴纳
+
+
+def shot(drv, name):
+    drv.screenshot(drv.artifacts / f"{name}.png")
+
+
+def card_name(svc) -> str:
+    from devices.idcard.sam_emulator import sample_card
+
+    return sample_card().name
+
+
+def personal_texts_left(drv, svc) -> list[str]:
+    """Visible or hidden widget texts that still carry the citizen's name or ID number."""
+    from devices.idcard.sam_emulator import sample_card
+
+    c = sample_card()
+    from kiosk.identity import mask_id_number, mask_name
+
+    needles = [c.name, c.id_number, mask_id_number(c.id_number), mask_name(c.name), "13912345678", "139****5678"]
+    return [t for t in drv.texts() if any(n and n in t for n in needles)]
+
+
+def fill_form(drv, app, phone="13912345678"):
+    """Answer every field of the form: first choice for choices, the phone on the keypad."""
+    form = app.screen("form")
+    for _ in range(len(form.fields)):
+        f = form.field
+        if f["type"] == "choice":
+            drv.tap("choice-0")
+        elif f["type"] == "phone":
+            drv.type_keys(phone)
+        elif f["type"] == "number":
+            drv.type_keys("1")
+        drv.tap("form-next")
+
+
+def identify(drv, svc, card=None):
+    drv.wait_screen("identify")
+    svc.devices["idcard"].insert_card(card)
+    drv.wait_until(lambda: drv.has("identify-next"), what="identified")
+    drv.tap("identify-next")
+
+
+def remove_card(svc):
+    svc.devices["idcard"].remove_card()
+
+
+def test_apply_visit_online(ui):
+    app, drv, svc = ui
+    shot(drv, "01-home")
+    drv.tap("home-search")
+    drv.type_keys("jmyl")
+    shot(drv, "02-search")
+    drv.tap(f"item-{APPLY_ITEM}") if drv.has(f"item-{APPLY_ITEM}") else app.go("guide", code=APPLY_ITEM)
+    drv.wait_screen("guide")
+    shot(drv, "03-guide")
+    drv.tap("guide-start")
+    drv.wait_screen("identify")
+    shot(drv, "04-identify")
+    identify(drv, svc)
+    drv.wait_screen("form")
+    shot(drv, "05-form")
+    fill_form(drv, app)
+    drv.wait_screen("review")
+    shot(drv, "06-review")
+    summary = app.screen("review").summary
+    assert "139****5678" in summary and card_name(svc) not in summary  # masked
+    drv.tap("review-submit")
+    drv.wait_screen("receipt")
+    rc = app.screen("receipt")
+    assert rc.tracking_no.startswith("SD") and not rc.queued  # the platform's number
+    drv.wait_until(lambda: "已打印" in rc.print_message, what="receipt printed")
+    shot(drv, "07-receipt")
+    emu = svc.devices["printer"].emulator
+    assert emu.receipts and rc.tracking_no in emu.receipts[-1].text()
+    drv.tap("receipt-done")
+    drv.wait_screen("rating")
+    shot(drv, "08-rating")
+    drv.tap("rate-0")
+    drv.wait_screen("home", timeout=10)
+    remove_card(svc)
+    assert app.screen_log[:8] == ["search", "guide", "identify", "form", "review", "receipt", "rating", "home"][:8] \
+        or app.screen_log[-7:] == ["guide", "identify", "form", "review", "receipt", "rating", "home"]
+    assert svc.session.data.identity is None
+    assert personal_texts_left(drv, svc) == []
+    # the rating went through the outbox to the platform
+    drv.wait_until(lambda: any(r.kind == "evaluation" and r.state == "done" for r in svc.outbox.list()),
+                   what="rating delivered")
+    apps = svc.simulator.state.db.execute("SELECT count(*) FROM applications").fetchone()[0]
+    assert apps >= 1
+
+
+def test_offline_submission_queues_then_drains(ui):
+    app, drv, svc = ui
+    svc.simulator.options.mode = "outage"
+    try:
+        app.go("guide", code=APPLY_ITEM)
+        drv.tap("guide-start")
+        identify(drv, svc)
+        drv.wait_screen("form")
+        fill_form(drv, app)
+        drv.wait_screen("review")
+        drv.tap("review-submit")
+        drv.wait_screen("receipt", timeout=20)
+        rc = app.screen("receipt")
+        assert rc.queued and rc.tracking_no.startswith("LQ") and is_tracking_no(rc.tracking_no)
+        assert "网络恢复后自动提交" in rc.headline
+        drv.wait_until(lambda: "已打印" in rc.print_message, what="receipt printed")
+        shot(drv, "10-receipt-queued")
+        local_no = rc.tracking_no
+        rec = svc.outbox.get(local_no)
+        assert rec is not None and rec.state in ("pending", "inflight")
+        drv.tap("receipt-done")
+        drv.wait_screen("rating")
+        drv.tap("rate-4")  # 非常不满意 asks for a reason
+        assert app.screen("rating").asking_reason
+        shot(drv, "11-rating-reason")
+        drv.tap("reason-0")
+        drv.wait_screen("home", timeout=10)
+        remove_card(svc)
+        drv.wait_until(lambda: not svc.status.online, what="offline indicator", timeout=15)
+        assert app.root.status.text == "网络中断：申请将在恢复后自动提交"
+        shot(drv, "12-home-offline")
+    finally:
+        svc.simulator.options.mode = "normal"
+    svc.drainer.notify()
+    drv.wait_until(lambda: svc.outbox.get(local_no).state == "done", what="queue drained", timeout=30)
+    assert svc.outbox.get(local_no).platform_ref.startswith("SD")
+
+
+def test_printer_out_of_paper_shows_qr(ui):
+    app, drv, svc = ui
+    emu = svc.devices["printer"].emulator
+    emu.set_status("paper-out")
+    try:
+        app.go("guide", code=APPLY_ITEM)
+        drv.tap("guide-start")
+        identify(drv, svc)
+        fill_form(drv, app)
+        drv.wait_screen("review")
+        drv.tap("review-submit")
+        drv.wait_screen("receipt")
+        rc = app.screen("receipt")
+        drv.wait_until(lambda: rc.print_fault, what="printer fault shown")
+        assert rc.print_message.startswith("打印机缺纸，请联系工作人员")
+        assert rc.show_qr and rc.qr.texture is not None
+        shot(drv, "13-receipt-paper-out")
+        drv.tap("receipt-done")
+        drv.wait_screen("rating")
+        drv.tap("rating-skip")
+        drv.wait_screen("home")
+        remove_card(svc)
+    finally:
+        emu.set_status("ok")
+
+
+def test_pay_visit(ui):
+    app, drv, svc = ui
+    app.go("guide", code=PAY_ITEM)
+    drv.tap("guide-start")
+    identify(drv, svc)
+    drv.wait_screen("form")
+    fill_form(drv, app)
+    drv.wait_screen("payment")
+    pay = app.screen("payment")
+    drv.wait_until(lambda: pay.waiting, what="payment QR")
+    shot(drv, "20-payment")
+    assert "应缴金额" in pay.bill and pay.qr.texture is not None
+    pid = svc._visit["payment_id"]
+    import requests
+
+    requests.post(f"{svc.simulator.url}/__sim/payments/{pid}/pay", timeout=5)
+    drv.wait_screen("receipt", timeout=20)
+    drv.wait_until(lambda: "已打印" in app.screen("receipt").print_message, what="receipt printed")
+    drv.tap("receipt-done")
+    drv.wait_screen("rating")
+    drv.tap("rate-1")
+    drv.wait_screen("home")
+    remove_card(svc)
+    assert app.screen_log[-6:] == ["form", "payment", "receipt", "rating", "home"][-6:] or "payment" in app.screen_log
+
+
+def test_progress_query_by_receipt_qr(ui):
+    app, drv, svc = ui
+    rows = svc.simulator.state.db.execute("SELECT tracking_no FROM applications").fetchall()
+    assert rows, "an earlier test submitted a case"
+    tn = rows[0][0]
+    drv.tap("home-progress")
+    drv.wait_screen("progress")
+    svc.devices["qr"].scan(f"QHB1:{tn}")
+    pr = app.screen("progress")
+    drv.wait_until(lambda: pr.has_results, what="progress result")
+    assert tn in pr.results
+    shot(drv, "30-progress")
+    drv.tap("progress-done")
+    drv.wait_screen("home")
+
+
+def test_progress_query_by_card(ui):
+    app, drv, svc = ui
+    drv.tap("home-progress")
+    drv.wait_screen("progress")
+    svc.devices["idcard"].insert_card()
+    pr = app.screen("progress")
+    drv.wait_until(lambda: pr.has_results, what="cases of the card holder")
+    assert "编号 SD" in pr.results
+    drv.tap("progress-done")
+    drv.wait_screen("home")
+    remove_card(svc)
+    assert personal_texts_left(drv, svc) == []
+
+
+def test_help_request_goes_through_outbox(ui):
+    app, drv, svc = ui
+    drv.tap("home-help")
+    drv.wait_screen("help")
+    shot(drv, "40-help")
+    drv.tap("help-now")
+    drv.type_keys("13912345678")
+    drv.tap("help-call")
+    hs = app.screen("help")
+    assert hs.stage == "helped" and svc.config.kiosk.helper_phone in hs.message
+    shot(drv, "41-help-called")
+    drv.wait_until(lambda: any(r.kind == "help_request" and r.state == "done" for r in svc.outbox.list()),
+                   what="help request delivered")
+    drv.tap("nav-home")
+    drv.wait_screen("home")
+    assert personal_texts_left(drv, svc) == []
+
+
+def test_home_visit_booking(ui):
+    app, drv, svc = ui
+    drv.tap("home-help")
+    drv.tap("help-visit")
+    identify(drv, svc)
+    drv.wait_screen("help")
+    drv.tap("visit-item-0")
+    drv.tap("time-0")
+    drv.type_keys("13912345678")
+    shot(drv, "42-home-visit")
+    drv.tap("visit-book")
+    assert app.screen("help").stage == "booked"
+    drv.wait_until(lambda: any(r.kind == "home_visit" and r.state == "done" for r in svc.outbox.list()),
+                   what="home visit delivered")
+    drv.tap("nav-home")
+    drv.wait_screen("home")
+    remove_card(svc)
+
+
+def test_expired_card_is_refused(ui):
+    app, drv, svc = ui
+    import dataclasses
+    import datetime as dt
+
+    from devices.idcard.sam_emulator import sample_card
+
+    old = dataclasses.replace(sample_card(), valid_from=dt.date(2000, 1, 1), valid_to=dt.date(2010, 1, 1))
+    app.go("guide", code=APPLY_ITEM)
+    drv.tap("guide-start")
+    drv.wait_screen("identify")
+    svc.devices["idcard"].insert_card(old)
+    ids = app.screen("identify")
+    drv.wait_until(lambda: ids.error, what="refusal")
+    assert "有效期" in ids.message and not ids.done
+    shot(drv, "50-identify-expired")
+    remove_card(svc)
+    drv.tap("nav-home")
+    drv.wait_screen("home")
