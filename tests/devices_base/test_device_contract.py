@@ -156,3 +156,10 @@ def test_create_from_settings_and_unknown_driver():
         devices.create("idcard", {})
     for (kind, drv), target in devices.registry.DRIVERS.items():
         assert ":" in target and target.startswith("devices.")
+
+
+def test_every_registered_driver_imports_and_follows_the_contract():
+    for (kind, drv) in devices.available_drivers():
+        cls = devices.driver_class(kind, drv)
+        assert issubclass(cls, DeviceAdapter), (kind, drv)
+        assert cls.kind == kind, (kind, drv, cls.kind)

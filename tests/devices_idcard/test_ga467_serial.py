@@ -209,3 +209,21 @@ def test_silent_module_goes_offline(sam_pty):
         assert dev.status.code in ("sam_silent", "timeout")
         emu.faults.silent = False
         assert ev.wait(EventKind.DEVICE_BACK)
+
+
+def test_insert_remove_soak(sam_pty, full_counts):
+    """One card_inserted and one card_removed per cycle, however many cycles."""
+    emu, _, port = sam_pty
+    emu.remove_card()
+    cycles = 200 if full_counts else 8
+    dev = reader(port, poll_interval_s=0.01)
+    ev = Events(dev)
+    with dev:
+        dev.start_polling()
+        for i in range(cycles):
+            emu.put_card(sample_card())
+            assert ev.wait(EventKind.CARD_INSERTED, i + 1)
+            emu.remove_card()
+            assert ev.wait(EventKind.CARD_REMOVED, i + 1)
+    assert ev.count(EventKind.CARD_INSERTED) == cycles and ev.count(EventKind.CARD_REMOVED) == cycles
+    assert dev.statistics["failures"] == 0
