@@ -194,7 +194,8 @@ class KioskService:
             dev.add_listener(self._on_device_event)
             try:
                 dev.open()
-                if type(dev)._poll_once is not DeviceAdapter._poll_once:  # drivers that watch for input
+                # drivers that watch for input; the camera's preview runs only while a screen shows it
+                if kind != "camera" and type(dev)._poll_once is not DeviceAdapter._poll_once:
                     dev.start_polling()
             except Exception as e:  # noqa: BLE001
                 log.warning("device %s failed to open: %s", kind, e.__class__.__name__)
@@ -566,6 +567,9 @@ class KioskService:
         return [m.name for m in it.materials if not m.exempt_shared and "身份证" not in m.name]
 
     def start_preview(self) -> None:
+        if not self._preview_on and "camera" in self.devices:
+            self._preview_on = True
+            threading.Thread(target=self._preview_loop, name="camera-preview", daemon=True).start()
         self._preview_on = True
         if self.session.state is State.FORM:
             self.session.to_materials()
@@ -577,12 +581,22 @@ class KioskService:
     def stop_preview(self) -> None:
         self._preview_on = False
 
+    def _preview_loop(self) -> None:
+        """Keeps the camera's latest preview fresh while the materials screen is open."""
+        cam = self.devices["camera"]
+        while self._preview_on and not self._stop.is_set():
+            try:
+                cam.preview_frame()
+            except Exception:  # noqa: BLE001 - the status event tells the UI; keep trying
+                pass
+            self._stop.wait(0.3)
+
     def preview_frame(self) -> Any:
-        """The camera's latest frame as an RGB array (UI thread, cheap), or None."""
+        """The camera's latest preview as an RGB array (UI thread, cheap), or None."""
         cam = self.devices.get("camera")
         if cam is None or not self._preview_on:
             return None
-        return _camera_preview(cam)
+        return _bgr_to_rgb(cam.latest_preview)
 
     def capture_material(self, name: str) -> None:
         self._pool.submit(self._capture_material, name)
@@ -1040,17 +1054,46 @@ def _call(obj: Any, name: str, *a: Any) -> Any:
     return fn(*a) if callable(fn) else None
 
 
+class CaptureProblem(Exception):
+    """A capture the citizen must retake; `message` says how."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _bgr_to_rgb(img: Any, max_w: int = 800) -> Any:
+    if img is None:
+        return None
+    import cv2
+
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    h, w = img.shape[:2]
+    if w > max_w:
+        img = cv2.resize(img, (max_w, max(1, int(h * max_w / w))), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
 def _camera_face(cam: Any) -> bytes:
-    return cam.capture_face()
+    res = cam.capture_face()
+    if not res.ok:
+        raise CaptureProblem(res.problems[0].message if res.problems else "没有拍清楚，请正对摄像头再拍一次")
+    photo = getattr(res, "jpeg", None)
+    if not photo:
+        import cv2
+
+        ok, buf = cv2.imencode(".jpg", res.image)
+        photo = buf.tobytes()
+    return bytes(photo)
 
 
 def _camera_document(cam: Any) -> tuple[bytes, Any]:
-    res = cam.capture_document()
-    return res.jpeg, res.preview
-
-
-def _camera_preview(cam: Any) -> Any:
-    return cam.latest_frame()
+    """(JPEG of the cropped page, RGB preview of it); CaptureProblem with the quality message."""
+    res = cam.scan()
+    if not res.ok or not res.jpeg:
+        raise CaptureProblem(res.problems[0].message if res.problems else "没有拍清楚，请重拍")
+    return res.jpeg, _bgr_to_rgb(res.image)
 
 
 def _load_catalog(config: KioskConfig) -> Any:

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.ui
 
 APPLY_ITEM = "QHB-RS-018"  # 居民养老保险参保登记: phone + choice, no paper materials
 PAY_ITEM = "QHB-RS-005"  # 居民养老保险保险费的缴纳
+MATERIALS_ITEM = "QHB-RS-027"  # 就业困难人员认定: phone + choice + one paper (申请表)
 
 
 def shot(drv, name):
@@ -101,6 +102,51 @@ def test_apply_visit_online(ui):
                    what="rating delivered")
     apps = svc.simulator.state.db.execute("SELECT count(*) FROM applications").fetchone()[0]
     assert apps >= 1
+
+
+def test_apply_with_materials(ui):
+    app, drv, svc = ui
+    cam = svc.devices["camera"]
+    app.go("guide", code=MATERIALS_ITEM)
+    drv.tap("guide-start")
+    identify(drv, svc)
+    drv.wait_screen("form")
+    fill_form(drv, app)
+    drv.wait_screen("materials")
+    ms = app.screen("materials")
+    drv.wait_until(lambda: ms.preview.texture is not None, what="live preview")
+    shot(drv, "14-materials-preview")
+    cam.variant = "too_dark"  # a poor photo first: the quality message, then a retake
+    drv.tap("materials-capture")
+    drv.wait_until(lambda: ms.error, what="quality message", timeout=30)
+    assert ms.message and not ms.reviewing
+    shot(drv, "15-materials-quality")
+    cam.variant = "good"
+    drv.tap("materials-capture")
+    drv.wait_until(lambda: ms.reviewing, what="cropped result", timeout=30)
+    shot(drv, "16-materials-cropped")
+    drv.tap("materials-retake")
+    assert not ms.reviewing and not svc.session.data.materials
+    drv.tap("materials-capture")
+    drv.wait_until(lambda: ms.reviewing, what="cropped result", timeout=30)
+    drv.tap("materials-next")
+    drv.wait_screen("review")
+    assert "申请表" in app.screen("review").summary
+    drv.tap("review-submit")
+    drv.wait_screen("receipt", timeout=20)
+    tn = app.screen("receipt").tracking_no
+    assert tn.startswith("SD")
+    import json
+
+    body = json.loads(svc.simulator.state.db.execute("SELECT body FROM applications WHERE tracking_no=?",
+                                                     (tn,)).fetchone()[0])
+    assert len(body["materials"]) == 1 and svc.simulator.state.material_path(body["materials"][0]).exists()
+    drv.tap("receipt-done")
+    drv.wait_screen("rating")
+    drv.tap("rating-skip")
+    drv.wait_screen("home")
+    remove_card(svc)
+    assert ms.preview.texture is None  # the photo of the paper is gone from the screen
 
 
 def test_offline_submission_queues_then_drains(ui):
