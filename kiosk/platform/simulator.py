@@ -372,6 +372,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: Any) -> None:  # requests are not logged (bodies carry personal data)
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     # -- plumbing
     def _send(self, status: int, body: Any, ctype: str = "application/json", headers: dict | None = None) -> None:
         if isinstance(body, (bytes, bytearray)):
@@ -386,9 +390,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(raw)))
         for k, v in (headers or {}).items():
             self.send_header(k, str(v))
-        self.end_headers()
+        # head and body in one write: separate small writes meet delayed ACKs and cost 40 ms each
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(raw)
+            self._headers_buffer.append(raw)
+        self.flush_headers()
 
     def _drop(self) -> None:
         self.close_connection = True
