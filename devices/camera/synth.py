@@ -167,3 +167,54 @@ def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter, _ = cv2.intersectConvexConvex(pa, pb)
     ua = abs(cv2.contourArea(pa)) + abs(cv2.contourArea(pb)) - inter
     return float(inter / ua) if ua > 0 else 0.0
+
+
+# ----------------------------------------------------------------------------- faces
+def _draw_face(img: np.ndarray, cx: float, cy: float, size: float) -> None:
+    """A shaded frontal face (head about `size` px wide) drawn into a float32 gray image in place.
+
+    Dark eye sockets and brows, a bright nose bridge, a darker mouth and hair: the
+    contrasts a Haar frontal-face cascade keys on.
+    """
+    h, w = img.shape
+    s = size / 160.0
+    x0, x1 = int(max(0, cx - 130 * s)), int(min(w, cx + 130 * s))
+    y0, y1 = int(max(0, cy - 150 * s)), int(min(h, cy + 150 * s))
+    if x1 <= x0 or y1 <= y0:
+        return
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    roi = img[y0:y1, x0:x1]
+    e = ((xx - cx) / (80 * s)) ** 2 + ((yy - cy) / (105 * s)) ** 2
+    head = (e <= 1).astype(np.float32)
+    roi[:] = roi * (1 - head) + head * (200 * np.clip(1.0 - 0.35 * e, 0, 1) + 20)
+    hair = (((xx - cx) / (88 * s)) ** 2 + ((yy - cy + 60 * s) / (70 * s)) ** 2 <= 1) & (yy < cy - 55 * s)
+    roi[hair] = 40
+
+    def blob(x: float, y: float, rx: float, ry: float, soft: float) -> np.ndarray:
+        return np.exp(-(((xx - x) / rx) ** 2 + ((yy - y) / ry) ** 2) / (2 * soft ** 2))
+
+    for dx in (-32, 32):
+        ex, ey = cx + dx * s, cy - 18 * s
+        roi *= 1 - 0.65 * blob(ex, ey, 22 * s, 12 * s, 0.6)
+        roi *= 1 - 0.6 * blob(ex, ey - 20 * s, 24 * s, 5 * s, 0.6)
+    roi += 40 * blob(cx, cy + 5 * s, 8 * s, 28 * s, 0.7)
+    roi *= 1 - 0.35 * blob(cx, cy + 32 * s, 16 * s, 6 * s, 0.6)
+    roi *= 1 - 0.55 * blob(cx, cy + 58 * s, 26 * s, 7 * s, 0.6)
+
+
+def make_face_frame(faces: list[tuple[float, float, float]], size: tuple[int, int] = (640, 480), seed: int = 0,
+                    blur: float = 0.0, brightness: float = 1.0) -> np.ndarray:
+    """A BGR frame with faces at (cx, cy, width) given as fractions of the frame width/height/width."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    img = np.full((h, w), float(rng.uniform(140, 190)), np.float32)
+    img += np.linspace(-10, 10, w, dtype=np.float32)[None, :]
+    for fx, fy, fw in faces:
+        _draw_face(img, fx * w, fy * h, fw * w)
+    img = cv2.GaussianBlur(np.clip(img, 0, 255), (0, 0), 0.8 + blur)
+    img = img * brightness + rng.standard_normal(img.shape, dtype=np.float32) * 2.0
+    gray = np.clip(img, 0, 255).astype(np.uint8)
+    tint = np.array([0.92, 1.0, 1.08], np.float32)  # warm skin-ish tint
+    return np.clip(gray[:, :, None].astype(np.float32) * tint[None, None, :], 0, 255).astype(np.uint8)
