@@ -33,7 +33,7 @@ class GuideScreen(KioskScreen):
         def section(title: str, lines: list[str]) -> None:
             box.add_widget(KLabel(text=title, bold=True))
             for line in lines:
-                box.add_widget(Muted(text="　• " + line) if line else Muted(text=""))
+                box.add_widget(Muted(text="•" + line) if line else Muted(text=""))
 
         section("办理条件", v.get("conditions") or ["无特别条件"])
         section("需要的材料", v.get("materials") or ["只需本人身份证"])

@@ -446,6 +446,9 @@ class KioskService:
     def _accept_card(self, card: Any) -> None:
         if card is None:
             return
+        if not getattr(card, "id_number", ""):  # the previous visit's card, already wiped, still lying there
+            self.events.post("identify_error", message="请把身份证拿起来，再重新放到读卡区")
+            return
         if hasattr(card, "is_expired") and card.is_expired():
             self.events.post("identify_error", message="身份证已过期，请使用有效证件，或点「帮办代办」")
             return

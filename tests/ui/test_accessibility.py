@@ -1,0 +1,141 @@
+"""适老化: every screen, in both modes, held against the MIIT 2021 minimums (sizes, targets, spacing, contrast)."""
+from __future__ import annotations
+
+import pytest
+from kivy.metrics import dp
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.label import Label
+
+from screens.driver import visible
+from screens.theme import COLOUR_PAIRS, MINIMUMS, PALETTE, colour, contrast_ratio, theme
+from screens.widgets import Headline, walk
+
+pytestmark = pytest.mark.ui
+
+APPLY_ITEM = "QHB-RS-027"
+
+
+def prepare(app, drv, svc, name):
+    """Bring the session into the state the screen expects, then open it."""
+    if name in ("form", "materials", "review", "identify"):
+        svc.end_visit("prepare")
+        svc.devices["idcard"].remove_card()
+        drv.pump(0.5)
+        svc.choose_item(APPLY_ITEM)
+        svc.devices["idcard"].insert_card()
+        svc.start_identify()
+        drv.wait_until(lambda: svc.session.data.identity is not None, what="card read")
+        svc.stop_identify()
+    params = {"guide": {"code": APPLY_ITEM}, "browse": {"domain": svc.domains()[0]},
+              "out_of_service": {"missing": ["printer"], "wanted": "receipt"}}.get(name, {})
+    if name == "review":
+        svc.set_form({"phone": "13912345678"})
+    app.go(name, **params)
+    if name == "search":
+        drv.type_keys("yl")
+    drv.pump(0.3)
+
+
+SCREENS = ["home", "search", "browse", "guide", "identify", "form", "materials", "review", "progress",
+           "certificate", "help", "rating", "out_of_service", "technician"]
+
+
+def violations(root, mode: str) -> list[str]:
+    m = MINIMUMS[mode]
+    out = []
+    for w in walk(root):
+        if not visible(w):
+            continue
+        if isinstance(w, Label) and str(w.text).strip():
+            where = f"{type(w).__name__}({str(w.text)[:12]!r})"
+            need = dp(m.headline_dp) if isinstance(w, Headline) else dp(m.body_dp)
+            if w.font_size + 1e-6 < need:
+                out.append(f"{where} font {w.font_size:.1f} < {need:.1f}")
+            if w.line_height + 1e-6 < m.line_height:
+                out.append(f"{where} line height {w.line_height} < {m.line_height}")
+        if isinstance(w, ButtonBehavior):
+            need = dp(m.target_dp)
+            if w.width + 1e-6 < need or w.height + 1e-6 < need:
+                out.append(f"{type(w).__name__}[{getattr(w, 'key', '')}] {w.width:.0f}x{w.height:.0f} < {need:.0f}")
+    return out
+
+
+@pytest.mark.parametrize("mode", ["normal", "elderly"])
+def test_every_screen_meets_the_minimums(kiosk, mode):
+    app, drv, svc = kiosk
+    if (mode == "elderly") != svc.elderly:
+        app.toggle_elderly()
+    assert theme.elderly == (mode == "elderly")
+    problems = {}
+    for name in SCREENS:
+        prepare(app, drv, svc, name)
+        assert app.current == name
+        drv.screenshot(drv.artifacts / f"{mode}-{name}.png")
+        bad = violations(app.root, mode)
+        if bad:
+            problems[name] = bad
+    svc.end_visit("done")
+    svc.devices["idcard"].remove_card()
+    drv.pump(0.3)
+    assert problems == {}
+
+
+def test_elderly_sizes_are_larger_than_normal():
+    from screens.theme import SIZES
+
+    n, e = SIZES["normal"], SIZES["elderly"]
+    assert e["body"] > n["body"] >= MINIMUMS["normal"].body_dp
+    assert e["body"] >= MINIMUMS["elderly"].body_dp and e["head"] >= MINIMUMS["elderly"].headline_dp
+    assert e["target"] >= 60 and n["target"] >= 44 and e["key"] >= 60 and n["key"] >= 44
+
+
+def test_theme_colours_reach_contrast_4_5():
+    low = {(f, b): round(contrast_ratio(colour(f), colour(b)), 2) for f, b in COLOUR_PAIRS
+           if contrast_ratio(colour(f), colour(b)) < 4.5}
+    assert low == {}
+    assert contrast_ratio(colour("text"), colour("bg")) > 12  # calm dark-on-light body text
+    assert set(PALETTE) >= {f for f, _ in COLOUR_PAIRS} | {b for _, b in COLOUR_PAIRS}
+
+
+def test_contrast_ratio_formula():
+    assert contrast_ratio([0, 0, 0], [1, 1, 1]) == pytest.approx(21.0)
+    assert contrast_ratio([1, 1, 1], [1, 1, 1]) == pytest.approx(1.0)
+
+
+def test_elderly_mode_pages_fewer_items_waits_longer_and_speaks(kiosk):
+    app, drv, svc = kiosk
+    if svc.elderly:
+        app.toggle_elderly()
+    app.go("browse", domain="人社")
+    drv.pump(0.2)
+    normal_tiles = len(app.screen("browse").pager.grid.children)
+    normal_timeout = svc.session.idle_timeout_s
+    app.toggle_elderly()
+    app.go("browse", domain="人社")
+    drv.pump(0.2)
+    elderly_tiles = len(app.screen("browse").pager.grid.children)
+    assert elderly_tiles < normal_tiles
+    assert svc.session.idle_timeout_s > normal_timeout
+    svc.speech.spoken.clear()
+    app.go("search")
+    drv.pump(0.1)
+    assert any(key == "screen-search" for key, _ in svc.speech.spoken)
+    app.toggle_elderly()
+    svc.end_visit("done")
+    drv.pump(0.2)
+
+
+def test_the_check_catches_small_text_and_small_buttons(kiosk):
+    from kivy.uix.boxlayout import BoxLayout
+
+    from screens.widgets import KButton, KLabel
+
+    box = BoxLayout(size=(800, 200))
+    small = KLabel(text="小字")
+    small.font_size = dp(14)
+    b = KButton(text="小", key="tiny", size_hint=(None, None))
+    b.size = (dp(40), dp(40))
+    box.add_widget(small)
+    box.add_widget(b)
+    found = violations(box, "normal")
+    assert any("font" in v for v in found) and any("tiny" in v for v in found)
