@@ -334,6 +334,10 @@ class DeviceAdapter:
             except OSError as e:
                 self._lost(DeviceLost(detail=type(e).__name__))
                 return
+            except DeviceError as e:  # configuration problem: retrying will not help
+                self._opened = False
+                self._set_status(DeviceStatus(DeviceState.ERROR, e.code, e.message))
+                raise
             self._set_status(DeviceStatus(DeviceState.READY))
 
     def close(self) -> None:
@@ -436,19 +440,24 @@ class DeviceAdapter:
 
     def _poll_loop(self, interval: float) -> None:
         while not self._stop.is_set():
-            if self._status.state in (DeviceState.READY, DeviceState.BUSY):
-                try:
-                    self._poll_once()
-                except DeviceLost as e:
-                    self._lost(e)
-                except OSError as e:
-                    self._lost(DeviceLost(detail=type(e).__name__))
-                except DeviceError as e:
-                    self._stats.failure(e.code)
-                    self._emit(EventKind.READ_FAILED, code=e.code, message=e.message)
-                except Exception:
-                    log.exception("%s poll failed", self.kind)
-                    self._stats.failure("internal")
+            if self._status.state not in (DeviceState.READY, DeviceState.BUSY):
+                # offline or in error: the reconnect thread works on it; do not spin
+                if self._stop.wait(max(interval, 0.1)):
+                    return
+                continue
+            try:
+                self._poll_once()
+            except DeviceLost as e:
+                self._lost(e)
+            except OSError as e:
+                self._lost(DeviceLost(detail=type(e).__name__))
+            except DeviceError as e:
+                self._stats.failure(e.code)
+                self._emit(EventKind.READ_FAILED, code=e.code, message=e.message)
+            except Exception:
+                log.exception("%s poll failed", self.kind)
+                self._stats.failure("internal")
+                self._stop.wait(0.5)  # a bug must not turn into a busy loop
             if self._stop.wait(interval):
                 return
 
@@ -463,8 +472,14 @@ class DeviceAdapter:
                 res = self._health_external()
             else:
                 res = self._health_interactive(timeout, prompt)
+        except DeviceLost as e:
+            self._lost(e)
+            res = HealthResult(False, lvl, e.message, {"code": e.code})
         except DeviceError as e:
             res = HealthResult(False, lvl, e.message, {"code": e.code})
+        except Exception as e:  # a health check must answer, not raise
+            log.exception("%s health check failed", self.kind)
+            res = HealthResult(False, lvl, "检测过程出错，请联系工作人员", {"code": "internal", "error": type(e).__name__})
         self._last_health = res
         return res
 

@@ -163,3 +163,33 @@ def test_every_registered_driver_imports_and_follows_the_contract():
         cls = devices.driver_class(kind, drv)
         assert issubclass(cls, DeviceAdapter), (kind, drv)
         assert cls.kind == kind, (kind, drv, cls.kind)
+
+
+class Misconfigured(DeviceAdapter):
+    kind = "toy"
+    driver = "misconfigured"
+
+    def _open_transport(self) -> None:
+        raise DeviceError("no_port", "未配置串口")
+
+
+def test_configuration_error_on_open_is_error_state_and_raises():
+    dev = Misconfigured({})
+    with pytest.raises(DeviceError):
+        dev.open()
+    assert dev.status.state == DeviceState.ERROR and dev.status.code == "no_port" and not dev.is_open
+    assert not dev.health("internal").ok
+
+
+class Exploding(FileDevice):
+    driver = "exploding"
+
+    def _health_external(self):
+        raise RuntimeError("bug")
+
+
+def test_health_never_raises(tmp_path):
+    (tmp_path / "d").mkdir()
+    with Exploding({"path": str(tmp_path / "d")}) as dev:
+        h = dev.health("external")
+    assert not h.ok and h.details["code"] == "internal"
