@@ -34,6 +34,7 @@ class GA467Reader(DeviceAdapter):
         super().__init__(settings)
         self.current_card: IdentityCard | None = None
         self._refused_present = False  # a refused card is still on the reader
+        self._last_failure: str | None = None  # code of the last failed read of the card present
 
     # transport hook ------------------------------------------------------------
     def _exchange(self, request: GA467Frame, timeout: float) -> GA467Frame:
@@ -94,20 +95,26 @@ class GA467Reader(DeviceAdapter):
     def _poll_once(self) -> None:
         present = self.find_card()
         if not present:
-            if self.current_card is not None or self._refused_present:
+            if self.current_card is not None or self._refused_present or self._last_failure:
                 self.current_card = None
                 self._refused_present = False
+                self._last_failure = None
                 self._emit(EventKind.CARD_REMOVED)
             return
         if self.current_card is not None or self._refused_present:
             return  # same card still there
         try:
             card = self.read_card()
+        except NoCard:
+            return
         except DeviceError as e:
             if e.code in ("card_expired", "malformed_text", "unsupported_card", "unknown_card"):
                 self._refused_present = True  # report once, until it is taken away
-            self._emit(EventKind.READ_FAILED, code=e.code, message=e.message)
+            if e.code != self._last_failure:  # a flaky read is retried every poll, reported once
+                self._emit(EventKind.READ_FAILED, code=e.code, message=e.message)
+            self._last_failure = e.code
             return
+        self._last_failure = None
         self.current_card = card
         self._emit(EventKind.CARD_INSERTED, card=card)
 

@@ -227,3 +227,18 @@ def test_insert_remove_soak(sam_pty, full_counts):
             assert ev.wait(EventKind.CARD_REMOVED, i + 1)
     assert ev.count(EventKind.CARD_INSERTED) == cycles and ev.count(EventKind.CARD_REMOVED) == cycles
     assert dev.statistics["failures"] == 0
+
+
+def test_flaky_read_reported_once_then_card_inserted(sam_pty):
+    emu, _, port = sam_pty
+    emu.remove_card()
+    dev = reader(port)
+    ev = Events(dev)
+    with dev:
+        dev.start_polling()
+        emu.faults.read_fails = 3
+        emu.put_card(sample_card())
+        assert ev.wait(EventKind.CARD_INSERTED)
+    failed = [e for e in ev.got if e.kind == EventKind.READ_FAILED]
+    assert [e.payload["code"] for e in failed] == ["read_failed"]
+    assert dev.statistics["failures"] == 3 and dev.statistics["last_error"] == "read_failed"

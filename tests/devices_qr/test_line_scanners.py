@@ -124,3 +124,19 @@ def test_simulated_scanner_dedupes_and_classifies():
         dev.flush_events()
     assert [e.payload["text"] for e in ev.of(EventKind.CODE_SCANNED)] == ["hello", "world"]
     assert dev.statistics["operations"] == 2
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")
+                                                      ).filter(bool), max_size=8),
+       st.sampled_from([b"\r", b"\n", b"\r\n"]), st.integers(1, 17))
+def test_line_splitter_any_chunking_gives_the_same_lines(lines, eol, chunk):
+    wire = b"".join(line + eol for line in lines)
+    s = LineSplitter(max_line=64)
+    out = []
+    for i in range(0, len(wire), chunk):
+        out += s.feed(wire[i:i + chunk])
+    assert out == lines
