@@ -61,6 +61,12 @@ def transmit_checked(transmit: Transmit, apdu: bytes, context: str = "") -> byte
     return out
 
 
+def _connect(conn: Any) -> None:
+    """Connect leaving the card powered afterwards: a reset would break another session's state."""
+    from smartcard.scard import SCARD_LEAVE_CARD
+    conn.connect(disposition=SCARD_LEAVE_CARD)
+
+
 def list_readers() -> list[str]:
     """Reader names; DeviceLost when pcscd is not there."""
     from smartcard.System import readers
@@ -106,6 +112,7 @@ class PcscCardReader(DeviceAdapter):
         self._monitor: Any = None
         self._cards: dict[str, Any] = {}  # atr hex -> result of _on_card
         self._card_lock = threading.Lock()
+        self._session = threading.Lock()  # one card session at a time (monitor vs. synchronous read)
 
     # -- discovery -------------------------------------------------------------
     def _find_reader(self) -> str:
@@ -161,15 +168,16 @@ class PcscCardReader(DeviceAdapter):
         t0 = time.monotonic()
         payload: dict[str, Any] = {"atr": atr.hex(" ").upper(), "reader": self.reader_name}
         try:
-            conn = card.createConnection()
-            conn.connect()
-            try:
-                payload.update(self._on_card(conn.transmit, atr))
-            finally:
+            with self._session:
+                conn = card.createConnection()
+                _connect(conn)
                 try:
-                    conn.disconnect()
-                except Exception:
-                    pass
+                    payload.update(self._on_card(conn.transmit, atr))
+                finally:
+                    try:
+                        conn.disconnect()
+                    except Exception:
+                        pass
         except DeviceError as e:
             self._stats.failure(e.code)
             payload["error"] = {"code": e.code, "message": e.message}
@@ -200,18 +208,24 @@ class PcscCardReader(DeviceAdapter):
         rd = next((r for r in readers() if str(r) == self.reader_name), None)
         if rd is None:
             raise DeviceLost("reader_missing", "未找到读卡器，请检查连接")
-        conn = rd.createConnection()
-        try:
-            conn.connect()
-        except (NoCardException, CardConnectionException):
-            raise DeviceError("no_card", "请插入卡片") from None
-        try:
-            atr = bytes(conn.getATR())
-            out = {"atr": atr.hex(" ").upper(), "reader": self.reader_name}
-            out.update(self._on_card(conn.transmit, atr))
-            return out
-        finally:
-            conn.disconnect()
+        with self._session:
+            conn = rd.createConnection()
+            try:
+                _connect(conn)
+            except (NoCardException, CardConnectionException):
+                raise DeviceError("no_card", "请插入卡片") from None
+            try:
+                atr = bytes(conn.getATR())
+                out = {"atr": atr.hex(" ").upper(), "reader": self.reader_name}
+                out.update(self._on_card(conn.transmit, atr))
+                return out
+            except (NoCardException, CardConnectionException):
+                raise DeviceError("card_removed", "卡片已移开或接触不良，请重新插卡") from None
+            finally:
+                try:
+                    conn.disconnect()
+                except Exception:
+                    pass
 
     def _health_external(self) -> HealthResult:
         names = list_readers()

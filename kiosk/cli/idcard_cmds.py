@@ -1,4 +1,4 @@
-"""`kiosk device idcard read|decode|emulate`: technician tools for the ID-card reader.
+"""`kiosk device idcard read|decode|emulate`, `kiosk device sscard read`: technician tools for card readers.
 
 Output is masked unless ``--unmasked`` is given; decode exits with status 2 and
 the reason (bad_preamble, bad_length, bad_checksum, sam_status, malformed_text).
@@ -46,6 +46,11 @@ def _fail(as_json: bool, reason: str, message: str, exit_code: int, /, **extra: 
 
 
 def register(cli: click.Group) -> None:
+    register_idcard(cli)
+    register_sscard(cli)
+
+
+def register_idcard(cli: click.Group) -> None:
     grp = group(cli, "device", "idcard", help="ID-card reader tools.")
 
     @grp.command("read")
@@ -156,3 +161,43 @@ def register(cli: click.Group) -> None:
             pass
         finally:
             server.close()
+
+
+def register_sscard(cli: click.Group) -> None:
+    grp = group(cli, "device", "sscard", help="Social security card (PC/SC) tools.")
+
+    @grp.command("read")
+    @click.option("--reader", "reader_name", default="", help="Part of the PC/SC reader name (default: first).")
+    @click.option("--wait", "wait_s", default=5.0, show_default=True, type=float, help="Seconds to wait for a card.")
+    @click.option("--json", "as_json", is_flag=True)
+    def read(reader_name: str, wait_s: float, as_json: bool) -> None:
+        """Read the card on a PC/SC reader (masked). Exit 1 on reader problems or no card, 2 on card errors."""
+        import devices
+        from devices.base import DeviceError, DeviceState
+
+        dev = devices.create("sscard", {"driver": "pcsc", "reader": reader_name})
+        dev.open()
+        try:
+            if dev.status.state != DeviceState.READY:
+                _fail(as_json, dev.status.code, dev.status.message, 1)
+            end = time.monotonic() + wait_s
+            while True:
+                try:
+                    got = dev.read_present_card()  # type: ignore[attr-defined]
+                    break
+                except DeviceError as e:
+                    if e.code in ("no_card", "card_removed") and time.monotonic() < end:
+                        time.sleep(0.3)
+                        continue
+                    _fail(as_json, e.code, e.message,
+                          1 if e.code in ("no_card", "card_removed", "reader_missing") else 2)
+            view = {"atr": got["atr"], "reader": got["reader"], "card": got["card"].masked()}
+            if as_json:
+                echo_json({"ok": True, **view})
+            else:
+                click.echo(f"读卡器: {view['reader']}\nATR: {view['atr']}")
+                for k, v in view["card"].items():
+                    if v not in (None, ""):
+                        click.echo(f"{k}: {v}")
+        finally:
+            dev.close()

@@ -50,3 +50,24 @@ def register(cli: click.Group) -> None:
         else:
             click.echo("未识别到二维码", err=True)
         sys.exit(1)
+
+    @grp.command("classify")
+    @click.argument("text")
+    @click.option("--allow-url", "allow", multiple=True, help="Host allowed for URLs (repeatable).")
+    @click.option("--json", "as_json", is_flag=True)
+    def classify_cmd(text: str, allow: tuple[str, ...], as_json: bool) -> None:
+        """Show how the kiosk classifies a payload; exit 2 when it would be refused."""
+        from kiosk.qr_payload import PayloadRefused, QrClassifier
+
+        try:
+            p = QrClassifier(allow).classify(text)
+        except PayloadRefused as e:
+            if as_json:
+                echo_json({"ok": False, "reason": e.reason, "message": e.message})
+            else:
+                click.echo(f"{e.reason}: {e.message}", err=True)
+            sys.exit(2)
+        if as_json:
+            echo_json({"ok": True, **p.as_dict()})
+        else:
+            click.echo(f"{p.kind.value}\t{p.value}")

@@ -180,3 +180,23 @@ def test_read_sscard_in_process():
     sc = read_sscard(_card_transmit(SocialSecurityCardApp()))
     assert sc.id_number == sample_id_number()
     assert read_sscard(_card_transmit(SocialSecurityCardApp(psam_required=True))).holder_protected
+
+
+def test_sscard_cli_reads_masked(pcscd):
+    import json
+
+    from click.testing import CliRunner
+
+    from kiosk.cli.main import cli
+    card = SocialSecurityCardApp()
+    card.insert()
+    try:
+        r = CliRunner().invoke(cli, ["device", "sscard", "read", "--reader", READER, "--json"])
+    finally:
+        card.remove()
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["card"]["name"] == "张**" and sample_id_number() not in r.output
+    r = CliRunner().invoke(cli, ["device", "sscard", "read", "--reader", READER, "--wait", "0.2", "--json"])
+    assert r.exit_code == 1, (r.output, r.exception)
+    assert json.loads(r.output)["reason"] in ("no_card", "card_removed")

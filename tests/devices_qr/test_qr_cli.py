@@ -39,3 +39,11 @@ def test_no_code_exit_1_and_unreadable_exit_2(tmp_path):
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
     assert CliRunner().invoke(cli, ["device", "qr", "decode", str(junk)]).exit_code == 2
+
+
+def test_classify_cli():
+    r = CliRunner().invoke(cli, ["device", "qr", "classify", "https://evil.example.com", "--json"])
+    assert r.exit_code == 2 and json.loads(r.output)["reason"] == "url_not_allowed"
+    r = CliRunner().invoke(cli, ["device", "qr", "classify", "https://zwfw.sd.gov.cn/a", "--allow-url",
+                                 "zwfw.sd.gov.cn", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["kind"] == "url"
