@@ -5,7 +5,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from devices.base import DeviceAdapter, EventKind
+from devices.base import DeviceAdapter, DeviceEvent, EventKind, HealthLevel, HealthResult, PromptCallback
 from kiosk.qr_payload import PayloadRefused, QrClassifier
 
 __all__ = ["Deduper", "QrScannerBase"]
@@ -53,3 +53,34 @@ class QrScannerBase(DeviceAdapter):
             self._stats.success(**metrics)
         self._emit(EventKind.CODE_SCANNED, text=text, format=fmt, ms=ms, **cls, **extra)
         return True
+
+    def _health_interactive(self, timeout: float, prompt: PromptCallback | None) -> HealthResult:
+        """Ask the technician to scan any code; pass when one arrives within `timeout`."""
+        got: list[DeviceEvent] = []
+        seen = threading.Event()
+
+        def on_event(ev: DeviceEvent) -> None:
+            if ev.kind == EventKind.CODE_SCANNED:
+                got.append(ev)
+                seen.set()
+
+        self.deduper = Deduper(self.deduper.window_s)  # a code scanned just before must count again
+        self.add_listener(on_event)
+        try:
+            if prompt:
+                prompt("请扫描任意二维码")
+            end = time.monotonic() + timeout
+            polling = self._poll_thread is not None and self._poll_thread.is_alive()
+            while not seen.is_set() and time.monotonic() < end:
+                if polling:
+                    seen.wait(0.05)
+                else:
+                    self._poll_once()
+                    self.flush_events(1.0)
+        finally:
+            self.remove_listener(on_event)
+        if not got:
+            return HealthResult(False, HealthLevel.INTERACTIVE, "未收到扫码结果，请检查扫码器", {})
+        p = got[0].payload
+        return HealthResult(True, HealthLevel.INTERACTIVE, "扫码成功",
+                            {"format": p.get("format"), "kind": p.get("kind"), "length": len(p.get("text") or "")})

@@ -140,3 +140,18 @@ def test_line_splitter_any_chunking_gives_the_same_lines(lines, eol, chunk):
     for i in range(0, len(wire), chunk):
         out += s.feed(wire[i:i + chunk])
     assert out == lines
+
+
+def test_interactive_health_of_serial_scanner(pty_port):
+    dev = devices.create("qr", {"driver": "serial", "port": pty_port.link, **FAST})
+    prompts = []
+
+    def prompt(msg):
+        prompts.append(msg)
+        pty_port.write(b"QHB1:ANY\r\n")  # the technician scans a code
+
+    with dev:
+        h = dev.health("interactive", timeout=10, prompt=prompt)
+        assert h.ok and h.details["length"] == 8 and prompts == ["请扫描任意二维码"]
+        h = dev.health("interactive", timeout=0.3)
+        assert not h.ok and "扫码器" in h.message
