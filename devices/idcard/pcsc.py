@@ -227,6 +227,25 @@ class PcscCardReader(DeviceAdapter):
                 except Exception:
                     pass
 
+    def _health_interactive(self, timeout: float, prompt: Any) -> HealthResult:
+        """Ask the technician to insert a card; pass when it reads within `timeout`."""
+        if prompt:
+            prompt("请插入一张卡片")
+        end = time.monotonic() + timeout
+        last: DeviceError | None = None
+        while time.monotonic() < end:
+            try:
+                got = self.read_present_card()
+            except DeviceError as e:
+                last = e
+                if e.code not in ("no_card", "card_removed"):
+                    break
+                time.sleep(0.2)
+                continue
+            return HealthResult(True, HealthLevel.INTERACTIVE, "读卡成功", {"atr": got["atr"]})
+        return HealthResult(False, HealthLevel.INTERACTIVE, "未读到卡片" + (f"：{last.message}" if last else ""),
+                            {"code": last.code if last else "timeout"})
+
     def _health_external(self) -> HealthResult:
         names = list_readers()
         ok = self.reader_name in names

@@ -200,3 +200,15 @@ def test_sscard_cli_reads_masked(pcscd):
     r = CliRunner().invoke(cli, ["device", "sscard", "read", "--reader", READER, "--wait", "0.2", "--json"])
     assert r.exit_code == 1, (r.output, r.exception)
     assert json.loads(r.output)["reason"] in ("no_card", "card_removed")
+
+
+def test_interactive_health_waits_for_a_card(reader):
+    dev, ev = reader
+    card = SocialSecurityCardApp()
+    try:
+        h = dev.health("interactive", timeout=20, prompt=lambda msg: card.insert())
+        assert h.ok and h.details["atr"] == card.atr.hex(" ").upper()
+    finally:
+        card.remove()
+    assert ev.wait(EventKind.CARD_REMOVED)
+    assert not dev.health("interactive", timeout=0.5).ok
