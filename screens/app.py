@@ -192,6 +192,8 @@ class KioskApp(App):
 
     def go(self, name: str, *, remember: bool = True, **params: Any) -> None:
         sm = self.root.sm
+        if name == "certificate_fetch":  # the service's flow step: the certificate screen, fetching
+            name, params = "certificate", {**params, "stage": "fetch"}
         if not sm.has_screen(name):
             log.warning("no screen %s", name)
             return

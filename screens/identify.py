@@ -79,11 +79,7 @@ class IdentifyScreen(KioskScreen):
         elif self.purpose == "visit":
             self.app.go("help", stage="visit")
         else:
-            nxt = self.service.next_screen("identify")
-            if nxt == "certificate_fetch":
-                self.app.go("certificate", stage="fetch")
-            else:
-                self.app.go(nxt)
+            self.app.go(self.service.next_screen("identify"))
 
     def wipe(self) -> None:
         self.person = {}

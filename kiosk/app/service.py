@@ -34,6 +34,9 @@ FLOW_NEEDS = {"apply": ("idcard",), "query_print": ("idcard", "camera"), "pay": 
               "certify": ("idcard", "camera")}
 CARD_ID_TYPES = {"resident": "resident_id", "foreigner": "foreign_permanent_resident",
                  "foreigner_2023": "foreign_permanent_resident", "hmt": "hk_macau_tw_permit"}
+#: platform certificate kinds for query_print items, by a phrase of the item's name; other items ask by code
+CERTIFICATE_KINDS = {"参保缴费": "social_insurance_record", "医疗保险参保": "medical_insurance_record",
+                     "公积金": "provident_fund_record", "户籍": "household_register"}
 VISIT_TIMES = {"明天上午": 1, "明天下午": 1, "后天上午": 2, "后天下午": 2}
 
 
@@ -826,7 +829,8 @@ class KioskService:
         try:
             if not token:
                 raise RuntimeError("no identity token")
-            doc = self.platform.get_certificate(it.code, token)
+            kind = next((k for phrase, k in CERTIFICATE_KINDS.items() if phrase in it.title), it.code)
+            doc = self.platform.get_certificate(kind, token)
         except Exception as e:  # noqa: BLE001
             self.events.post("certificate_error", message=_platform_message(e))
             return
@@ -1082,13 +1086,12 @@ def _camera_face(cam: Any) -> bytes:
     res = cam.capture_face()
     if not res.ok:
         raise CaptureProblem(res.problems[0].message if res.problems else "没有拍清楚，请正对摄像头再拍一次")
-    photo = getattr(res, "jpeg", None)
-    if not photo:
-        import cv2
+    if res.crop_jpeg:
+        return bytes(res.crop_jpeg)
+    import cv2
 
-        ok, buf = cv2.imencode(".jpg", res.image)
-        photo = buf.tobytes()
-    return bytes(photo)
+    ok, buf = cv2.imencode(".jpg", res.crop)
+    return buf.tobytes()
 
 
 def _camera_document(cam: Any) -> tuple[bytes, Any]:

@@ -11,6 +11,32 @@ pytestmark = pytest.mark.ui
 APPLY_ITEM = "QHB-RS-018"  # 居民养老保险参保登记: phone + choice, no paper materials
 PAY_ITEM = "QHB-RS-005"  # 居民养老保险保险费的缴纳
 MATERIALS_ITEM = "QHB-RS-027"  # 就业困难人员认定: phone + choice + one paper (申请表)
+CERT_ITEM = "QHB-RS-008"  # 个人参保缴费证明查询打印 (query_print)
+CERTIFY_ITEM = "QHB-RS-022"  # 居民养老保险待遇领取资格认证 (certify)
+
+
+@pytest.fixture
+def face_in_front(kiosk, tmp_path):
+    """A citizen standing in front of the document camera (a synthetic face frame)."""
+    import cv2
+
+    from devices.camera.synth import make_face_frame
+
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), make_face_frame([(0.5, 0.45, 0.3)], size=(1632, 1224)))
+    cam = kiosk[2].devices["camera"]
+    cam.images = [str(path)]
+    yield
+    cam.images = []
+
+
+def take_face(drv, app):
+    ids = app.screen("identify")
+    drv.wait_until(lambda: drv.has("identify-face"), what="face button")
+    drv.tap("identify-face")
+    drv.wait_until(lambda: ids.face_done or ids.error, what="face check", timeout=30)
+    assert ids.face_done, ids.message
+    drv.tap("identify-next")
 
 
 def shot(drv, name):
@@ -147,6 +173,57 @@ def test_apply_with_materials(ui):
     drv.wait_screen("home")
     remove_card(svc)
     assert ms.preview.texture is None  # the photo of the paper is gone from the screen
+
+
+def test_certificate_print_visit(ui, face_in_front):
+    app, drv, svc = ui
+    drv.tap("home-certificate")
+    drv.wait_screen("certificate")
+    shot(drv, "60-certificates")
+    drv.tap(f"item-{CERT_ITEM}")
+    drv.wait_screen("identify")
+    svc.devices["idcard"].insert_card()
+    take_face(drv, app)
+    drv.wait_screen("form")
+    fill_form(drv, app)
+    drv.wait_screen("certificate")
+    cs = app.screen("certificate")
+    drv.wait_until(lambda: cs.stage == "preview" or cs.error, what="certificate preview", timeout=20)
+    assert cs.stage == "preview", cs.message
+    assert "持证人：张**" in cs.body
+    shot(drv, "61-certificate-preview")
+    drv.tap("certificate-print")
+    drv.wait_until(lambda: cs.stage == "printed", what="printed")
+    assert "已打印" in cs.message
+    assert "证明编号" in svc.devices["printer"].emulator.receipts[-1].text()
+    drv.tap("certificate-done")
+    drv.wait_screen("rating")
+    drv.tap("rate-2")
+    drv.wait_screen("home")
+    remove_card(svc)
+    assert personal_texts_left(drv, svc) == []
+    assert svc.session.data.face_photo is None
+
+
+def test_certify_visit(ui, face_in_front):
+    app, drv, svc = ui
+    app.go("guide", code=CERTIFY_ITEM)
+    drv.tap("guide-start")
+    drv.wait_screen("identify")
+    svc.devices["idcard"].insert_card()
+    take_face(drv, app)
+    drv.wait_screen("form")
+    fill_form(drv, app)
+    drv.wait_screen("review")
+    assert "已拍摄并核验" in app.screen("review").summary
+    drv.tap("review-submit")
+    drv.wait_screen("receipt", timeout=20)
+    assert app.screen("receipt").tracking_no.startswith("SD")
+    drv.tap("receipt-done")
+    drv.wait_screen("rating")
+    drv.tap("rate-0")
+    drv.wait_screen("home")
+    remove_card(svc)
 
 
 def test_offline_submission_queues_then_drains(ui):
