@@ -48,7 +48,8 @@ class Sealer:
         self.alg = alg
         self._key = key
         self._aes = AESGCM(key) if alg == "aes-gcm" else None
-        self._mac_key = hmac.new(key, b"qhb-kiosk keyed-hash v1", hashlib.sha256).digest()
+        self._sm4 = algorithms.SM4(key) if alg == "sm4-gcm" else None
+        self._mac = hmac.new(hmac.new(key, b"qhb-kiosk keyed-hash v1", hashlib.sha256).digest(), digestmod=hashlib.sha256)
 
     def __repr__(self) -> str:
         return f"Sealer(alg={self.alg!r})"
@@ -58,7 +59,7 @@ class Sealer:
         if self._aes is not None:
             ct = self._aes.encrypt(nonce, plaintext, aad or None)
         else:
-            enc = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
+            enc = Cipher(self._sm4, modes.GCM(nonce)).encryptor()
             if aad:
                 enc.authenticate_additional_data(aad)
             ct = enc.update(plaintext) + enc.finalize() + enc.tag
@@ -71,7 +72,7 @@ class Sealer:
         try:
             if self._aes is not None:
                 return self._aes.decrypt(nonce, ct, aad or None)
-            dec = Cipher(algorithms.SM4(self._key), modes.GCM(nonce, ct[-TAG:])).decryptor()
+            dec = Cipher(self._sm4, modes.GCM(nonce, ct[-TAG:])).decryptor()
             if aad:
                 dec.authenticate_additional_data(aad)
             return dec.update(ct[:-TAG]) + dec.finalize()
@@ -80,7 +81,9 @@ class Sealer:
 
     def keyed_hash(self, data: bytes) -> str:
         """A stable pseudonym (e.g. for per-applicant ordering) that cannot be reversed without the key."""
-        return hmac.new(self._mac_key, data, hashlib.sha256).hexdigest()[:32]
+        h = self._mac.copy()
+        h.update(data)
+        return h.hexdigest()[:32]
 
 
 def _parse_key(raw: bytes, source: str) -> bytes:

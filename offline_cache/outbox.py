@@ -17,6 +17,7 @@ platform's reason), or back to ``pending`` with a backoff time.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -29,19 +30,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from kiosk.tracking import new_tracking_no
+from kiosk import tracking
 from offline_cache.crypto import Sealer
 
 KINDS = ("application", "evaluation", "help_request", "home_visit")
 STATES = ("pending", "inflight", "failed", "done")
 _HOST = socket.gethostname()
 
+# One row per record, and only the indexes enqueue cannot do without: the commit
+# an enqueue waits for should write as few pages as a bare insert. The receipt of
+# a record is its own row (printed_count), its summary computed from the payload.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records(
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
-    idem_key TEXT NOT NULL UNIQUE,
+    idem_key TEXT,
     group_key TEXT,
     payload BLOB NOT NULL,
     attachments TEXT NOT NULL DEFAULT '[]',
@@ -56,18 +60,12 @@ CREATE TABLE IF NOT EXISTS records(
     platform_ref TEXT,
     result BLOB,
     last_error TEXT,
-    failure BLOB
-);
-CREATE INDEX IF NOT EXISTS records_state ON records(state, seq);
-CREATE TABLE IF NOT EXISTS receipts(
-    local_no TEXT PRIMARY KEY,
-    platform_no TEXT,
-    kind TEXT NOT NULL,
-    data BLOB NOT NULL,
-    created_at REAL NOT NULL,
+    failure BLOB,
     printed_count INTEGER NOT NULL DEFAULT 0,
     last_printed_at REAL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS records_idem ON records(idem_key) WHERE idem_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_platform_ref ON records(platform_ref) WHERE platform_ref IS NOT NULL;
 """
 
 
@@ -93,6 +91,54 @@ class Record:
     result: dict | None = field(default=None, repr=False)
     lease_owner: str | None = None
     lease_until: float | None = None
+
+
+_INSERT = ("INSERT INTO records(id, kind, idem_key, group_key, payload, attachments, created_at, updated_at) "
+           "VALUES(?,?,?,?,?,?,?,?)")
+
+
+_day_prefix: tuple[int, str] = (0, "")
+
+
+def new_local_no() -> str:
+    """A local tracking number, identical in format and distribution to ``kiosk.tracking.new_tracking_no("LQ")``.
+
+    Same alphabet and check character, but one ``os.urandom`` call instead of
+    eight ``secrets.choice`` calls: 36 us -> 6 us, a quarter of an enqueue on a
+    fast disk. 32 symbols divide 256, so ``byte & 31`` is unbiased.
+    """
+    global _day_prefix
+    day = int(time.time() // 3600)  # refresh the local date at least hourly
+    if _day_prefix[0] != day:
+        _day_prefix = (day, "LQ" + _dt.date.today().strftime("%y%m%d"))
+    alphabet = tracking._RANDOM_ALPHABET
+    body = _day_prefix[1] + "".join([alphabet[b & 31] for b in os.urandom(8)])
+    return body + tracking.check_char(body)
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) under the outbox's thread lock."""
+
+    __slots__ = ("ob",)
+
+    def __init__(self, ob: "Outbox"):
+        self.ob = ob
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.ob._lock.acquire()
+        try:
+            self.ob._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.ob._lock.release()
+            raise
+        return self.ob._db
+
+    def __exit__(self, et, ev, tb) -> bool:
+        try:
+            self.ob._db.execute("COMMIT" if et is None else "ROLLBACK")
+        finally:
+            self.ob._lock.release()
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -157,27 +203,8 @@ class Outbox:
         self.close()
 
     # ------------------------------------------------------------ transactions
-    def _tx(self):
-        outbox = self
-
-        class _Tx:
-            def __enter__(self_inner):
-                outbox._lock.acquire()
-                try:
-                    outbox._db.execute("BEGIN IMMEDIATE")
-                except BaseException:
-                    outbox._lock.release()
-                    raise
-                return outbox._db
-
-            def __exit__(self_inner, et, ev, tb):
-                try:
-                    outbox._db.execute("COMMIT" if et is None else "ROLLBACK")
-                finally:
-                    outbox._lock.release()
-                return False
-
-        return _Tx()
+    def _tx(self) -> "_Tx":
+        return _Tx(self)
 
     # ------------------------------------------------------------- attachments
     def blob_path(self, sha256: str) -> Path:
@@ -230,7 +257,6 @@ class Outbox:
             raise ValueError(f"kind must be one of {KINDS}")
         if not isinstance(payload, dict):
             raise TypeError("payload must be a dict")
-        payload = json.loads(json.dumps(payload, ensure_ascii=False))  # own copy; fails early if not JSON
         if idempotency_key is not None:
             existing = self._id_for_key(idempotency_key)
             if existing:
@@ -242,30 +268,26 @@ class Outbox:
             if sha not in shas:
                 shas.append(sha)
         if kind == "application":
+            payload = dict(payload)
             mats = payload.setdefault("materials", list(shas))
             if not isinstance(mats, list):
                 raise ValueError("payload materials must be a list of sha256 hashes")
             for m in mats:
                 if m not in shas:
-                    if not (isinstance(m, str) and self.blob_path(m).exists()):
+                    if not (isinstance(m, str) and len(m) == 64 and self.blob_path(m).exists()):
                         raise ValueError("payload names a material that was not given as an attachment")
                     shas.append(m)
-        key = idempotency_key or uuid.uuid4().hex
+        plain = json.dumps(payload, ensure_ascii=False).encode()  # fails early if not JSON
         group = self._group_key(kind, payload)
+        atts = json.dumps(shas) if shas else "[]"
         now = time.time()
         for _ in range(5):
-            rid = new_tracking_no("LQ")
-            sealed = self.sealer.seal(json.dumps(payload, ensure_ascii=False).encode(), rid.encode())
-            receipt = self.sealer.seal(json.dumps(_receipt_summary(kind, payload), ensure_ascii=False).encode(),
-                                       rid.encode())
+            rid = new_local_no()
+            sealed = self.sealer.seal(plain, rid.encode())
             try:
-                with self._tx() as db:
-                    db.execute("INSERT INTO records(id, kind, idem_key, group_key, payload, attachments, created_at, "
-                               "updated_at) VALUES(?,?,?,?,?,?,?,?)",
-                               (rid, kind, key, group, sealed, json.dumps(shas), now, now))
-                    if kind != "evaluation":
-                        db.execute("INSERT INTO receipts(local_no, kind, data, created_at) VALUES(?,?,?,?)",
-                                   (rid, kind, receipt, now))
+                # one statement in autocommit mode: its own transaction, fsynced before execute() returns
+                with self._lock:
+                    self._db.execute(_INSERT, (rid, kind, idempotency_key, group, sealed, atts, now, now))
                 return rid
             except sqlite3.IntegrityError:
                 if idempotency_key is not None:
@@ -289,7 +311,7 @@ class Outbox:
          result, owner, until) = row
         aad = rid.encode()
         return Record(
-            id=rid, seq=seq, kind=kind, idempotency_key=key, state=state, attempts=attempts, created_at=created,
+            id=rid, seq=seq, kind=kind, idempotency_key=key or rid, state=state, attempts=attempts, created_at=created,
             next_attempt_at=nxt, attachments=json.loads(atts),
             payload=json.loads(self.sealer.open(payload, aad)) if decrypt else {},
             group_key=group, platform_ref=ref, delivered_at=delivered, last_error=err,
@@ -369,8 +391,6 @@ class Outbox:
             db.execute("UPDATE records SET state='done', platform_ref=?, result=?, delivered_at=?, updated_at=?, "
                        "lease_owner=NULL, lease_until=NULL, last_error=NULL WHERE id=?",
                        (platform_ref, sealed, now, now, record_id))
-            if platform_ref:
-                db.execute("UPDATE receipts SET platform_no=? WHERE local_no=?", (platform_ref, record_id))
 
     def mark_retry(self, record_id: str, error: str, next_attempt_at: float) -> None:
         """Not delivered yet: back to pending until ``next_attempt_at`` (error text must hold no personal data)."""
@@ -421,8 +441,6 @@ class Outbox:
             gone = [r[0] for r in db.execute("SELECT id FROM records WHERE state='done' AND delivered_at < ?",
                                               (cutoff,)).fetchall()]
             db.execute("DELETE FROM records WHERE state='done' AND delivered_at < ?", (cutoff,))
-            db.execute("DELETE FROM receipts WHERE created_at < ? AND local_no NOT IN (SELECT id FROM records)",
-                       (cutoff,))
             live: set[str] = set()
             for (atts,) in db.execute("SELECT attachments FROM records"):
                 live.update(json.loads(atts))
@@ -442,7 +460,7 @@ class Outbox:
         return Receipts(self)
 
 
-def _receipt_summary(kind: str, payload: dict) -> dict:
+def receipt_summary(kind: str, payload: dict) -> dict:
     """What a reprinted receipt shows: masked identity, no raw numbers."""
     from kiosk.identity import mask_id_number, mask_name, mask_phone
 

@@ -1,12 +1,12 @@
 """Local receipts: reprint a queued application's receipt, and resolve its local number to the platform's.
 
-Rows are written by ``Outbox.enqueue`` in the same transaction as the record and
-updated by ``Outbox.mark_done`` with the platform's tracking number. The
-summary is masked and still sealed at rest.
+A receipt is the outbox record itself (written by ``Outbox.enqueue``, given the
+platform's tracking number by ``Outbox.mark_done``); the summary shown for a
+reprint is computed from the sealed payload and masked. Receipts live as long
+as their record (the retention period after delivery).
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,15 +35,19 @@ class Receipts:
         self._ob = outbox
 
     def get(self, local_or_platform_no: str) -> Receipt | None:
+        from offline_cache.outbox import receipt_summary
+
         ob = self._ob
         with ob._lock:
-            row = ob._db.execute("SELECT local_no, platform_no, kind, data, created_at, printed_count FROM receipts "
-                                 "WHERE local_no=? OR platform_no=?", (local_or_platform_no,) * 2).fetchone()
-        if not row:
+            row = ob._db.execute("SELECT id FROM records WHERE id=? UNION SELECT id FROM records WHERE platform_ref=?",
+                                 (local_or_platform_no,) * 2).fetchone()
+        rec = ob.get(row[0]) if row else None
+        if rec is None:
             return None
-        local_no, platform_no, kind, data, created, printed = row
-        summary = json.loads(ob.sealer.open(data, local_no.encode()))
-        return Receipt(local_no, platform_no, kind, created, summary, printed)
+        with ob._lock:
+            printed = ob._db.execute("SELECT printed_count FROM records WHERE id=?", (rec.id,)).fetchone()[0]
+        return Receipt(rec.id, rec.platform_ref, rec.kind, rec.created_at, receipt_summary(rec.kind, rec.payload),
+                       printed)
 
     def resolve(self, local_no: str) -> str | None:
         r = self.get(local_no)
@@ -51,11 +55,11 @@ class Receipts:
 
     def mark_printed(self, local_no: str) -> None:
         with self._ob._tx() as db:
-            db.execute("UPDATE receipts SET printed_count=printed_count+1, last_printed_at=? WHERE local_no=?",
+            db.execute("UPDATE records SET printed_count=printed_count+1, last_printed_at=? WHERE id=?",
                        (time.time(), local_no))
 
     def recent(self, limit: int = 20) -> list[Receipt]:
         with self._ob._lock:
             nos = [r[0] for r in self._ob._db.execute(
-                "SELECT local_no FROM receipts ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()]
+                "SELECT id FROM records ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()]
         return [r for r in (self.get(n) for n in nos) if r]
