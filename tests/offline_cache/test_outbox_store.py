@@ -177,3 +177,12 @@ def test_done_failed_retry_resolve_receipts_and_purge(outbox):
     assert outbox.purge(0, now=time.time() + 1) == 1
     assert outbox.get(rid) is None and not outbox.blob_path(hashlib.sha256(data).hexdigest()).exists()
     assert outbox.get(other) is not None and outbox.integrity_check() == "ok"
+
+
+def test_local_numbers_are_valid_tracking_numbers_of_local_origin():
+    from kiosk.tracking import tracking_origin
+    from offline_cache.outbox import new_local_no
+    nos = [new_local_no() for _ in range(2000)]
+    assert len(set(nos)) == len(nos)
+    assert all(tracking_origin(n) == "local" for n in nos)
+    assert {c for n in nos for c in n[8:16]} <= set("23456789ABCDEFGHJKLMNPQRSTUVWXYZ")
