@@ -235,15 +235,27 @@ class Drainer:
         return r.get("request_id"), r
 
 
-def drainer_from_config(cfg=None, *, db: str | None = None, key_file: str | None = None,
-                        platform_url: str | None = None, **kwargs: Any) -> Drainer:
-    """Outbox + client + drainer as configured (paths and URL overridable, as the CLI does)."""
+def open_outbox(cfg=None, *, db: str | None = None, key_file: str | None = None, create_key: bool = False) -> Outbox:
+    """The configured outbox: ``<storage.data_dir>/outbox.db`` with the key of ``[storage] key_file``.
+
+    ``create_key``: on a kiosk's first start, create the 0600 key file when there is none.
+    """
     from kiosk.config import load_config
-    from offline_cache.crypto import load_key
+    from offline_cache.crypto import load_key, load_or_create_key
 
     cfg = cfg or load_config()
-    outbox = Outbox(db or cfg.data_dir / "outbox.db", load_key(key_file or cfg.resolve_path(cfg.storage.key_file)))
+    path = key_file or cfg.resolve_path(cfg.storage.key_file)
+    key = load_or_create_key(path) if create_key else load_key(path)
+    return Outbox(db or cfg.data_dir / "outbox.db", key)
+
+
+def drainer_from_config(cfg=None, *, db: str | None = None, key_file: str | None = None,
+                        platform_url: str | None = None, create_key: bool = False, **kwargs: Any) -> Drainer:
+    """Outbox + client + drainer as configured (paths and URL overridable, as the CLI does)."""
+    from kiosk.config import load_config
+
+    cfg = cfg or load_config()
+    outbox = open_outbox(cfg, db=db, key_file=key_file, create_key=create_key)
     client = PlatformClient.from_config(cfg, base_url=platform_url)
     kwargs.setdefault("retention_s", cfg.storage.retention_days * 86400)
     return Drainer(outbox, client, **kwargs)
-
