@@ -2,7 +2,7 @@
 
 Used by the simulated reader (in process, through :meth:`SamEmulator.handle`) and by
 tests and the demo over a pseudo-terminal (:meth:`SamEmulator.serve_fd` on a
-thread or :func:`serve_pty`). Faults a cheap module shows in the field are
+thread or :class:`PtyServer`). Faults a cheap module shows in the field are
 switchable: noise bytes, answers split across writes, corrupted checksums, slow
 answers, SAM self-test failure, read failure, silence.
 """
@@ -14,7 +14,7 @@ import random
 import select
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from devices.idcard.ga467 import Command, FrameDecoder, GA467Frame
 from devices.idcard.text_block import encode_text_block
@@ -61,7 +61,6 @@ class Faults:
     silent: bool = False  # answer nothing
     self_test_fails: bool = False
     read_fails: int = 0  # next N reads answer 41
-    extra: dict = field(default_factory=dict)
 
 
 class SamEmulator:
