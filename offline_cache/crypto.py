@@ -49,7 +49,7 @@ class Sealer:
         self._key = key
         self._aes = AESGCM(key) if alg == "aes-gcm" else None
         self._sm4 = algorithms.SM4(key) if alg == "sm4-gcm" else None
-        self._mac = hmac.new(hmac.new(key, b"qhb-kiosk keyed-hash v1", hashlib.sha256).digest(), digestmod=hashlib.sha256)
+        self._mac_key = hmac.new(key, b"qhb-kiosk keyed-hash v1", hashlib.sha256).digest()
 
     def __repr__(self) -> str:
         return f"Sealer(alg={self.alg!r})"
@@ -81,9 +81,7 @@ class Sealer:
 
     def keyed_hash(self, data: bytes) -> str:
         """A stable pseudonym (e.g. for per-applicant ordering) that cannot be reversed without the key."""
-        h = self._mac.copy()
-        h.update(data)
-        return h.hexdigest()[:32]
+        return hashlib.blake2b(data, key=self._mac_key, digest_size=16).hexdigest()  # keyed BLAKE2b is a MAC
 
 
 def _parse_key(raw: bytes, source: str) -> bytes:
