@@ -22,7 +22,7 @@ import numpy as np
 from devices.camera.quality import (Problem, QualityThresholds, check_exposure, check_sharpness, problem)
 
 __all__ = ["PipelineSettings", "Detection", "ScanResult", "detect_document", "order_corners", "warp_document",
-           "deskew", "normalise_illumination", "refine_corners", "is_colour_document", "encode_jpeg_within", "process",
+           "page_transform", "deskew", "normalise_illumination", "refine_corners", "is_colour_document", "encode_jpeg_within", "process",
            "pages_to_pdf"]
 
 
@@ -178,6 +178,60 @@ def _bright_region(gray: np.ndarray) -> tuple[np.ndarray | None, float, bool, fl
     return c, frac, touches, contrast
 
 
+def _edge_support_map(gray: np.ndarray) -> np.ndarray:
+    """Where the image has a clear edge (dilated a little so a side may be off by a pixel)."""
+    import cv2
+
+    gx = cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_16S, 0, 1, ksize=3)
+    mag = cv2.addWeighted(cv2.convertScaleAbs(gx), 0.5, cv2.convertScaleAbs(gy), 0.5, 0)
+    cdf = np.cumsum(np.bincount(mag.ravel(), minlength=256))
+    p90 = int(np.searchsorted(cdf, 0.9 * cdf[-1]))
+    thr = max(8.0, p90 * 0.5)
+    return cv2.dilate((mag >= thr).astype(np.uint8), np.ones((5, 5), np.uint8))
+
+
+def _edge_support(edge_map: np.ndarray, quad: np.ndarray, samples: int = 48) -> float:
+    """Share of points along the quad's sides that lie on an edge (the weakest side counts double)."""
+    h, w = edge_map.shape
+    q = order_corners(quad)
+    per_side = []
+    for i in range(4):
+        a, b = q[i], q[(i + 1) % 4]
+        ts = np.linspace(0.05, 0.95, samples)[:, None]
+        pts = np.round(a + ts * (b - a)).astype(int)
+        xs = np.clip(pts[:, 0], 0, w - 1)
+        ys = np.clip(pts[:, 1], 0, h - 1)
+        per_side.append(float(edge_map[ys, xs].mean()))
+    return (sum(per_side) + min(per_side)) / 5.0
+
+
+def _side_contrast(gray: np.ndarray, quad: np.ndarray, samples: int = 24) -> float:
+    """The weakest side's median brightness step from just outside to just inside the quad."""
+    h, w = gray.shape
+    q = order_corners(quad)
+    centre = q.mean(axis=0)
+    d = max(3.0, 0.012 * max(h, w))
+    worst = np.inf
+    for i in range(4):
+        a, b = q[i], q[(i + 1) % 4]
+        side = b - a
+        n = np.array([-side[1], side[0]], np.float32) / (np.linalg.norm(side) + 1e-6)
+        if np.dot(centre - (a + b) / 2, n) < 0:
+            n = -n  # point inwards
+        ts = np.linspace(0.1, 0.9, samples)[:, None]
+        pts = a + ts * side
+        pin = np.round(pts + d * n).astype(int)
+        pout = np.round(pts - d * n).astype(int)
+        ok = ((pout[:, 0] >= 0) & (pout[:, 0] < w) & (pout[:, 1] >= 0) & (pout[:, 1] < h) &
+              (pin[:, 0] >= 0) & (pin[:, 0] < w) & (pin[:, 1] >= 0) & (pin[:, 1] < h))
+        if ok.sum() < samples // 4:
+            continue  # this side runs along the frame's edge: nothing outside to compare with
+        diff = gray[pin[ok, 1], pin[ok, 0]].astype(np.float32) - gray[pout[ok, 1], pout[ok, 0]]
+        worst = min(worst, float(np.median(diff)))
+    return worst if np.isfinite(worst) else 0.0
+
+
 def detect_document(small_bgr: np.ndarray, thresholds: QualityThresholds | None = None) -> Detection:
     """Find the page on a small image; geometry problems (no_document, cut_off, too_small) included."""
     import cv2
@@ -194,9 +248,16 @@ def detect_document(small_bgr: np.ndarray, thresholds: QualityThresholds | None 
         if q is not None:
             cands.append((q, "brightness"))
     good = [(order_corners(q), m) for q, m in cands if _plausible(q, area)]
+    # paper is brighter than what lies around it; a table or a photo printed on the page is not
+    good = [(q, m) for q, m in good if _side_contrast(gray, q) > 10.0]
     margin = max(2.0, t.edge_margin_frac * max(h, w))
     if good:
-        quad, method = max(good, key=lambda qm: abs(cv2.contourArea(qm[0])))
+        # the page outline has a strong edge all along its four sides; a quad that leaked into the
+        # background (or cut through the page) does not. Among well-supported quads, the largest.
+        support = _edge_support_map(gray)
+        scored = [(_edge_support(support, q), abs(cv2.contourArea(q)), q, m) for q, m in good]
+        top = max(sc for sc, _, _, _ in scored)
+        _, _, quad, method = max((x for x in scored if x[0] >= top - 0.05), key=lambda x: x[1])
         frac = abs(float(cv2.contourArea(quad))) / area
         problems: list[Problem] = []
         near_edge = bool(((quad[:, 0] <= margin) | (quad[:, 0] >= w - 1 - margin) |
@@ -247,7 +308,8 @@ def refine_corners(channel: np.ndarray, quad: np.ndarray, radius: float, samples
         pts = base[:, None, :] + offs[None, :, None] * n[None, None, :]
         mapx = np.ascontiguousarray(pts[:, :, 0])
         mapy = np.ascontiguousarray(pts[:, :, 1])
-        prof = cv2.remap(channel, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        prof = cv2.remap(channel, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        prof = (prof[:, :, 1] if prof.ndim == 3 else prof).astype(np.float32)  # green of a BGR frame
         prof = cv2.GaussianBlur(prof, (1, 5), 0) if prof.shape[1] >= 5 else prof
         grad = np.abs(np.diff(prof, axis=1))
         k = np.argmax(grad, axis=1)
@@ -283,6 +345,14 @@ def warp_document(frame: np.ndarray, corners: np.ndarray, max_long_side: int | N
     """Perspective-correct the quadrilateral of the full frame into an upright rectangle."""
     import cv2
 
+    size, M = page_transform(corners, max_long_side)
+    return cv2.warpPerspective(frame, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def page_transform(corners: np.ndarray, max_long_side: int | None = None) -> tuple[tuple[int, int], np.ndarray]:
+    """Output size (w, h) and the homography that maps the quadrilateral onto it (no upscaling)."""
+    import cv2
+
     q = order_corners(corners)
     wt = np.linalg.norm(q[1] - q[0])
     wb = np.linalg.norm(q[2] - q[3])
@@ -295,7 +365,7 @@ def warp_document(frame: np.ndarray, corners: np.ndarray, max_long_side: int | N
     out_w, out_h = max(8, int(round(out_w))), max(8, int(round(out_h)))
     dst = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], np.float32)
     M = cv2.getPerspectiveTransform(q.astype(np.float32), dst)
-    return cv2.warpPerspective(frame, M, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return (out_w, out_h), M
 
 
 def _small(img: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
@@ -308,21 +378,27 @@ def _small(img: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(img, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA), s
 
 
-def skew_angle(gray: np.ndarray, limit: float = 3.0, step: float = 0.25) -> float:
-    """Residual text skew in degrees (projection profiles on a small binarised copy)."""
+def skew_angle(gray: np.ndarray, limit: float = 3.0, step: float = 0.5) -> float:
+    """Residual text skew in degrees (projection profiles on a small binarised copy, coarse then fine)."""
     import cv2
 
     small, _ = _small(gray, 500)
     ink = cv2.adaptiveThreshold(small, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 15)
     h, w = ink.shape
-    best, best_score = 0.0, -1.0
-    for a in np.arange(-limit, limit + 1e-6, step):
-        M = cv2.getRotationMatrix2D((w / 2, h / 2), float(a), 1.0)
-        rot = cv2.warpAffine(ink, M, (w, h), flags=cv2.INTER_NEAREST)
-        score = float(np.var(rot.sum(axis=1, dtype=np.float32)))
-        if score > best_score:
-            best, best_score = float(a), score
-    return best
+    scores: dict[float, float] = {}
+
+    def score(a: float) -> float:
+        a = round(a, 4)
+        if a not in scores:
+            M = cv2.getRotationMatrix2D((w / 2, h / 2), a, 1.0)
+            rot = cv2.warpAffine(ink, M, (w, h), flags=cv2.INTER_NEAREST)
+            scores[a] = float(np.var(rot.sum(axis=1, dtype=np.float32)))
+        return scores[a]
+
+    best = max(np.arange(-limit, limit + 1e-6, step), key=lambda a: score(float(a)))
+    fine = step / 4
+    best = max((best + k * fine for k in range(-3, 4)), key=lambda a: score(float(a)))
+    return float(round(best, 4))
 
 
 def deskew(img: np.ndarray, angle: float | None = None) -> tuple[np.ndarray, float]:
@@ -355,16 +431,14 @@ def normalise_illumination(img: np.ndarray, colour: bool) -> np.ndarray:
 
     if not colour:
         gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
-        bg = _background(gray).astype(np.float32)
-        norm = gray.astype(np.float32) * (245.0 / np.maximum(bg, 1.0))
+        bg = cv2.max(_background(gray), 1)
+        norm = cv2.divide(gray, bg, scale=245.0)  # saturating uint8 arithmetic
         # deepen the ink a little: values below ~60% of paper go towards black
         lut = np.clip((np.arange(256, dtype=np.float32) - 70) * (255.0 / (245 - 70)), 0, 255).astype(np.uint8)
-        return cv2.LUT(np.clip(norm, 0, 255).astype(np.uint8), lut)
-    lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)
-    L = lab[:, :, 0]
-    bg = _background(L).astype(np.float32)
-    lab[:, :, 0] = np.clip(L.astype(np.float32) * (240.0 / np.maximum(bg, 1.0)), 0, 255).astype(np.uint8)
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+        return cv2.LUT(norm, lut)
+    # one gain per pixel for all three channels: the lamp's falloff goes, hues stay
+    bg = cv2.max(_background(cv2.extractChannel(img, 1)), 1)
+    return cv2.divide(img, cv2.merge([bg, bg, bg]), scale=240.0)
 
 
 def is_colour_document(img: np.ndarray) -> bool:
@@ -384,7 +458,7 @@ def encode_jpeg_within(img: np.ndarray, max_bytes: int, q_max: int = 88, q_min: 
     import cv2
 
     def enc(im: np.ndarray, q: int) -> bytes:
-        ok, buf = cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q, cv2.IMWRITE_JPEG_OPTIMIZE, 1])
+        ok, buf = cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q])
         if not ok:
             raise ValueError("JPEG encoding failed")
         return buf.tobytes()
@@ -432,28 +506,43 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
         return ScanResult(False, [problem("no_document")], None, "none", ms=0.0)
     if frame.ndim == 2:
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    small, scale = _small(frame, s.detect_size)
+    # One cheap pass over the 8 MP frame: bilinear samples at twice the search size, then 2x2 averages
+    # (enough low-pass for finding a page; the corners are refined on the full frame afterwards).
+    fh, fw = frame.shape[:2]
+    k = max(1, -(-max(fh, fw) // s.detect_size))
+    if k > 1:
+        sw, sh = fw // k, fh // k
+        half = cv2.resize(frame, (sw * 2, sh * 2), interpolation=cv2.INTER_LINEAR)
+        small = cv2.cvtColor(cv2.resize(half, (sw, sh), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    else:
+        small = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    scale = small.shape[1] / fw
     t = lap("downscale", t0)
     det = detect_document(small, s.quality)
     t = lap("detect", t)
     if det.corners is None:
         return ScanResult(False, det.problems, None, det.method, ms=(time.perf_counter() - t0) * 1000,
                           timings=timings)
-    corners = det.corners / scale if scale != 1.0 else det.corners.copy()
+    def up(c: np.ndarray) -> np.ndarray:  # small-image pixel centres -> full-frame pixel centres
+        return ((c + 0.5) / scale - 0.5).astype(np.float32) if scale != 1.0 else c.copy()
+
+    corners = up(det.corners)
     if det.method == "full_frame":
-        h, w = frame.shape[:2]
-        corners = _full(w, h)
+        corners = _full(fw, fh)
     elif s.refine:  # first across a wide band on the small copy, then finely on the full frame
-        coarse = refine_corners(small[:, :, 1], det.corners, radius=max(6.0, 0.02 * max(small.shape[:2])))
-        corners = coarse / scale
+        coarse = refine_corners(small, det.corners, radius=max(6.0, 0.02 * max(small.shape[:2])))
+        corners = up(coarse)
         if scale < 1.0:
-            corners = refine_corners(frame[:, :, 1], corners, radius=1.5 / scale + 2)
+            corners = refine_corners(frame, corners, radius=1.5 / scale + 2)
         t = lap("refine", t)
     problems = list(det.problems)
-    page = warp_document(frame, corners, max_long_side=_a4_long_side(s.target_dpi))
-    t = lap("warp", t)
-    # the gate on a small copy of the flattened page
-    check, _ = _small(page, 1000)
+    # The gate looks at a 1000 px warp (cheap: warping cost follows the output size); the page
+    # itself is warped once at full resolution, one plane only when it is a text page.
+    size, M = page_transform(corners, max_long_side=_a4_long_side(s.target_dpi))
+    cs = min(1.0, 1000.0 / max(size))
+    check_size = (max(8, int(size[0] * cs)), max(8, int(size[1] * cs)))
+    M_check = np.diag([cs, cs, 1.0]) @ M
+    check = cv2.warpPerspective(frame, M_check, check_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     check_gray = cv2.cvtColor(check, cv2.COLOR_BGR2GRAY)
     problems += check_exposure(check_gray, s.quality)
     blur_problems, sharp = check_sharpness(check_gray, s.quality)
@@ -461,6 +550,10 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
         problems += blur_problems
     colour = s.mode == "colour" or (s.mode == "auto" and is_colour_document(check))
     t = lap("quality", t)
+    page = cv2.warpPerspective(frame, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if not colour:
+        page = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
+    t = lap("warp", t)
     if s.deskew and not colour:
         page, _ = deskew(page, skew_angle(check_gray))
         t = lap("deskew", t)
