@@ -20,6 +20,10 @@ _EC = {"L": 0, "M": 1, "Q": 2, "H": 3}
 
 def encode_gb18030(text: str) -> bytes:
     """GB18030 with the printer's two-byte font in mind: four-byte characters become '?'."""
+    try:
+        return text.encode("gbk")  # the two-byte part of GB18030, all at once
+    except UnicodeEncodeError:
+        pass
     out = bytearray()
     for ch in text:
         b = ch.encode("gb18030", errors="replace")
