@@ -221,8 +221,10 @@ def _req_str(body: dict, key: str, errors: dict, msg: str, maxlen: int = 64, req
 def _req_time(body: dict, key: str, errors: dict) -> None:
     v = body.get(key)
     try:
-        _dt.datetime.fromisoformat(str(v).replace("Z", "+00:00")) if isinstance(v, str) else 1 / 0
-    except Exception:
+        if not isinstance(v, str):
+            raise ValueError
+        _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
         errors[key] = "时间格式不正确"
 
 
@@ -835,9 +837,8 @@ class _Handler(BaseHTTPRequestHandler):
         errors = _validate_applicant(data.get("applicant"))
         _req_str(data, "address", errors, "请填写上门地址", maxlen=300)
         try:
-            d = _dt.date.fromisoformat(data.get("preferred_date")) if isinstance(data.get("preferred_date"), str) else 1 / 0
-            del d
-        except Exception:
+            _dt.date.fromisoformat(data["preferred_date"])
+        except (KeyError, TypeError, ValueError):
             errors["preferred_date"] = "请选择上门日期"
         return self._post_simple(kiosk_id, data, "home_visit", errors)
 
