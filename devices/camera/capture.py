@@ -231,6 +231,7 @@ class SimulatedCamera(DocumentCamera):
         self.variant = str(self.param("variant", "good"))
         self.images = [str(p) for p in (self.param("images", []) or [])]
         self._n = 0
+        self._cache: dict[tuple[str, int], np.ndarray] = {}
         self.present = True  # tests unplug it
 
     def _open_transport(self) -> None:
@@ -250,4 +251,8 @@ class SimulatedCamera(DocumentCamera):
             if img is None:
                 raise DeviceError("bad_image", "模拟图片无法读取")
             return img
-        return make_frame(self.variant, size=(self.width, self.height), seed=self._n).image
+        key = (self.variant, self._n % 4)  # four frames per variant, generated once: a fluid preview
+        frame = self._cache.get(key)
+        if frame is None:
+            frame = self._cache[key] = make_frame(self.variant, size=(self.width, self.height), seed=key[1]).image
+        return frame.copy()

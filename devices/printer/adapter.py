@@ -158,6 +158,14 @@ class ReceiptPrinter(DeviceAdapter):
         else:
             self._set_status(DeviceStatus(DeviceState.READY, cond.code, "设备正常" if cond.code == "ok" else cond.message))
 
+    def _set_status(self, st: DeviceStatus) -> None:
+        # The base class reports a reopened transport as plain "ready"; say what the printer said.
+        if st.state is DeviceState.READY and st.code == "ok" and self.condition.code != "ok":
+            c = self.condition
+            st = (DeviceStatus(DeviceState.ERROR, c.code, c.message) if c.fault
+                  else DeviceStatus(DeviceState.READY, c.code, c.message))
+        super()._set_status(st)
+
     def refresh_status(self) -> PrinterCondition:
         """Query the printer now; a vanished printer goes offline and reconnects."""
         with self._lock:

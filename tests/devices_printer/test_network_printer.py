@@ -168,3 +168,23 @@ def test_simulated_driver_is_the_network_driver(tmp_path, receipt):
         assert len(list(tmp_path.glob("*.png"))) == 1
     finally:
         p.close()
+
+
+def test_printer_back_with_a_fault_reports_the_fault(tmp_path):
+    from devices.printer.emulator import PrinterEmulator
+
+    first = PrinterEmulator(port=0).start()
+    p = make_printer(first.port)
+    p.open()
+    try:
+        assert p.status.state is DeviceState.READY
+        first.stop()
+        assert wait_until(lambda: p.status.state is DeviceState.OFFLINE)
+        second = PrinterEmulator(port=first.port, status="cover-open").start()
+        try:
+            assert p.wait_for_state(DeviceState.ERROR, timeout=15)
+            assert p.status.code == "cover_open"
+        finally:
+            second.stop()
+    finally:
+        p.close()

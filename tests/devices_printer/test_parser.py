@@ -27,7 +27,8 @@ def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
        bold=st.booleans(), scale=st.sampled_from([1, 2]))
 def test_chunking_does_not_change_the_result(lines, cuts, bold, scale):
     blocks = [Line(t, bold=bold, scale=scale) for t in lines] + [Qr("QHB1:X"), CutBlock()]
-    data = blocks_to_bytes(blocks)
+    # status queries between commands, as the adapter sends them before and after a job
+    data = b"\x10\x04\x01".join(blocks_to_bytes([b]) for b in blocks) + b"\x10\x04\x04"
     whole = merge_text(parse(data))
     p = EscPosParser()
     ops = []
@@ -35,6 +36,7 @@ def test_chunking_does_not_change_the_result(lines, cuts, bold, scale):
         ops += p.feed(chunk)
     ops += p.flush()
     assert merge_text(ops) == whole
+    assert sum(isinstance(o, StatusQuery) for o in ops) == len(blocks)
 
 
 @settings(max_examples=200, deadline=None)
