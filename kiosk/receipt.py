@@ -262,6 +262,25 @@ class Receipt(BaseModel):
         """Validate e.g. a RECEIPT.json; raises ReceiptDataError without personal data."""
         return _validated(cls, data)
 
+    @classmethod
+    def for_visit(cls, cfg: Any, item: Any, *, applicant_name: str, applicant_id: str, tracking_no: str,
+                  submitted_at: _dt.datetime, queued: bool, calendar: Any = None) -> "Receipt":
+        """A receipt for a submitted visit: station and phones from config, the item's name, and
+        the promised date counted in working days from its promised limit."""
+        from kiosk.workdays import WorkdayCalendar, parse_promised_limit, promised_date
+
+        cal = calendar or WorkdayCalendar.from_config(cfg)
+        limit = getattr(item, "promised_limit", None)
+        name = getattr(item, "sub_name", None) or getattr(item, "main_name", None) or str(item)
+        days = parse_promised_limit(limit)
+        return cls.from_mapping(dict(
+            station=cfg.kiosk.station_name, brand=cfg.kiosk.brand, item=name, applicant_name=applicant_name,
+            applicant_id=applicant_id, tracking_no=tracking_no, submitted_at=submitted_at,
+            promised_date=promised_date(cal, limit, submitted_at),
+            promised_text=(f"{days}个工作日" if days else ("即办" if days == 0 else (str(limit) if limit else None))),
+            queued=queued, service_phone=cfg.kiosk.service_phone, helper_phone=cfg.kiosk.helper_phone,
+        ))
+
 
 class QueryDocument(BaseModel):
     """A whole document printed for a ``query_print`` item (e.g. 社会保险缴费证明)."""

@@ -117,3 +117,26 @@ def test_punctuation_does_not_start_a_line():
     lines = wrap_text("一二三四五六七八九十，再来", 20)
     assert not lines[1].startswith("，")
     assert all(text_width(x) <= 20 for x in lines)
+
+
+def test_receipt_for_a_visit_counts_working_days():
+    from kiosk.config import load_config
+
+    class Item:
+        main_name = "城乡居民养老保险"
+        sub_name = "城乡居民养老保险参保登记"
+        promised_limit = "3个工作日"
+
+    cfg = load_config()
+    r = Receipt.for_visit(cfg, Item(), applicant_name="李四", applicant_id=FULL_ID, tracking_no=new_tracking_no(),
+                          submitted_at=dt.datetime(2026, 9, 30, 16, 0), queued=True)
+    assert r.station == cfg.kiosk.station_name and r.item == Item.sub_name
+    assert r.promised_date == dt.date(2026, 10, 10) and r.promised_text == "3个工作日"  # over National Day
+
+    class Seasonal:
+        main_name = "高龄津贴发放"
+        promised_limit = "当月办理，下月发放"
+
+    r = Receipt.for_visit(cfg, Seasonal(), applicant_name="", applicant_id="", tracking_no=new_tracking_no(),
+                          submitted_at=dt.datetime(2026, 9, 30, 16, 0), queued=False)
+    assert r.promised_date is None and "下月发放" in plain_text(compose_receipt(r))

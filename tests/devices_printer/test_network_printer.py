@@ -188,3 +188,26 @@ def test_printer_back_with_a_fault_reports_the_fault(tmp_path):
             second.stop()
     finally:
         p.close()
+
+
+def test_query_print_document_on_80mm(emulator):
+    import datetime as dt
+
+    from kiosk.receipt import QueryDocument
+
+    emulator.paper_mm = 80
+    p = make_printer(emulator.port, paper_mm=80, poll_status=False)
+    p.open()
+    try:
+        doc = QueryDocument(title="社会保险缴费证明", station="周村区城北路街道便民服务站", applicant_name="李四",
+                            applicant_id=FULL_ID, table_header=["缴费年月", "险种", "个人缴费"],
+                            table_rows=[["2026-0%d" % m, "养老", "360.00"] for m in range(1, 7)],
+                            generated_at=dt.datetime(2026, 11, 27, 10, 0), verify_code="QHB1:VERIFY-123")
+        p.print_document(doc)
+        assert emulator.wait_for_receipts(1)
+        rec = emulator.complete_receipts[0]
+        assert "社会保险缴费证明" in rec.text() and "2026-06" in rec.text() and FULL_ID not in rec.text()
+        assert Image.open(rec.png).width == 576 + 48  # 80 mm paper: 576 dots plus the margins
+        assert [f.text for f in zxingcpp.read_barcodes(Image.open(rec.png))] == ["QHB1:VERIFY-123"]
+    finally:
+        p.close()
