@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from kivy.base import EventLoop
+from kivy.base import EventLoop, ExceptionManager
 from kivy.clock import Clock
 from kivy.tests.common import UnitTestTouch
 from kivy.uix.behaviors import ButtonBehavior
@@ -20,6 +20,20 @@ from screens.widgets import walk
 
 class DriverError(AssertionError):
     pass
+
+
+def guarded(fn: Callable[[], Any]) -> None:
+    """Run `fn` with the main loop's exception handling (as `App.run` would): the app's handlers decide."""
+    try:
+        fn()
+    except BaseException as inst:  # noqa: BLE001
+        if ExceptionManager.handle_exception(inst) == ExceptionManager.RAISE:
+            raise
+
+
+def frame() -> None:
+    """One iteration of Kivy's main loop."""
+    guarded(EventLoop.idle)
 
 
 def visible(w: Any) -> bool:
@@ -42,15 +56,15 @@ class Driver:
     def pump(self, seconds: float = 0.05) -> None:
         """Run the event loop for `seconds` of wall time (at least one frame)."""
         end = time.monotonic() + seconds
-        EventLoop.idle()
+        frame()
         while time.monotonic() < end:
-            EventLoop.idle()
+            frame()
 
     def wait_until(self, pred: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
         """Advance frames until `pred()`; the timeout is only a guard against hanging forever."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            EventLoop.idle()
+            frame()
             if pred():
                 return
         raise DriverError(f"timed out waiting for {what} (screen {self.app.current})")
@@ -100,16 +114,16 @@ class Driver:
     def tap_widget(self, w: Any, settle: float = 0.1) -> None:
         x, y = w.to_window(*w.center)
         t = UnitTestTouch(x, y)
-        t.touch_down()
+        guarded(t.touch_down)
         self.pump(0.06)  # longer than the button's min_state_time (0.035 s)
-        t.touch_up()
+        guarded(t.touch_up)
         self.pump(settle)
 
     def tap_at(self, x: float, y: float) -> None:
         t = UnitTestTouch(x, y)
-        t.touch_down()
+        guarded(t.touch_down)
         self.pump(0.02)
-        t.touch_up()
+        guarded(t.touch_up)
         self.pump(0.02)
 
     def type_keys(self, keys: Iterable[str]) -> None:

@@ -14,22 +14,7 @@ configure_kivy(1280, 800)
 
 import pytest  # noqa: E402
 
-from kiosk.config import load_config  # noqa: E402
-from kiosk.speech import RecordingSpeech  # noqa: E402
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
-
-
-def make_service(tmp: Path, **cli: object):
-    from kiosk.app.service import KioskService
-
-    overrides = {"ui": {"voice": True, "idle_timeout_s": 90, "idle_warning_s": 15}}
-    for k, v in cli.items():
-        overrides.setdefault(k, {}).update(v)  # type: ignore[union-attr]
-    cfg = load_config(cli=overrides)
-    svc = KioskService(cfg, simulate=True, state_dir=tmp, speech=RecordingSpeech(), submit_wait_s=6.0,
-                       payment_timeout_s=30.0)
-    return svc.start()
+from ui_support import ARTIFACTS, make_service  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
