@@ -28,10 +28,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from kiosk import tracking
 from offline_cache.crypto import Sealer
+
+if TYPE_CHECKING:
+    from offline_cache.receipts import Receipts
 
 KINDS = ("application", "evaluation", "help_request", "home_visit")
 STATES = ("pending", "inflight", "failed", "done")
@@ -455,7 +458,8 @@ class Outbox:
 
     # ---------------------------------------------------------------- receipts
     @property
-    def receipts(self) -> "Any":
+    def receipts(self) -> "Receipts":
+        """Reprint data and local -> platform number resolution for this outbox's records."""
         from offline_cache.receipts import Receipts
         return Receipts(self)
 
