@@ -1,0 +1,67 @@
+"""`kiosk demo --out DIR`: the scripted walk-through with the simulators, one PNG per step.
+
+Without a display it renders with SDL's offscreen (EGL) driver, or inside an Xvfb
+it starts itself with --xvfb; never needs a real screen.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+
+def _start_xvfb() -> subprocess.Popen | None:
+    exe = shutil.which("Xvfb")
+    if not exe:
+        return None
+    for n in range(90, 120):
+        if Path(f"/tmp/.X{n}-lock").exists():
+            continue
+        proc = subprocess.Popen([exe, f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(50):
+            if Path(f"/tmp/.X11-unix/X{n}").exists():
+                os.environ["DISPLAY"] = f":{n}"
+                return proc
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.kill()
+    return None
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("demo")
+    @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+                  help="Directory for NN-step.png, receipts/ and walkthrough.json.")
+    @click.option("--xvfb/--offscreen", default=False,
+                  help="Without a display: start Xvfb (--xvfb) or use SDL's offscreen driver (default).")
+    def demo_cmd(out_dir: str, xvfb: bool) -> None:
+        """Scripted walk-through of the kiosk with simulated devices and platform."""
+        xproc = None
+        if not os.environ.get("DISPLAY"):
+            if xvfb:
+                xproc = _start_xvfb()
+                click.echo(f"kiosk demo: started Xvfb on {os.environ.get('DISPLAY')}" if xproc else
+                           "kiosk demo: Xvfb not available; rendering offscreen", err=True)
+            else:
+                click.echo("kiosk demo: no display; rendering offscreen (SDL offscreen/EGL)", err=True)
+        try:
+            from screens.boot import configure_kivy
+
+            configure_kivy(1280, 800)
+            from screens.demo import run_demo
+
+            out = Path(out_dir).resolve()
+            steps = run_demo(out, log=lambda s: click.echo(s, err=True))
+        finally:
+            if xproc is not None:
+                xproc.terminate()
+                xproc.wait(timeout=5)
+        click.echo(f"kiosk demo: {len(steps)} steps, screenshots in {out}, walkthrough in {out / 'walkthrough.json'}")
+        sys.stdout.flush()
