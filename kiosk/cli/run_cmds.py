@@ -48,6 +48,10 @@ def register(cli: click.Group) -> None:
         def _term(_sig: int, _frame: object) -> None:
             Clock.schedule_once(lambda _dt: app.stop(), 0)
 
+        def _ready(_dt: float) -> None:
+            click.echo(f"kiosk run: home screen shown ({mode})", err=True)
+
+        app.bind(on_start=lambda *_: Clock.schedule_once(_ready, 0))
         signal.signal(signal.SIGTERM, _term)
         signal.signal(signal.SIGINT, _term)
         if exit_after is not None:

@@ -1,0 +1,66 @@
+"""`kiosk run --simulate` starts offscreen and stops cleanly on SIGTERM; `kiosk demo` writes its pictures."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ui
+
+
+def _lines(stream, q):
+    for line in stream:
+        q.put(line)
+    q.put(None)
+
+
+def test_kiosk_run_simulate_offscreen_and_sigterm(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["KIOSK__STORAGE__DATA_DIR"] = f'"{tmp_path}"'
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli.main", "run", "--simulate"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    q: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, q), daemon=True).start()
+    seen = []
+    try:
+        while True:
+            line = q.get(timeout=60)
+            assert line is not None, "".join(seen)
+            seen.append(line)
+            if "home screen shown" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + "".join(iter(lambda: q.get(timeout=10) or "", ""))
+    assert rc == 0, out
+    assert "rendering offscreen" in out and "kiosk run: stopped" in out
+    assert "Traceback" not in out
+
+
+def test_kiosk_demo_walkthrough(tmp_path, full_counts):
+    if not full_counts:
+        pytest.skip("the whole demo takes about two minutes: make test-full")
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    r = subprocess.run([sys.executable, "-m", "kiosk.cli.main", "demo", "--out", str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads((tmp_path / "walkthrough.json").read_text(encoding="utf-8"))
+    names = [s["name"] for s in doc["steps"]]
+    assert names[:3] == ["home", "search", "guide"] and "idle-wipe" in names and "elderly-home" in names
+    for s in doc["steps"]:
+        assert (tmp_path / s["png"]).stat().st_size > 10_000
+    offline = next(s for s in doc["steps"] if s["name"] == "submit-offline-receipt")
+    assert offline["outbox"]["pending"] == 1 and offline["platform"]["mode"] == "outage"
+    drained = next(s for s in doc["steps"] if s["name"] == "network-back-drained")
+    assert drained["outbox"]["pending"] == 0 and drained["outbox"]["done"] >= 2
+    assert len(doc["receipts"]) >= 2 and all(Path(tmp_path / "receipts" / r).exists() for r in doc["receipts"])
