@@ -217,7 +217,11 @@ class Outbox:
         sha = hashlib.sha256(content).hexdigest()
         dest = self.blob_path(sha)
         if dest.exists():
-            return sha
+            try:
+                os.utime(dest)  # reused: tell a concurrent purge it is wanted again
+                return sha
+            except FileNotFoundError:
+                pass  # purged just now: write it again
         sub = dest.parent
         new_dir = not sub.exists()
         sub.mkdir(exist_ok=True)
@@ -441,19 +445,29 @@ class Outbox:
         now = time.time() if now is None else now
         cutoff = now - retention_s
         with self._tx() as db:
-            gone = [r[0] for r in db.execute("SELECT id FROM records WHERE state='done' AND delivered_at < ?",
-                                              (cutoff,)).fetchall()]
+            rows = db.execute("SELECT id, attachments FROM records WHERE state='done' AND delivered_at < ?",
+                              (cutoff,)).fetchall()
+            gone = [r[0] for r in rows]
+            purged_blobs = {a for _, atts in rows for a in json.loads(atts)}
             db.execute("DELETE FROM records WHERE state='done' AND delivered_at < ?", (cutoff,))
             live: set[str] = set()
             for (atts,) in db.execute("SELECT attachments FROM records"):
                 live.update(json.loads(atts))
-        if gone:
-            for sub in self.blob_dir.iterdir():
-                if not sub.is_dir():
+        # Unreferenced attachments: those of purged records once untouched for a minute (an enqueue reusing
+        # the same content touches the file first); strays (an enqueue killed between writing its attachment
+        # and committing) once they are an hour old.
+        for sub in self.blob_dir.iterdir():
+            if not sub.is_dir():
+                continue
+            for f in sub.iterdir():
+                if f.name in live:
                     continue
-                for f in sub.iterdir():
-                    if not f.name.startswith(".") and f.name not in live:
-                        f.unlink(missing_ok=True)
+                try:
+                    age = now - f.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age > 3600 or (age > 60 and f.name in purged_blobs):
+                    f.unlink(missing_ok=True)
         return len(gone)
 
     # ---------------------------------------------------------------- receipts

@@ -174,7 +174,7 @@ def test_done_failed_retry_resolve_receipts_and_purge(outbox):
     assert outbox.retry(other) and outbox.get(other).state == "pending"
     assert not outbox.retry("LQ000000000000000")
     assert outbox.purge(3600) == 0  # within retention
-    assert outbox.purge(0, now=time.time() + 1) == 1
+    assert outbox.purge(0, now=time.time() + 120) == 1
     assert outbox.get(rid) is None and not outbox.blob_path(hashlib.sha256(data).hexdigest()).exists()
     assert outbox.get(other) is not None and outbox.integrity_check() == "ok"
 
@@ -186,3 +186,11 @@ def test_local_numbers_are_valid_tracking_numbers_of_local_origin():
     assert len(set(nos)) == len(nos)
     assert all(tracking_origin(n) == "local" for n in nos)
     assert {c for n in nos for c in n[8:16]} <= set("23456789ABCDEFGHJKLMNPQRSTUVWXYZ")
+
+
+def test_purge_keeps_a_fresh_stray_attachment_and_drops_an_old_one(outbox):
+    fresh = outbox._store_attachment(b"written by an enqueue that has not committed yet")
+    old = outbox._store_attachment(b"left by an enqueue killed before its commit")
+    os.utime(outbox.blob_path(old), (time.time() - 7200, time.time() - 7200))
+    outbox.purge(3600)
+    assert outbox.blob_path(fresh).exists() and not outbox.blob_path(old).exists()
