@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 from offline_cache.outbox import Outbox
+from tests.platform.samples import application_payload
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-from tests.platform.samples import application_payload
 
 
 def kiosk(*args: str) -> subprocess.CompletedProcess:
