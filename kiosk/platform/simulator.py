@@ -674,6 +674,9 @@ class _Handler(BaseHTTPRequestHandler):
         if "item_code" not in errors:
             ferr, item = _validate_form(data["item_code"], data.get("form"))
             errors.update(ferr)
+            impl = getattr(item, "implementation_code", None)
+            if impl and "impl_code" not in errors and data.get("impl_code") not in (None, impl):
+                errors["impl_code"] = "实施编码与所选事项不符"
         mats = data.get("materials")
         if not isinstance(mats, list) or not all(isinstance(s, str) and _SHA.match(s) for s in mats):
             errors["materials"] = "材料清单格式不正确"

@@ -63,6 +63,12 @@ def test_unknown_item_and_missing_material_are_refused(client, creds):
     with pytest.raises(PermanentError) as e:
         client.submit_application({**body, "materials": ["a" * 64]}, "key-missing-01")
     assert "materials" in e.value.errors
+    with pytest.raises(PermanentError) as e:
+        client.submit_application({**body, "impl_code": "3703000000000-X"}, "key-impl-0001")
+    assert "impl_code" in e.value.errors
+    from kiosk.catalog import load_catalog
+    impl = load_catalog().get(body["item_code"]).implementation_code
+    assert client.submit_application({**body, "impl_code": impl}, "key-impl-0002")["tracking_no"]
 
 
 def test_material_upload_is_content_addressed_and_checked(client, sim):
