@@ -120,13 +120,20 @@ def check_face(frame: np.ndarray, settings: FaceSettings | None = None) -> FaceR
     t0 = time.perf_counter()
     detect = face_detector(s.cascade)
     h, w = frame.shape[:2]
-    scale = min(1.0, s.work_width / w)
-    small = cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else frame
-    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-    gray = cv2.equalizeHist(gray)
+
+    def find(work_width: int, min_frac: float, scale_factor: float) -> tuple[np.ndarray, float]:
+        scale = min(1.0, work_width / w)
+        small = cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else frame
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        gray = cv2.equalizeHist(gray)
+        min_side = max(24, int(gray.shape[0] * min_frac))
+        return detect(gray, scale_factor, s.min_neighbors, (min_side, min_side)), scale
+
     # faces smaller than half the required size are ignored (people in the background)
-    min_side = max(24, int(gray.shape[0] * s.min_face_frac * 0.5))
-    rects = detect(gray, s.scale_factor, s.min_neighbors, (min_side, min_side))
+    rects, scale = find(s.work_width, s.min_face_frac * 0.5, s.scale_factor)
+    if len(rects) == 0 and s.work_width < w:
+        # nobody at the usual distance: look again, finer, for someone standing too far away
+        rects, scale = find(min(w, s.work_width * 2), s.min_face_frac * 0.25, min(s.scale_factor, 1.05))
     ms_detect = (time.perf_counter() - t0) * 1000
     faces = len(rects)
     if faces == 0:

@@ -232,6 +232,25 @@ def _side_contrast(gray: np.ndarray, quad: np.ndarray, samples: int = 24) -> flo
     return worst if np.isfinite(worst) else 0.0
 
 
+def _outline_sharpness(edge_map: np.ndarray, contour: np.ndarray) -> float:
+    """Share of a region's outline (away from the frame's edge) that runs along a clear edge:
+    high for paper, low for a bright patch of desk texture."""
+    h, w = edge_map.shape
+    pts = contour.reshape(-1, 2)
+    if len(pts) < 4:
+        return 0.0
+    # walk the outline at one-pixel steps (CHAIN_APPROX_SIMPLE keeps only the vertices)
+    a = pts.astype(np.float32)
+    b = np.roll(a, -1, axis=0)
+    n = np.maximum(1, np.ceil(np.abs(b - a).max(axis=1)).astype(int))
+    walk = np.concatenate([a[i] + (b[i] - a[i]) * (np.arange(n[i])[:, None] / n[i]) for i in range(len(a))])
+    xs, ys = np.round(walk[:, 0]).astype(int), np.round(walk[:, 1]).astype(int)
+    inner = (xs > 3) & (xs < w - 4) & (ys > 3) & (ys < h - 4)
+    if inner.sum() < 20:
+        return 0.0
+    return float(edge_map[ys[inner], xs[inner]].mean())
+
+
 def detect_document(small_bgr: np.ndarray, thresholds: QualityThresholds | None = None) -> Detection:
     """Find the page on a small image; geometry problems (no_document, cut_off, too_small) included."""
     import cv2
@@ -272,7 +291,8 @@ def detect_document(small_bgr: np.ndarray, thresholds: QualityThresholds | None 
     if region is not None and contrast > 0.3:
         if rfrac > 0.85:
             return Detection(_full(w, h), "full_frame", [], rfrac)
-        if touches and rfrac > 0.02:
+        if touches and rfrac > 0.02 and _outline_sharpness(_edge_support_map(gray), region) > 0.5:
+            # a sharp-edged bright region running off the frame: a page that is partly outside
             return Detection(None, "none", [problem("cut_off")], rfrac)
     # Nothing page-like. A frame full of detail is a page filling the view; a featureless one is empty.
     edges = cv2.Canny(gray, 50, 150)
@@ -359,6 +379,12 @@ def page_transform(corners: np.ndarray, max_long_side: int | None = None) -> tup
     hl = np.linalg.norm(q[3] - q[0])
     hr = np.linalg.norm(q[2] - q[1])
     out_w, out_h = max(wt, wb), max(hl, hr)
+    # Perspective hides the true aspect; ISO A-series paper (A4, A5: sqrt 2) is by far the most
+    # common material, so a page measured within 10 % of it is given exactly that shape.
+    long_, short = max(out_w, out_h), max(1.0, min(out_w, out_h))
+    if abs(long_ / short / np.sqrt(2) - 1) < 0.1:
+        long_ = short * np.sqrt(2)
+        out_w, out_h = (long_, short) if out_w >= out_h else (short, long_)
     if max_long_side and max(out_w, out_h) > max_long_side:
         s = max_long_side / max(out_w, out_h)
         out_w, out_h = out_w * s, out_h * s

