@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from kiosk.config import load_config
 from kiosk.workdays import WorkdayCalendar, parse_promised_limit, promised_date
@@ -66,6 +66,7 @@ def test_promised_date_from_item_like_object(cal):
     assert promised_date(cal, "当月办理，下月发放", D(2026, 9, 30)) is None
 
 
+@settings(deadline=None)
 @given(start=st.dates(D(2024, 1, 1), D(2028, 12, 31)), n=st.integers(0, 60))
 def test_add_is_inverse_of_count(start, n):
     c = WorkdayCalendar.from_lists(["2026-10-01", "2026-10-02"], ["2026-10-10"])

@@ -6,7 +6,7 @@ import re
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from devices.camera.pipeline import PipelineSettings, order_corners, pages_to_pdf, process
 from devices.camera.quality import MESSAGES
@@ -93,6 +93,7 @@ def test_garbage_input_is_a_problem_not_a_crash():
     assert process(np.zeros((480, 640, 3), np.uint8)).problems[0].code in ("no_document", "too_dark")
 
 
+@settings(deadline=None)
 @given(perm=st.permutations(range(4)), dx=st.floats(-300, 300), dy=st.floats(-300, 300),
        angle=st.floats(-0.6, 0.6))
 def test_order_corners_is_independent_of_input_order(perm, dx, dy, angle):
