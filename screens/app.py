@@ -52,11 +52,11 @@ SCREENS = {
 }
 
 
-def load_kv() -> None:
-    """theme.kv first: later rules win, so the base-class rules must come before the specific ones."""
-    files = [KV_DIR / "theme.kv"] + sorted(p for p in KV_DIR.glob("*.kv") if p.name != "theme.kv")
-    for kv in files:
-        if str(kv) not in Builder.files:
+def load_kv(*names: str) -> None:
+    """Load kv/<name>.kv once each; theme.kv always first (later rules win over base-class rules)."""
+    for name in ("theme", "root") + names:
+        kv = KV_DIR / f"{name}.kv"
+        if kv.exists() and str(kv) not in Builder.files:
             Builder.load_file(str(kv))
 
 
@@ -153,17 +153,31 @@ class KioskApp(App):
         return root
 
     def _make_screens(self) -> None:
+        """Home now; the other screens one per frame after the first frame (or on first use)."""
         sm = self.root.sm
         sm.clear_widgets()
-        for name, target in SCREENS.items():
-            mod_name, cls_name = target.split(":")
-            try:
-                mod = importlib.import_module(mod_name)
-            except ModuleNotFoundError as e:
-                if e.name == mod_name:
-                    continue  # screen not written yet
-                raise
-            sm.add_widget(getattr(mod, cls_name)(name=name))
+        self._make_screen("home")
+        pending = [n for n in SCREENS if n != "home"]
+
+        def warm(_dt: float) -> None:
+            if not self.service.ready.is_set():  # the catalog and devices first, then the spare screens
+                Clock.schedule_once(warm, 0.2)
+                return
+            while pending:
+                name = pending.pop(0)
+                if not sm.has_screen(name):
+                    self._make_screen(name)
+                    Clock.schedule_once(warm, 0)
+                    return
+
+        Clock.schedule_once(warm, 0.5)
+
+    def _make_screen(self, name: str) -> bool:
+        load_kv(name)
+        mod_name, cls_name = SCREENS[name].split(":")
+        mod = importlib.import_module(mod_name)
+        self.root.sm.add_widget(getattr(mod, cls_name)(name=name))
+        return True
 
     def _apply_production(self) -> None:
         if not self.production:
@@ -184,6 +198,8 @@ class KioskApp(App):
 
     # ------------------------------------------------------------------ navigation
     def screen(self, name: str) -> Any:
+        if not self.root.sm.has_screen(name):
+            self._make_screen(name)
         return self.root.sm.get_screen(name)
 
     @property
@@ -195,12 +211,16 @@ class KioskApp(App):
         if name == "certificate_fetch":  # the service's flow step: the certificate screen, fetching
             name, params = "certificate", {**params, "stage": "fetch"}
         if not sm.has_screen(name):
-            log.warning("no screen %s", name)
-            return
+            if name not in SCREENS:
+                log.warning("no screen %s", name)
+                return
+            self._make_screen(name)
         missing = self.service.missing_devices(getattr(sm.get_screen(name), "needs", ()))
         if missing and name != "out_of_service":
             params = {"missing": missing, "wanted": name}
             name = "out_of_service"
+            if not sm.has_screen(name):
+                self._make_screen(name)
         old = sm.current_screen
         if old is not None and old.name != name:
             old.leave()
@@ -270,7 +290,10 @@ class KioskApp(App):
                 self.root.idle_banner.active = True
                 self.service.say("没有操作，即将退出。需要继续请点继续办理。", key="idle_warning")
         elif ev.kind == "status":
-            pass  # picked up by _tick
+            self._tick(0)
+        elif ev.kind == "catalog":
+            for scr in self.root.sm.screens:
+                scr.refresh_mode()
         else:
             cur = self.root.sm.current_screen
             if cur is not None:

@@ -100,7 +100,7 @@ class Driver:
         return [str(getattr(w, "text", "")) for w in self.widgets() if getattr(w, "text", "")]
 
     # ------------------------------------------------------------------ acting
-    def tap(self, key: str, settle: float = 0.1) -> None:
+    def tap(self, key: str, settle: float = 0.03) -> None:
         self.pump(0.03)  # let a screen that just opened lay itself out
         w = self.find(key)
         for _ in range(30):  # until the layout has settled (same place two frames in a row)
@@ -111,11 +111,11 @@ class Driver:
                 break
         self.tap_widget(w, settle)
 
-    def tap_widget(self, w: Any, settle: float = 0.1) -> None:
+    def tap_widget(self, w: Any, settle: float = 0.03, hold: float = 0.045) -> None:
         x, y = w.to_window(*w.center)
         t = UnitTestTouch(x, y)
         guarded(t.touch_down)
-        self.pump(0.06)  # longer than the button's min_state_time (0.035 s)
+        self.pump(hold)  # longer than the button's min_state_time (0.035 s)
         guarded(t.touch_up)
         self.pump(settle)
 
@@ -127,8 +127,11 @@ class Driver:
         self.pump(0.02)
 
     def type_keys(self, keys: Iterable[str]) -> None:
+        """Keys of an on-screen keyboard that is already laid out: no settling between presses."""
+        self.pump(0.03)
         for k in keys:
-            self.tap(f"key-{k}", settle=0.02)
+            self.tap_widget(self.find(f"key-{k}"), settle=0.0, hold=0.04)
+        self.pump(0.03)
 
     # ------------------------------------------------------------------ pictures
     def screenshot(self, path: str | Path) -> Path:

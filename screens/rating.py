@@ -53,7 +53,7 @@ class RatingScreen(KioskScreen):
         self.thanks = True
         self.box.clear_widgets()
         self.service.say("谢谢您的评价，再见。", key="thanks")
-        Clock.schedule_once(lambda _dt: self.service.end_visit("finished"), 2.0)
+        Clock.schedule_once(lambda _dt: self.service.end_visit("finished"), self.service.thanks_s)
 
     def skip(self) -> None:
         self.service.end_visit("finished")

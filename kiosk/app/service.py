@@ -76,7 +76,8 @@ class KioskService:
     def __init__(self, config: KioskConfig, *, simulate: bool = False, state_dir: str | Path | None = None,
                  speech: SpeechBackend | None = None, clock: Callable[[], float] = time.monotonic,
                  catalog: Any = None, platform_url: str | None = None, device_overrides: dict | None = None,
-                 submit_wait_s: float = 4.0, payment_timeout_s: float = 180.0) -> None:
+                 submit_wait_s: float = 4.0, payment_timeout_s: float = 180.0, status_interval_s: float = 3.0,
+                 thanks_s: float = 2.0) -> None:
         self.config = config
         self.simulate = simulate
         self.state_dir = Path(state_dir) if state_dir else config.data_dir
@@ -91,6 +92,8 @@ class KioskService:
         self.session.on("wipe", self._on_wipe)
         self.session.on("warning", lambda left: self.events.post("idle_warning", remaining=left))
         self.submit_wait_s = submit_wait_s
+        self.status_interval_s = status_interval_s
+        self.thanks_s = thanks_s  # how long the rating's thank-you stays before the visit ends
         self.payment_timeout_s = payment_timeout_s
         self.devices: dict[str, Any] = {}
         self.platform: Any = None
@@ -109,24 +112,49 @@ class KioskService:
         self._visit: dict[str, Any] = {}  # non-personal per-visit scratch (payment id, identity token)
         self._preview_on = False
         self._monitor: threading.Thread | None = None
+        self.ready = threading.Event()  # platform, outbox and devices are up
+        for kind, settings in config.devices.items():
+            if settings.enabled:
+                self.status.devices[kind] = "starting"
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "KioskService":
+    def start(self, background: bool = False) -> "KioskService":
+        """Load the catalog, then platform, outbox and devices (on a thread when `background`).
+
+        In the background mode the home screen can appear while the devices are still
+        opening; anything that needs them waits for `ready` (a second or two at most).
+        """
         if self._started:
             return self
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        if self._catalog is None:
-            self._catalog = _load_catalog(self.config)
-        self._start_platform()
-        self._start_outbox()
-        self._start_devices()
         self._started = True
-        self.refresh_status()
-        self._monitor = threading.Thread(target=self._monitor_loop, name="kiosk-status", daemon=True)
-        self._monitor.start()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if background:
+            threading.Thread(target=self._start_rest, name="kiosk-start", daemon=True).start()
+        else:
+            self._start_rest()
         return self
 
+    def _start_rest(self) -> None:
+        try:
+            if self._catalog is None:
+                self._catalog = _load_catalog(self.config)
+            self.events.post("catalog")
+            self._start_platform()
+            self._start_outbox()
+            self._start_devices()
+            self.refresh_status()
+        finally:
+            self.ready.set()
+        self.events.post("status")
+        self._monitor = threading.Thread(target=self._monitor_loop, name="kiosk-status", daemon=True)
+        self._monitor.start()
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        return self.ready.wait(timeout)
+
     def stop(self) -> None:
+        if self._started:
+            self.ready.wait(30)  # let a background start finish before tearing it down
         self._stop.set()
         self.speech.stop()
         try:
@@ -207,7 +235,7 @@ class KioskService:
     # ------------------------------------------------------------------ status
     def refresh_status(self) -> StationStatus:
         """Device states, queue counts, platform reachability (called off the UI thread)."""
-        for kind, dev in self.devices.items():
+        for kind, dev in list(self.devices.items()):
             self.status.devices[kind] = dev.status.state.value
         if self.outbox is not None:
             st = self.outbox.stats()
@@ -228,7 +256,7 @@ class KioskService:
             return isinstance(e, PermanentError)  # it answered, just not what we asked
 
     def _monitor_loop(self) -> None:
-        while not self._stop.wait(3.0):
+        while not self._stop.wait(self.status_interval_s):
             try:
                 self.refresh_status()
                 self.events.post("status")
@@ -677,6 +705,7 @@ class KioskService:
         return payload, attachments
 
     def _submit(self) -> None:
+        self.wait_ready()
         try:
             payload, attachments = self.application_payload()
             local_no = self.outbox.enqueue("application", payload, attachments,
@@ -705,8 +734,8 @@ class KioskService:
             rec = self.outbox.get(local_no, decrypt=False)
             if rec is not None and rec.state == "done" and rec.platform_ref:
                 return rec.platform_ref, False
-            if rec is not None and rec.state == "failed":
-                break
+            if rec is not None and (rec.state == "failed" or (rec.state == "pending" and rec.attempts > 0)):
+                break  # refused, or tried and the platform is unreachable: it stays queued
             time.sleep(0.1)
         return local_no, True
 
@@ -768,6 +797,7 @@ class KioskService:
             body["item_code"] = it.code
         if reason:
             body["reason"] = reason
+        self.wait_ready()
         self.outbox.enqueue("evaluation", body, idempotency_key=f"eval-{uuid.uuid4().hex}")
         if self.drainer is not None:
             self.drainer.notify()
@@ -912,6 +942,7 @@ class KioskService:
         it = self.current_item
         if it is not None:
             body["item_code"] = it.code
+        self.wait_ready()
         self.outbox.enqueue("help_request", body, idempotency_key=f"help-{uuid.uuid4().hex}")
         if self.drainer is not None:
             self.drainer.notify()
@@ -936,6 +967,7 @@ class KioskService:
                               "phone": phone},
                 "address": getattr(ident, "address", "") or "见身份证", "preferred_date": date.isoformat(),
                 "note": when, "kiosk_id": self.config.kiosk.id, "created_at": _now_iso()}
+        self.wait_ready()
         self.outbox.enqueue("home_visit", body, idempotency_key=f"visit-{uuid.uuid4().hex}")
         if self.drainer is not None:
             self.drainer.notify()
@@ -949,6 +981,7 @@ class KioskService:
         return sorted(self.devices)
 
     def technician_report(self) -> str:
+        self.wait_ready()
         st = self.refresh_status()
         lines = ["设备状态："]
         for kind in sorted(set(self.devices) | set(st.devices)):

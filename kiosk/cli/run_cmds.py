@@ -38,7 +38,7 @@ def register(cli: click.Group) -> None:
                        "Use `kiosk demo --out DIR` for screenshots, or run under Xvfb.", err=True)
         from kiosk.app.service import KioskService
 
-        service = KioskService(cfg, simulate=simulate).start()
+        service = KioskService(cfg, simulate=simulate)
         from kivy.clock import Clock
 
         from screens.app import KioskApp
@@ -50,6 +50,7 @@ def register(cli: click.Group) -> None:
 
         def _ready(_dt: float) -> None:
             click.echo(f"kiosk run: home screen shown ({mode})", err=True)
+            service.start(background=True)  # catalog, platform, outbox, devices: after the first frame
 
         app.bind(on_start=lambda *_: Clock.schedule_once(_ready, 0))
         signal.signal(signal.SIGTERM, _term)

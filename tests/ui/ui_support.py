@@ -18,5 +18,5 @@ def make_service(tmp: Path, clock=None, **cli: object):
     cfg = load_config(cli=overrides)
     kw = {"clock": clock} if clock is not None else {}
     svc = KioskService(cfg, simulate=True, state_dir=tmp, speech=RecordingSpeech(), submit_wait_s=6.0,
-                       payment_timeout_s=30.0, **kw)
+                       payment_timeout_s=30.0, status_interval_s=1.0, thanks_s=0.3, **kw)
     return svc.start()
