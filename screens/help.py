@@ -7,7 +7,7 @@ from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 
 from kiosk.app.events import UiEvent
 from screens.base import KioskScreen
-from screens.widgets import DIGITS, KButton, apply_key
+from screens.widgets import DIGITS, KButton, Tile, apply_key
 
 TIMES = ("明天上午", "明天下午", "后天上午", "后天下午")
 
@@ -20,6 +20,7 @@ class HelpScreen(KioskScreen):
     phone = StringProperty("")
     when = StringProperty("")
     visit_item = StringProperty("")
+    person = StringProperty("")  # masked name of the person the visit is for
     error = BooleanProperty(False)
     keypad = ObjectProperty(None)
     times_box = ObjectProperty(None)
@@ -60,7 +61,8 @@ class HelpScreen(KioskScreen):
             self.app.go("identify", purpose="visit")
             return
         self.stage = "visit"
-        self.message = "被服务人：%s" % self.service.person_view().get("name", "")
+        self.message = ""
+        self.person = "（%s）" % self.service.person_view().get("name", "")
         self.times_box.clear_widgets()
         for i, t in enumerate(TIMES):
             b = KButton(text=t, key=f"time-{i}", payload=t, style="secondary")
@@ -69,7 +71,7 @@ class HelpScreen(KioskScreen):
         self.items_box.clear_widgets()
         for i, it in enumerate(self.service.most_used(2 if self.service.elderly else 3)):
             name = it.sub_name or it.main_name
-            b = KButton(text=name, key=f"visit-item-{i}", payload=it.code, style="secondary")
+            b = Tile(text=name, key=f"visit-item-{i}", payload=it.code, style="secondary")
             b.bind(on_release=self._pick_item)
             self.items_box.add_widget(b)
 
@@ -105,5 +107,6 @@ class HelpScreen(KioskScreen):
 
     def wipe(self) -> None:
         self.phone = ""
+        self.person = ""
         self.message = ""
         self.stage = "choose"

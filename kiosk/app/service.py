@@ -113,6 +113,7 @@ class KioskService:
         self._preview_on = False
         self._monitor: threading.Thread | None = None
         self.ready = threading.Event()  # platform, outbox and devices are up
+        self.log_path: Path | None = None  # set by whoever installed the JSON log (kiosk run)
         for kind, settings in config.devices.items():
             if settings.enabled:
                 self.status.devices[kind] = "starting"
@@ -1031,13 +1032,11 @@ class KioskService:
 
     def log_tail_text(self, lines: int = 30) -> str:
         """The last lines of the JSON log, redacted again on the way out."""
-        from kiosk.logging_setup import REDACTOR
+        from kiosk.logging_setup import tail
 
-        path = self.config.resolve_path(self.config.logging.dir) / "kiosk.log"
-        if not path.exists():
-            return "（暂无日志）"
-        tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-        return "\n".join(REDACTOR.redact(t) if hasattr(REDACTOR, "redact") else t for t in tail)
+        path = self.log_path or self.config.resolve_path(self.config.logging.dir) / "kiosk.jsonl"
+        got = tail(path, lines)
+        return "\n".join(got) if got else "（暂无日志）"
 
 
 # ---------------------------------------------------------------------- helpers

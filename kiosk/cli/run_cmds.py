@@ -37,8 +37,11 @@ def register(cli: click.Group) -> None:
             click.echo("kiosk run: no display found; rendering offscreen (SDL offscreen/EGL). "
                        "Use `kiosk demo --out DIR` for screenshots, or run under Xvfb.", err=True)
         from kiosk.app.service import KioskService
+        from kiosk.logging_setup import setup_logging
 
         service = KioskService(cfg, simulate=simulate)
+        log_dir = service.state_dir / "log" if simulate else cfg.resolve_path(cfg.logging.dir)
+        service.log_path = setup_logging(log_dir, cfg.logging.level, cfg.logging.max_bytes, cfg.logging.backups)
         from kivy.clock import Clock
 
         from screens.app import KioskApp
