@@ -576,13 +576,18 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
         problems += blur_problems
     colour = s.mode == "colour" or (s.mode == "auto" and is_colour_document(check))
     t = lap("quality", t)
-    page = cv2.warpPerspective(frame, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if not colour:
-        page = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
-    t = lap("warp", t)
     if s.deskew and not colour:
-        page, _ = deskew(page, skew_angle(check_gray))
+        # The residual text skew, measured on the small check warp, is folded into the one
+        # full-resolution warp instead of rotating the page a second time.
+        angle = skew_angle(check_gray)
+        if abs(angle) >= 0.2:
+            R = np.vstack([cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), angle, 1.0), [0.0, 0.0, 1.0]])
+            M = R @ M
         t = lap("deskew", t)
+    # A text page becomes grayscale anyway: warp one plane (green carries most of the luminance).
+    src = frame if colour else cv2.extractChannel(frame, 1)
+    page = cv2.warpPerspective(src, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    t = lap("warp", t)
     out = normalise_illumination(page, colour)
     t = lap("normalise", t)
     jpeg, q = None, None
