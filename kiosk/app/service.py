@@ -276,7 +276,9 @@ class KioskService:
 
     def working_flows_text(self) -> str:
         ok = [name for flow, name in FLOW_NAMES.items() if not self.missing_devices(FLOW_NEEDS[flow])]
-        ok.append("办件查询（扫回执二维码）" if not self.missing_devices(["qr"]) else "帮办代办")
+        if not self.missing_devices(["qr"]):
+            ok.append("办件查询（扫回执二维码）")
+        ok.append("帮办代办")
         if self.missing_devices(["printer"]):
             ok.append("（打印机不能用时，回执会显示成二维码，请用手机拍下）")
         return "、".join(ok)

@@ -402,3 +402,43 @@ def test_expired_card_is_refused(ui):
     remove_card(svc)
     drv.tap("nav-home")
     drv.wait_screen("home")
+
+
+def test_reader_down_shows_out_of_service_with_what_still_works(ui):
+    app, drv, svc = ui
+    reader = svc.devices["idcard"]
+    reader.plugged_in = False
+    try:
+        drv.wait_until(lambda: svc.status.devices.get("idcard") == "offline", what="reader offline", timeout=15)
+        app.go("guide", code=APPLY_ITEM)
+        drv.tap("guide-start")
+        drv.wait_screen("out_of_service")
+        oos = app.screen("out_of_service")
+        assert "身份证读卡器暂时不能使用" in oos.message and "办件查询" in oos.message
+        assert svc.config.kiosk.helper_phone in oos.message
+        shot(drv, "70-out-of-service")
+        drv.tap("oos-home")
+        drv.wait_screen("home")
+    finally:
+        reader.plugged_in = True
+    drv.wait_until(lambda: svc.status.devices.get("idcard") == "ready", what="reader back", timeout=30)
+
+
+def test_identify_with_electronic_id_qr(ui):
+    app, drv, svc = ui
+    from devices.idcard.sam_emulator import sample_card
+    from kiosk.platform.simulator import make_ctid_token
+
+    c = sample_card()
+    app.go("guide", code=APPLY_ITEM)
+    drv.tap("guide-start")
+    drv.wait_screen("identify")
+    svc.devices["qr"].scan(make_ctid_token("resident_id", c.id_number, c.name))
+    ids = app.screen("identify")
+    drv.wait_until(lambda: ids.done or ids.error, what="e-ID verified")
+    assert ids.done and ids.person["name"] == "张**", ids.message
+    drv.tap("identify-next")
+    drv.wait_screen("form")
+    drv.tap("nav-home")
+    drv.wait_screen("home")
+    assert svc.session.data.identity is None
