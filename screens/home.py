@@ -16,12 +16,23 @@ class HomeScreen(KioskScreen):
     domains_pager = ObjectProperty(None)
     announcement = StringProperty("")
 
+    _built_for: tuple | None = None
+
     def enter(self, **params: Any) -> None:
-        self.refresh_mode()
         self.announcement = "　".join(self.service.announcements())
+        if self._built_for != self._state():
+            self.refresh_mode()
+        if self.domains_pager.page:
+            self.domains_pager.page = 0
+            self.domains_pager.refresh()
+
+    def _state(self) -> tuple:
+        svc = self.service
+        return (svc.elderly, id(svc.catalog), len(svc.items()))
 
     def refresh_mode(self) -> None:
         svc = self.service
+        self._built_for = self._state()
         elderly = svc.elderly
         self.items_grid.clear_widgets()
         for e in (item_entry(it) for it in svc.most_used(2 if elderly else 6)):
