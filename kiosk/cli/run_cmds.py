@@ -32,7 +32,7 @@ def register(cli: click.Group) -> None:
             sys.exit(2)
         from screens.boot import configure_kivy
 
-        mode = configure_kivy(cfg.ui.width, cfg.ui.height, production=cfg.ui.production and not simulate)
+        mode = configure_kivy(cfg.ui.width, cfg.ui.height, production=cfg.ui.production)
         if mode == "offscreen":
             click.echo("kiosk run: no display found; rendering offscreen (SDL offscreen/EGL). "
                        "Use `kiosk demo --out DIR` for screenshots, or run under Xvfb.", err=True)
@@ -53,6 +53,12 @@ def register(cli: click.Group) -> None:
 
         def _ready(_dt: float) -> None:
             click.echo(f"kiosk run: home screen shown ({mode})", err=True)
+            if app.production:
+                from kivy.core.window import Window
+
+                click.echo(f"kiosk run: production mode: fullscreen={Window.fullscreen} "
+                           f"borderless={Window.borderless} cursor_shown={Window.show_cursor} exit_keys=disabled",
+                           err=True)
             service.start(background=True)  # catalog, platform, outbox, devices: after the first frame
 
         app.bind(on_start=lambda *_: Clock.schedule_once(_ready, 0))

@@ -21,9 +21,7 @@ def _lines(stream, q):
     q.put(None)
 
 
-def test_kiosk_run_simulate_offscreen_and_sigterm(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env["KIOSK__STORAGE__DATA_DIR"] = f'"{tmp_path}"'
+def run_until_home_then_term(env):
     proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli.main", "run", "--simulate"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     q: queue.Queue = queue.Queue()
@@ -42,9 +40,28 @@ def test_kiosk_run_simulate_offscreen_and_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
     out = "".join(seen) + "".join(iter(lambda: q.get(timeout=10) or "", ""))
+    return rc, out
+
+
+def _env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["KIOSK__STORAGE__DATA_DIR"] = f'"{tmp_path}"'
+    env.update(extra)
+    return env
+
+
+def test_kiosk_run_simulate_offscreen_and_sigterm(tmp_path):
+    rc, out = run_until_home_then_term(_env(tmp_path))
     assert rc == 0, out
     assert "rendering offscreen" in out and "kiosk run: stopped" in out
-    assert "Traceback" not in out
+    assert "Traceback" not in out and "production mode" not in out
+
+
+def test_production_mode_is_fullscreen_without_exits_but_stops_on_sigterm(tmp_path):
+    rc, out = run_until_home_then_term(_env(tmp_path, KIOSK__UI__PRODUCTION="true"))
+    assert rc == 0, out
+    assert "fullscreen=auto borderless=True cursor_shown=False exit_keys=disabled" in out
+    assert "kiosk run: stopped" in out
 
 
 def test_kiosk_demo_walkthrough(tmp_path, full_counts):
