@@ -267,7 +267,7 @@ class KioskApp(App):
 
     def _tick(self, _elapsed: float) -> None:
         self.root.clock_label.text = _dt.datetime.now().strftime("%m月%d日 %H:%M")
-        self.service.tick()
+        self.service.tick(away_from_home=self.root.sm.current != "home")
         left = self.service.seconds_left()
         if self.root.idle_banner.active and left is not None:
             self.root.idle_banner.remaining = int(left)

@@ -113,6 +113,7 @@ class KioskService:
         self._preview_on = False
         self._monitor: threading.Thread | None = None
         self.ready = threading.Event()  # platform, outbox and devices are up
+        self._last_touch = clock()
         self.log_path: Path | None = None  # set by whoever installed the JSON log (kiosk run)
         for kind, settings in config.devices.items():
             if settings.enabled:
@@ -393,10 +394,17 @@ class KioskService:
         self._clear_listeners.append(fn)
 
     def touch(self) -> None:
+        self._last_touch = self.clock()
         self.session.touch()
 
-    def tick(self) -> None:
+    def tick(self, away_from_home: bool = False) -> None:
+        """Drive the idle timeout. Away from home without a visit (a half-typed search or phone
+        number), the same timeout brings the screen home and clears it."""
         self.session.tick()
+        if away_from_home and self.session.state is State.IDLE and \
+                self.clock() - self._last_touch > self.idle_timeout_s:
+            self._last_touch = self.clock()
+            self.end_visit("timeout")
 
     def seconds_left(self) -> float | None:
         return self.session.seconds_left()

@@ -58,6 +58,17 @@ def test_idle_countdown_then_wipe(kiosk_clock):
     drv.screenshot(drv.artifacts / "idle-wiped-home.png")
 
 
+def test_idle_away_from_home_without_a_visit(kiosk_clock):
+    app, drv, svc, clock = kiosk_clock
+    drv.tap("home-help")
+    drv.tap("help-now")
+    drv.type_keys("139")
+    assert app.screen("help").phone == "139"
+    clock.t += svc.idle_timeout_s + 1
+    drv.wait_screen("home")
+    assert app.screen("help").phone == ""
+
+
 def test_technician_pin_lockout_and_panel(kiosk_clock):
     app, drv, svc, clock = kiosk_clock
     brand = app.root.brand_label
@@ -75,6 +86,10 @@ def test_technician_pin_lockout_and_panel(kiosk_clock):
     drv.tap("key-OK")
     assert not tech.unlocked  # the right PIN does not open a locked gate
     clock.t += svc.config.ui.technician_lockout_s + 1
+    drv.wait_screen("home")  # an unattended technician screen closes like any other
+    for _ in range(5):
+        drv.tap_widget(brand, settle=0.02)
+    drv.wait_screen("technician")
     drv.type_keys(pin)
     drv.tap("key-OK")
     assert tech.unlocked
