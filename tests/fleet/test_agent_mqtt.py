@@ -211,7 +211,8 @@ def test_broker_restart_while_agents_run(broker, site_factory, admin_keys, agent
 
 def test_not_yet_valid_bundle_applies_once_valid(broker, site_factory, admin_keys, agent_factory, watcher):
     agent = agent_factory(site_factory("kf", broker_url=broker.url))
-    start = datetime.now(timezone.utc) + timedelta(seconds=2)
+    # bundles carry whole seconds: compare against the instant the bundle actually names
+    start = (datetime.now(timezone.utc) + timedelta(seconds=2)).replace(microsecond=0)
     push(broker.url, make_bundle(admin_keys[:1], 4, {"ui": {"idle_timeout_s": 44}}, ["kiosk:qhb-kf"], not_before=start))
     first = watcher.wait(lambda a: a["kiosk_id"] == "qhb-kf" and a["version"] == 4)
     assert (first["result"], first["reason"]) == ("refused", "not_yet_valid")
