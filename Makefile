@@ -5,7 +5,7 @@ setup:
 
 # Runs the kiosk with simulated devices and the embedded platform simulator.
 # Without a display it runs the scripted walk-through and writes screenshots.
-run: setup
+run:
 	./scripts/run.sh
 
 test:

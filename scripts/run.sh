@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make run` (set-up already done by make): the kiosk window with simulated devices and
+# The README's run command (also `make run`): set-up, then the kiosk window with simulated devices and
 # the embedded platform simulator when there is a display; otherwise the scripted demo,
 # rendered offscreen, with its screenshots in var/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/setup.sh
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   exec .venv/bin/kiosk run --simulate "$@"
 fi
