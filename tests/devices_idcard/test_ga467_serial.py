@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 
 import pytest
@@ -14,31 +13,13 @@ from devices.idcard.reader import NoCard
 from devices.idcard.sam_emulator import random_noise, sample_card
 from devices.idcard.text_block import CardRefused
 from kiosk.config import DeviceSettings
+from event_recorder import Events  # noqa: E402
 
 FAST = {"reconnect_initial_s": 0.05, "reconnect_max_s": 0.2, "timeout_s": 1.0, "poll_interval_s": 0.05}
 
 
 def reader(port, **kw):
     return devices.create("idcard", DeviceSettings(driver="ga467-serial", port=port, **{**FAST, **kw}))
-
-
-class Events:
-    def __init__(self, dev):
-        self.got = []
-        self.cond = threading.Condition()
-        dev.add_listener(self)
-
-    def __call__(self, ev):
-        with self.cond:
-            self.got.append(ev)
-            self.cond.notify_all()
-
-    def wait(self, kind, n=1, timeout=15):
-        with self.cond:
-            return self.cond.wait_for(lambda: self.count(kind) >= n, timeout)
-
-    def count(self, kind):
-        return sum(e.kind == kind for e in self.got)
 
 
 def test_read_card_through_pty(sam_pty):

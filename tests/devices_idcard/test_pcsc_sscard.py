@@ -1,8 +1,6 @@
 """PC/SC path: pcscd + vpcd + a Python virtual social security card on the vpcd socket."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 import devices
@@ -11,6 +9,7 @@ from devices.idcard.pcsc import ApduError, transmit_checked
 from devices.idcard.sam_emulator import sample_id_number
 from devices.idcard.sscard import PSAM_MESSAGE, read_sscard
 from devices.idcard.vpcd_card import SocialSecurityCardApp, VirtualCard
+from event_recorder import Events as _Events  # noqa: E402
 
 READER = "Virtual PCD 00 00"
 
@@ -18,24 +17,7 @@ READER = "Virtual PCD 00 00"
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
-class Events:
-    def __init__(self, dev):
-        self.got = []
-        self.cond = threading.Condition()
-        dev.add_listener(self)
-
-    def __call__(self, ev):
-        with self.cond:
-            self.got.append(ev)
-            self.cond.notify_all()
-
-    def wait(self, kind, n=1, timeout=20):
-        with self.cond:
-            return self.cond.wait_for(lambda: sum(e.kind == kind for e in self.got) >= n, timeout)
-
-    def of(self, kind):
-        return [e for e in self.got if e.kind == kind]
-
+class Events(_Events):
     def inserted(self, card, timeout=20):
         """The card_inserted event of this virtual card (the monitor may still report an earlier one)."""
         atr = card.atr.hex(" ").upper()

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-import threading
 import tty
 
 import numpy as np
+from event_recorder import Events  # noqa: E402,F401
 
 
 def qr_frame(text: str, size: tuple[int, int] = (640, 480), box: int = 6, at: tuple[int, int] = (40, 40),
@@ -60,25 +60,3 @@ class PtyPort:
 
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
-
-
-class Events:
-    def __init__(self, dev):
-        self.got = []
-        self.cond = threading.Condition()
-        dev.add_listener(self)
-
-    def __call__(self, ev):
-        with self.cond:
-            self.got.append(ev)
-            self.cond.notify_all()
-
-    def wait(self, kind, n=1, timeout=15):
-        with self.cond:
-            return self.cond.wait_for(lambda: self.count(kind) >= n, timeout)
-
-    def count(self, kind):
-        return sum(e.kind == kind for e in self.got)
-
-    def of(self, kind):
-        return [e for e in self.got if e.kind == kind]
