@@ -294,6 +294,7 @@ class KioskApp(App):
         elif ev.kind == "catalog":
             for scr in self.root.sm.screens:
                 scr.refresh_mode()
+            Clock.schedule_once(lambda _dt: self.service.catalog_shown.set(), 0)  # after the next frame
         else:
             cur = self.root.sm.current_screen
             if cur is not None:

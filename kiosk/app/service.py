@@ -113,6 +113,7 @@ class KioskService:
         self._preview_on = False
         self._monitor: threading.Thread | None = None
         self.ready = threading.Event()  # platform, outbox and devices are up
+        self.catalog_shown = threading.Event()  # set by a UI once it has drawn the catalog
         self._last_touch = clock()
         self.log_path: Path | None = None  # set by whoever installed the JSON log (kiosk run)
         for kind, settings in config.devices.items():
@@ -131,16 +132,18 @@ class KioskService:
         self._started = True
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if background:
-            threading.Thread(target=self._start_rest, name="kiosk-start", daemon=True).start()
+            threading.Thread(target=self._start_rest, args=(True,), name="kiosk-start", daemon=True).start()
         else:
-            self._start_rest()
+            self._start_rest(False)
         return self
 
-    def _start_rest(self) -> None:
+    def _start_rest(self, background: bool) -> None:
         try:
             if self._catalog is None:
                 self._catalog = _load_catalog(self.config)
             self.events.post("catalog")
+            if background:  # let the UI draw the items before the devices compete for the CPU
+                self.catalog_shown.wait(3.0)
             self._start_platform()
             self._start_outbox()
             self._start_devices()
