@@ -58,12 +58,6 @@ class StationStatus:
         return "网络正常"
 
 
-def _g(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
 def _limit_text(v: Any) -> str:
     if isinstance(v, int):
         return "当场办结" if v == 0 else f"{v}个工作日"
@@ -1099,11 +1093,6 @@ def _platform_message(e: Exception) -> str:
     if isinstance(e, RetryableError):
         return "网络中断，暂时查不到。请稍后再试，或点「帮办代办」"
     return "暂时无法办理，请点「帮办代办」找工作人员"
-
-
-def _call(obj: Any, name: str, *a: Any) -> Any:
-    fn = getattr(obj, name, None)
-    return fn(*a) if callable(fn) else None
 
 
 class CaptureProblem(Exception):
