@@ -51,7 +51,7 @@ MAX_BODY = 20 * 1024 * 1024
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
 _IDEM = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
-_KIND = re.compile(r"^[a-z0-9_-]{1,64}$")
+_KIND = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # named kinds and catalog item codes
 CTID_PREFIX = "CTID1."
 CTID_VALID_S = 180
 IDENTITY_TOKEN_S = 600
@@ -264,6 +264,7 @@ class SimState:
     CREATE TABLE IF NOT EXISTS payments(payment_id TEXT PRIMARY KEY, item_code TEXT, amount_cents INTEGER,
         created_at REAL, expires REAL, paid_at REAL);
     CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE IF NOT EXISTS certificates(serial TEXT PRIMARY KEY, kind TEXT, issued_at REAL);
     """
 
     def __init__(self, state_dir: str | os.PathLike[str]):
@@ -784,8 +785,12 @@ class _Handler(BaseHTTPRequestHandler):
             _req_str(data, k, errors, "事项编码不正确", required=False)
         if errors:
             raise self._rejected(problem(422, "validation_failed", "evaluation is not valid", "评价内容有误，请按提示修改", errors))
+        # A rating belongs to a case the platform knows: an application, a printed certificate or a payment.
         with st.lock:
-            known = st.db.execute("SELECT 1 FROM applications WHERE tracking_no=?", (data["tracking_no"],)).fetchone()
+            tn = data["tracking_no"]
+            known = (st.db.execute("SELECT 1 FROM applications WHERE tracking_no=?", (tn,)).fetchone()
+                     or st.db.execute("SELECT 1 FROM certificates WHERE serial=?", (tn,)).fetchone()
+                     or st.db.execute("SELECT 1 FROM payments WHERE payment_id=?", (tn,)).fetchone())
         if not known:
             raise self._rejected(problem(404, "not_found", "no such case", "未查到该办件，请核对办件编号"))
 
@@ -912,6 +917,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             holder = "***"
         serial = "ZM" + hashlib.sha256(f"{kind}{token}".encode()).hexdigest()[:12].upper()
+        with st.lock:
+            st.db.execute("INSERT OR IGNORE INTO certificates VALUES(?,?,?)", (serial, kind, srv.now()))
         return 200, {"kind": kind, "title": title, "serial": serial, "issued_at": _iso(srv.now()), "holder": holder,
                      "lines": list(lines), "verify_url": f"https://verify.qhb.example/{serial}"}, "application/json", {}
 

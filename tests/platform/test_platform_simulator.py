@@ -235,3 +235,22 @@ def test_state_survives_a_restart(tmp_path, creds):
         assert again["tracking_no"] == tn and again["replayed"]
     finally:
         h.stop()
+
+
+def test_every_query_print_item_prints_and_every_kind_of_case_can_be_rated(client, creds):
+    """Certificates are asked for by item code; 好差评 accepts certificate serials and payment ids as cases."""
+    from kiosk.catalog import load_catalog
+
+    v = client.verify_identity({"method": "ctid_qr", "token": make_ctid_token("resident_id", "11010519491231002X", "张三丰")})
+    serials = []
+    for item in (i for i in load_catalog().items if i.flow == "query_print"):
+        doc = client.get_certificate(item.code, v["identity_token"])
+        assert doc["title"] and doc["serial"].startswith("ZM")
+        serials.append(doc["serial"])
+    pay = client.create_payment({"item_code": "QHB-RS-001", "kiosk_id": creds.kiosk_id}, "pay-key-rate")
+    base = {"level": "满意", "kiosk_id": creds.kiosk_id, "created_at": "2026-11-27T10:00:00+08:00"}
+    for i, case in enumerate([serials[0], pay["payment_id"]]):
+        assert client.submit_evaluation({**base, "tracking_no": case}, f"ev-case-{i:04d}")["tracking_no"] == case
+    with pytest.raises(PermanentError) as e:
+        client.submit_evaluation({**base, "tracking_no": "ZM000000000000"}, "ev-case-unknown")
+    assert e.value.status == 404
