@@ -216,8 +216,11 @@ class SimulatedCamera(DocumentCamera):
     """Synthetic document frames (devices.camera.synth) or image files, behind the camera contract.
 
     Settings: ``width``/``height`` (default 1632x1224), ``variant`` (good, blurred, glare...),
-    ``images`` (a list of image files to cycle through instead).
+    ``images`` (a list of image files to cycle through instead), ``face`` (who stands in front
+    during a face capture: ``one`` by default, ``none`` or ``two``).
     """
+
+    FACE_SCENES = {"one": [(0.5, 0.45, 0.3)], "none": [], "two": [(0.3, 0.45, 0.22), (0.7, 0.45, 0.22)]}
 
     driver = "simulated"
 
@@ -233,6 +236,18 @@ class SimulatedCamera(DocumentCamera):
         self._n = 0
         self._cache: dict[tuple[str, int], np.ndarray] = {}
         self.present = True  # tests unplug it
+        self.face_scene = str(self.param("face", "one"))
+        if self.face_scene not in self.FACE_SCENES:
+            raise DeviceError("bad_settings", f"模拟摄像头的 face 设置只能是 {', '.join(self.FACE_SCENES)}")
+        self._face_capture = False
+
+    def capture_face(self) -> Any:
+        """The face check runs on a synthetic person in front of the camera (unless image files are set)."""
+        self._face_capture = not self.images
+        try:
+            return super().capture_face()
+        finally:
+            self._face_capture = False
 
     def _open_transport(self) -> None:
         if not self.present:
@@ -246,6 +261,13 @@ class SimulatedCamera(DocumentCamera):
         if not self.present:
             raise DeviceLost("camera_missing", "未检测到高拍仪，正在重新连接")
         self._n += 1
+        if self._face_capture:
+            from devices.camera.synth import make_face_frame
+
+            key = ("face:" + self.face_scene, 0)
+            if key not in self._cache:
+                self._cache[key] = make_face_frame(self.FACE_SCENES[self.face_scene], size=(self.width, self.height))
+            return self._cache[key].copy()
         if self.images:
             img = cv2.imread(self.images[(self._n - 1) % len(self.images)], cv2.IMREAD_COLOR)
             if img is None:

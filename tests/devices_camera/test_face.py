@@ -87,3 +87,23 @@ def test_camera_capture_face_with_image_files(tmp_path):
         assert cam.statistics["operations"] == 1
     finally:
         cam.close()
+
+
+@pytest.mark.parametrize("scene,code", [("one", None), ("none", "no_face"), ("two", "multiple_faces")])
+def test_simulated_camera_puts_a_person_in_front_for_face_capture(scene, code):
+    """`kiosk run --simulate` can do the certify flow: the simulated camera shows a face for face captures."""
+    cam = devices.create("camera", {"driver": "simulated", "width": 800, "height": 600, "face": scene})
+    cam.open()
+    try:
+        r = cam.capture_face()
+        assert r.ok is (code is None)
+        if code:
+            assert r.problems[0].code == code
+        assert cam.scan().corners is not None  # document scans still see a page afterwards
+    finally:
+        cam.close()
+
+
+def test_simulated_camera_refuses_an_unknown_face_scene():
+    with pytest.raises(Exception, match="face"):
+        devices.create("camera", {"driver": "simulated", "face": "crowd"})
