@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 
@@ -234,8 +235,19 @@ class Catalog:
         self.items: list[Item] = parsed
         self.source = source
         self._by_code = by_code
-        from kiosk.search import SearchIndex  # one concept per module; index built once here
-        self._index = SearchIndex(parsed)
+        # The pinyin index (pypinyin import + readings of every item) is built on first use, so a
+        # kiosk can draw its home screen before it; `warm_search()` builds it in the background.
+        self._index: Any = None
+        self._index_lock = threading.Lock()
+
+    def warm_search(self) -> None:
+        """Build the search index now (idempotent, thread-safe)."""
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    from kiosk.search import SearchIndex  # one concept per module
+
+                    self._index = SearchIndex(self.items)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -266,6 +278,7 @@ class Catalog:
 
     def search(self, query: str, limit: int = 20) -> list[Item]:
         """Pinyin initials, full pinyin or Chinese; main name and domain rank first."""
+        self.warm_search()
         return self._index.search(query, limit=limit)
 
     def enabled(self, disabled_codes: Iterable[str]) -> "Catalog":

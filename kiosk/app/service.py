@@ -142,6 +142,7 @@ class KioskService:
             self._start_outbox()
             self._start_devices()
             self.refresh_status()
+            self._catalog.warm_search()  # pinyin index last: the home screen does not need it
         finally:
             self.ready.set()
         self.events.post("status")
