@@ -60,6 +60,7 @@ def register(cli: click.Group) -> None:
                            f"borderless={Window.borderless} cursor_shown={Window.show_cursor} exit_keys=disabled",
                            err=True)
             service.start(background=True)  # catalog, platform, outbox, devices: after the first frame
+            _arm_watchdog(Clock, cfg.kiosk.station_name)
 
         app.bind(on_start=lambda *_: Clock.schedule_once(_ready, 0))
         signal.signal(signal.SIGTERM, _term)
@@ -76,5 +77,23 @@ def register(cli: click.Group) -> None:
         try:
             app.run()
         finally:
+            from kiosk.fleet.systemd import notify
+
+            notify("STOPPING=1")
             service.stop()
         click.echo("kiosk run: stopped", err=True)
+
+
+def _arm_watchdog(clock: object, station: str) -> None:
+    """Tell systemd (Type=notify) we are up, and keep its watchdog fed while the UI loop turns.
+
+    The heartbeat is a Kivy clock callback, so a frozen UI stops the pings and
+    systemd restarts the kiosk after WatchdogSec.
+    """
+    import time
+
+    from kiosk.fleet.systemd import start_watchdog
+
+    beat = [time.monotonic()]
+    clock.schedule_interval(lambda _dt: beat.__setitem__(0, time.monotonic()), 1.0)  # type: ignore[attr-defined]
+    start_watchdog(lambda: time.monotonic() - beat[0] < 10.0, status=f"serving {station}")

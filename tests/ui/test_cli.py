@@ -81,3 +81,39 @@ def test_kiosk_demo_walkthrough(tmp_path, full_counts):
     drained = next(s for s in doc["steps"] if s["name"] == "network-back-drained")
     assert drained["outbox"]["pending"] == 0 and drained["outbox"]["done"] >= 2
     assert len(doc["receipts"]) >= 2 and all(Path(tmp_path / "receipts" / r).exists() for r in doc["receipts"])
+
+
+def test_kiosk_run_speaks_sd_notify_ready_watchdog_and_stopping(tmp_path):
+    """Under systemd (Type=notify, WatchdogSec) the UI loop feeds the watchdog."""
+    import socket
+
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.2)
+    got: list[str] = []
+    stop = threading.Event()
+
+    def collect():
+        while not stop.is_set():
+            try:
+                got.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+
+    t = threading.Thread(target=collect, daemon=True)
+    t.start()
+    env = _env(tmp_path, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="1000000")
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli.main", "run", "--simulate", "--exit-after", "6"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stop.set()
+        t.join(2)
+        sock.close()
+    assert proc.returncode == 0, out
+    assert any(m.startswith("READY=1") for m in got), got
+    assert "WATCHDOG=1" in got and "STOPPING=1" in got and got[0].startswith("READY=1")
