@@ -33,6 +33,7 @@ class HomeScreen(KioskScreen):
     def refresh_mode(self) -> None:
         svc = self.service
         self._built_for = self._state()
+        self.announcement = "　".join(svc.announcements())
         elderly = svc.elderly
         self.items_grid.clear_widgets()
         for e in (item_entry(it) for it in svc.most_used(2 if elderly else 6)):

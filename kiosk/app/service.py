@@ -110,6 +110,8 @@ class KioskService:
         self.catalog_shown = threading.Event()  # set by a UI once it has drawn the catalog
         self._last_touch = clock()
         self.log_path: Path | None = None  # set by whoever installed the JSON log (kiosk run)
+        self.restart_pending: list[str] = []  # configuration keys a pushed bundle changed that need a restart
+        self.last_platform_contact: str | None = None  # ISO time of the last answer from the platform
         for kind, settings in config.devices.items():
             if settings.enabled:
                 self.status.devices[kind] = "starting"
@@ -242,7 +244,23 @@ class KioskService:
             self.status.queued = st["pending"] + st["inflight"]
             self.status.failed = st["failed"]
         self.status.online = self.platform_reachable()
+        if self.status.online:
+            self.last_platform_contact = _now_iso()
         return self.status
+
+    # ------------------------------------------------------------------ pushed configuration
+    def apply_live_config(self, config: KioskConfig, keys: list[str]) -> None:
+        """A confirmed fleet bundle changed keys that may change while running (called off the UI thread)."""
+        self.config = config
+        self.session.set_timeouts(self._timeout_for(self.elderly), config.ui.idle_warning_s)
+        log.info("pushed configuration applied live: %s", ", ".join(sorted(keys)))
+        self.events.post("catalog")  # screens rebuild their item lists and announcements
+
+    def request_restart_at_idle(self, keys: list[str]) -> None:
+        """Keys such as device drivers or the platform address take effect at the next restart."""
+        self.restart_pending = sorted(set(self.restart_pending) | set(keys))
+        log.info("pushed configuration needs a restart for: %s", ", ".join(self.restart_pending))
+        self.events.post("status")
 
     def platform_reachable(self) -> bool:
         if self.platform is None:

@@ -23,10 +23,11 @@ def register(cli: click.Group) -> None:
                   help="Save the first home frame as PNG (with --exit-after).")
     def run_cmd(simulate: bool, config_file: str | None, exit_after: float | None, screenshot: str | None) -> None:
         """Open the kiosk UI."""
-        from kiosk.config import ConfigError, load_config
+        from kiosk.config import ConfigError
+        from kiosk.fleet.apply import load_effective
 
         try:
-            cfg = load_config(config_file)
+            cfg = load_effective(config_file).config  # site file + the last confirmed fleet bundle
         except ConfigError as e:
             click.echo(str(e), err=True)
             sys.exit(2)
@@ -61,6 +62,23 @@ def register(cli: click.Group) -> None:
                            err=True)
             service.start(background=True)  # catalog, platform, outbox, devices: after the first frame
             _arm_watchdog(Clock, cfg.kiosk.station_name)
+            if cfg.fleet.enabled:
+                from kiosk.app.fleet_link import FleetLink
+
+                fleet.append(FleetLink(service, config_file).start())
+                Clock.schedule_interval(_restart_when_idle, 5.0)
+
+        fleet: list = []
+        exit_code = [0]
+
+        def _restart_when_idle(_dt: float) -> None:
+            from kiosk.session import State
+
+            if service.restart_pending and service.session.state is State.IDLE:
+                click.echo("kiosk run: restarting for pushed configuration: " + ", ".join(service.restart_pending),
+                           err=True)
+                exit_code[0] = RESTART_EXIT_CODE
+                app.stop()
 
         app.bind(on_start=lambda *_: Clock.schedule_once(_ready, 0))
         signal.signal(signal.SIGTERM, _term)
@@ -80,8 +98,16 @@ def register(cli: click.Group) -> None:
             from kiosk.fleet.systemd import notify
 
             notify("STOPPING=1")
+            for link in fleet:
+                link.stop()
             service.stop()
         click.echo("kiosk run: stopped", err=True)
+        if exit_code[0]:
+            sys.exit(exit_code[0])  # systemd (Restart=on-failure) starts us again with the new configuration
+
+
+#: `kiosk run` exits with this (EX_TEMPFAIL) to be restarted by systemd at an idle moment.
+RESTART_EXIT_CODE = 75
 
 
 def _arm_watchdog(clock: object, station: str) -> None:
