@@ -51,7 +51,7 @@ class UISection(_Section):
     width: int = Field(default=1280, ge=320)
     height: int = Field(default=800, ge=240)
     items_per_page: int = Field(default=8, ge=1)
-    elderly_items_per_page: int = Field(default=4, ge=1)
+    elderly_items_per_page: int = Field(default=3, ge=1)  # three big tiles fit 1280x800 without scrolling
 
     @model_validator(mode="after")
     def _warning_shorter_than_timeout(self) -> "UISection":

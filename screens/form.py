@@ -26,6 +26,7 @@ class FormScreen(KioskScreen):
     choices_box = ObjectProperty(None)
     uses_keypad = BooleanProperty(False)
     needs_helper = BooleanProperty(False)
+    choice_page = NumericProperty(0)
 
     def on_kv_post(self, base_widget: Any) -> None:
         self.keypad.keys = DIGITS
@@ -47,14 +48,35 @@ class FormScreen(KioskScreen):
         self.field_type = f["type"]
         self.uses_keypad = f["type"] in KEYPAD_TYPES
         self.needs_helper = f["type"] == "text" and not self.values.get(f["name"])
-        self.choices_box.clear_widgets()
-        if f["type"] == "choice":
-            for i, c in enumerate(f.get("choices") or []):
-                b = KButton(text=c, key=f"choice-{i}", payload=c,
-                            style="primary" if self.values.get(f["name"]) == c else "secondary")
-                b.bind(on_release=self._choose)
-                self.choices_box.add_widget(b)
+        self.choice_page = 0
+        self._show_choices()
         self._render()
+
+    def _show_choices(self) -> None:
+        """One page of choice buttons: the screen never scrolls, so a long list gets a 「更多选项」 button."""
+        f = self.field
+        self.choices_box.clear_widgets()
+        if f.get("type") != "choice":
+            return
+        choices = list(f.get("choices") or [])
+        slots = 3 if self.service.elderly else 6  # what fits above the navigation buttons
+        per_page = len(choices) if len(choices) <= slots else slots - 1
+        pages = max(1, -(-len(choices) // per_page))
+        start = (self.choice_page % pages) * per_page
+        for i, c in enumerate(choices[start:start + per_page], start):
+            b = KButton(text=c, key=f"choice-{i}", payload=c,
+                        style="primary" if self.values.get(f["name"]) == c else "secondary")
+            b.bind(on_release=self._choose)
+            self.choices_box.add_widget(b)
+        if pages > 1:
+            more = KButton(text=f"更多选项（第 {self.choice_page % pages + 1}/{pages} 页）", key="choice-more",
+                           payload=None, style="secondary")
+            more.bind(on_release=self._more_choices)
+            self.choices_box.add_widget(more)
+
+    def _more_choices(self, _btn: KButton) -> None:
+        self.choice_page += 1
+        self._show_choices()
 
     def _render(self) -> None:
         f = self.field
@@ -67,7 +89,8 @@ class FormScreen(KioskScreen):
         self.values[self.field["name"]] = btn.payload
         self.error = ""
         for b in self.choices_box.children:
-            b.style = "primary" if b.payload == btn.payload else "secondary"
+            if b.payload is not None:
+                b.style = "primary" if b.payload == btn.payload else "secondary"
 
     def press(self, key: str) -> None:
         f = self.field

@@ -57,7 +57,29 @@ def violations(root, mode: str) -> list[str]:
             need = dp(m.target_dp)
             if w.width + 1e-6 < need or w.height + 1e-6 < need:
                 out.append(f"{type(w).__name__}[{getattr(w, 'key', '')}] {w.width:.0f}x{w.height:.0f} < {need:.0f}")
+            out += off_screen(w)
     return out
+
+
+def off_screen(w) -> list[str]:
+    """A button pushed out of the window by an overflowing layout cannot be tapped (the screen never scrolls)."""
+    from kivy.core.window import Window
+
+    if w.parent is None or type(w.parent).__name__ in ("ScrollView",) or _in_scroll(w):
+        return []
+    x, y = w.to_window(w.x, w.y)
+    if y < -1 or y + w.height > Window.height + 1 or x < -1 or x + w.width > Window.width + 1:
+        return [f"{type(w).__name__}[{getattr(w, 'key', '')}] outside the window at ({x:.0f}, {y:.0f})"]
+    return []
+
+
+def _in_scroll(w) -> bool:
+    p = w.parent
+    while p is not None and p is not p.parent:
+        if type(p).__name__ == "ScrollView" or hasattr(p, "scroll_y"):
+            return True
+        p = p.parent
+    return False
 
 
 @pytest.mark.parametrize("mode", ["normal", "elderly"])
@@ -139,3 +161,35 @@ def test_the_check_catches_small_text_and_small_buttons(kiosk):
     box.add_widget(b)
     found = violations(box, "normal")
     assert any("font" in v for v in found) and any("tiny" in v for v in found)
+
+
+@pytest.mark.parametrize("mode", ["normal", "elderly"])
+def test_a_long_choice_list_pages_instead_of_overflowing(kiosk, mode):
+    """QHB-RS-018's 缴费档次 has ten choices: every one reachable, none pushed off the screen."""
+    app, drv, svc = kiosk
+    if (mode == "elderly") != svc.elderly:
+        app.toggle_elderly()
+    prepare(app, drv, svc, "form")
+    svc.choose_item("QHB-RS-018")
+    app.go("form")
+    drv.pump(0.3)
+    form = app.screen("form")
+    idx = next(i for i, f in enumerate(form.fields) if f["type"] == "choice" and len(f["choices"]) >= 8)
+    form.index = idx
+    form.show()
+    drv.pump(0.2)
+    choices = form.fields[idx]["choices"]
+    seen: set[str] = set()
+    for _ in range(len(choices)):
+        assert violations(app.root, mode) == []
+        seen |= {b.payload for b in form.choices_box.children if b.payload}
+        if len(seen) == len(choices):
+            break
+        drv.tap("choice-more")
+    assert seen == set(choices)
+    last = f"choice-{len(choices) - 1}"
+    drv.tap(last)
+    assert form.values[form.fields[idx]["name"]] == choices[-1]
+    svc.end_visit("done")
+    svc.devices["idcard"].remove_card()
+    drv.pump(0.3)
