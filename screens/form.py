@@ -6,7 +6,7 @@ from typing import Any
 from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 
 from screens.base import KioskScreen
-from screens.widgets import DIGITS, KButton, apply_key
+from screens.widgets import DIGITS, NUMBER_KEYS, KButton, apply_key
 
 KEYPAD_TYPES = {"phone": 11, "bank_account": 19, "number": 12, "id_number": 18, "date": 8}
 
@@ -47,6 +47,9 @@ class FormScreen(KioskScreen):
         self.field_label = f["label"] + ("（必填）" if f.get("required") else "（可不填）")
         self.field_type = f["type"]
         self.uses_keypad = f["type"] in KEYPAD_TYPES
+        keys = DIGITS if f["type"] == "id_number" else NUMBER_KEYS
+        if self.keypad.keys != keys:
+            self.keypad.keys = keys
         self.needs_helper = f["type"] == "text" and not self.values.get(f["name"])
         self.choice_page = 0
         self._show_choices()

@@ -153,6 +153,8 @@ class KeyGrid(HiddenGuard, GridLayout):
 
 LETTERS = [(c, c.lower()) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"] + [("删除", "DEL"), ("清空", "CLR")]
 DIGITS = [(d, d) for d in "123456789"] + [("X", "X"), ("0", "0"), ("删除", "DEL")]
+#: phone, bank and other numbers: no X key to puzzle over, a 清空 key instead
+NUMBER_KEYS = [(d, d) for d in "123456789"] + [("清空", "CLR"), ("0", "0"), ("删除", "DEL")]
 
 
 def apply_key(value: str, key: str, max_len: int = 32) -> str:
@@ -172,5 +174,5 @@ def walk(widget: Any) -> Sequence[Any]:
     return out
 
 
-__all__ = ["KLabel", "Headline", "Muted", "KButton", "Tile", "Key", "Card", "Hideable", "HideableGrid", "HiddenGuard", "Pager", "KeyGrid", "LETTERS", "DIGITS",
+__all__ = ["KLabel", "Headline", "Muted", "KButton", "Tile", "Key", "Card", "Hideable", "HideableGrid", "HiddenGuard", "Pager", "KeyGrid", "LETTERS", "DIGITS", "NUMBER_KEYS",
            "apply_key", "walk", "theme", "dp", "BooleanProperty"]
