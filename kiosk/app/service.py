@@ -201,7 +201,8 @@ class KioskService:
         self.outbox = Outbox(self.state_dir / "outbox.db", load_or_create_key(key_file))
         from offline_cache.drainer import Drainer
 
-        self.drainer = Drainer(self.outbox, self.platform, base_backoff_s=0.5, max_backoff_s=30.0)
+        self.drainer = Drainer(self.outbox, self.platform, base_backoff_s=0.5, max_backoff_s=30.0,
+                               retention_s=self.config.storage.retention_days * 86400)
         self.drainer.start(poll_s=2.0)
 
     def _start_devices(self) -> None:
