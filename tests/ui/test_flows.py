@@ -314,6 +314,35 @@ def test_pay_visit(ui):
     drv.wait_screen("home")
     remove_card(svc)
     assert app.screen_log[-6:] == ["form", "payment", "receipt", "rating", "home"][-6:] or "payment" in app.screen_log
+    # the rating of a payment case is delivered, not dead-lettered
+    svc.drainer.notify()
+    drv.wait_until(lambda: svc.outbox.stats()["pending"] == 0, what="rating delivered", timeout=30)
+    assert svc.outbox.stats()["failed"] == 0
+    evals = svc.simulator.state.db.execute("SELECT body FROM records WHERE kind='evaluation'").fetchall()
+    assert any(pid in row[0] for row in evals)
+
+
+def test_payment_not_made_times_out_without_charging(ui):
+    app, drv, svc = ui
+    before = svc.payment_timeout_s
+    svc.payment_timeout_s = 2.0
+    try:
+        app.go("guide", code=PAY_ITEM)
+        drv.tap("guide-start")
+        identify(drv, svc)
+        drv.wait_screen("form")
+        fill_form(drv, app)
+        drv.wait_screen("payment")
+        pay = app.screen("payment")
+        drv.wait_until(lambda: pay.error, what="payment timeout", timeout=30)
+        shot(drv, "21-payment-timeout")
+        assert "超时" in pay.message and "没有扣款" in pay.message
+        assert app.current == "payment" and pay.qr.texture is None
+    finally:
+        svc.payment_timeout_s = before
+        svc.end_visit("done")
+        remove_card(svc)
+        drv.pump(0.3)
 
 
 def test_progress_query_by_receipt_qr(ui):
