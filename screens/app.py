@@ -291,6 +291,7 @@ class KioskApp(App):
                 self.service.say("没有操作，即将退出。需要继续请点继续办理。", key="idle_warning")
         elif ev.kind == "status":
             self._tick(0)
+            self._follow_outage()
         elif ev.kind == "catalog":
             for scr in self.root.sm.screens:
                 scr.refresh_mode()
@@ -299,6 +300,15 @@ class KioskApp(App):
             cur = self.root.sm.current_screen
             if cur is not None:
                 cur.on_service_event(ev)
+
+    def _follow_outage(self) -> None:
+        """Everything down and nobody mid-visit: the calm out-of-service page; back home when a device returns."""
+        cur = self.root.sm.current
+        down = self.service.everything_down()
+        if down and cur == "home":
+            self.go("out_of_service", remember=False)
+        elif not down and cur == "out_of_service" and self.screen("out_of_service").everything_down:
+            self.go("home", remember=False)
 
     def wipe_all(self) -> None:
         for s in self.root.sm.screens:

@@ -471,3 +471,18 @@ def test_identify_with_electronic_id_qr(ui):
     drv.tap("nav-home")
     drv.wait_screen("home")
     assert svc.session.data.identity is None
+
+
+def test_everything_down_shows_the_calm_page_and_returns_home(ui, monkeypatch):
+    app, drv, svc = ui
+    app.go("home")
+    drv.pump(0.2)
+    monkeypatch.setattr(svc, "everything_down", lambda: True)
+    svc.events.post("status")
+    drv.wait_screen("out_of_service")
+    oos = app.screen("out_of_service")
+    assert oos.everything_down and "暂时不能使用" in oos.message and svc.config.kiosk.helper_phone in oos.message
+    shot(drv, "71-everything-down")
+    monkeypatch.setattr(svc, "everything_down", lambda: False)
+    svc.events.post("status")
+    drv.wait_screen("home")
