@@ -394,21 +394,26 @@ def page_transform(corners: np.ndarray, max_long_side: int | None = None) -> tup
     return (out_w, out_h), M
 
 
-def _small(img: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+def _small(img: np.ndarray, long_side: int, interpolation: int | None = None) -> tuple[np.ndarray, float]:
     import cv2
 
     h, w = img.shape[:2]
     s = min(1.0, long_side / max(h, w))
     if s >= 1.0:
         return img, 1.0
-    return cv2.resize(img, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA), s
+    inter = cv2.INTER_AREA if interpolation is None else interpolation
+    return cv2.resize(img, (max(1, int(w * s)), max(1, int(h * s))), interpolation=inter), s
 
 
 def skew_angle(gray: np.ndarray, limit: float = 3.0, step: float = 0.5) -> float:
-    """Residual text skew in degrees (projection profiles on a small binarised copy, coarse then fine)."""
+    """Residual text skew in degrees (projection profiles on a small binarised copy, coarse then fine).
+
+    Why this cost: the coarse pass needs ``step`` no wider than about a text line's height over
+    its length (wider steps miss the peak); after it, two halvings reach step / 4 by climbing."""
     import cv2
 
-    small, _ = _small(gray, 500)
+    big = max(gray.shape[:2]) > 1000  # bilinear is enough (and cheap) for a mild reduction, not a strong one
+    small, _ = _small(gray, 500, None if big else cv2.INTER_LINEAR)
     ink = cv2.adaptiveThreshold(small, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 15)
     h, w = ink.shape
     scores: dict[float, float] = {}
@@ -418,12 +423,12 @@ def skew_angle(gray: np.ndarray, limit: float = 3.0, step: float = 0.5) -> float
         if a not in scores:
             M = cv2.getRotationMatrix2D((w / 2, h / 2), a, 1.0)
             rot = cv2.warpAffine(ink, M, (w, h), flags=cv2.INTER_NEAREST)
-            scores[a] = float(np.var(rot.sum(axis=1, dtype=np.float32)))
+            scores[a] = float(np.var(cv2.reduce(rot, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F)))
         return scores[a]
 
-    best = max(np.arange(-limit, limit + 1e-6, step), key=lambda a: score(float(a)))
-    fine = step / 4
-    best = max((best + k * fine for k in range(-3, 4)), key=lambda a: score(float(a)))
+    best = float(max(np.arange(-limit, limit + 1e-6, step), key=lambda a: score(float(a))))
+    for fine in (step / 2, step / 4):
+        best = max((best - fine, best, best + fine), key=score)
     return float(round(best, 4))
 
 
@@ -444,7 +449,11 @@ def _background(gray: np.ndarray) -> np.ndarray:
     import cv2
 
     h, w = gray.shape
-    small = cv2.resize(gray, (max(8, w // 8), max(8, h // 8)), interpolation=cv2.INTER_AREA)
+    # an exact 8x8 area average (a fractional INTER_AREA factor takes the slow general path, ~5x slower);
+    # the up to 7 rows and columns left over stretch the smooth background by under half a percent
+    sw, sh = max(1, w // 8), max(1, h // 8)
+    small = cv2.resize(gray[:sh * 8, :sw * 8], (sw, sh), interpolation=cv2.INTER_AREA) if w >= 64 and h >= 64 \
+        else cv2.resize(gray, (max(8, w // 8), max(8, h // 8)), interpolation=cv2.INTER_AREA)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
     bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, k)  # ink is dark and thin: closing removes it
     bg = cv2.medianBlur(bg, 5)
@@ -473,7 +482,7 @@ def is_colour_document(img: np.ndarray) -> bool:
 
     if img.ndim == 2:
         return False
-    small, _ = _small(img, 400)
+    small, _ = _small(img, 400, cv2.INTER_NEAREST)  # a share of pixels: subsampling keeps it, cheaply
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     sat = (hsv[:, :, 1] > 90) & (hsv[:, :, 2] > 60)
     return float(sat.mean()) > 0.004
@@ -511,8 +520,31 @@ def encode_jpeg_within(img: np.ndarray, max_bytes: int, q_max: int = 88, q_min: 
 
 
 # --------------------------------------------------------------------------- pipeline
+#: long side of the warp the quality gate and the skew estimate look at (blur_min is calibrated on it)
+CHECK_LONG_SIDE = 640
+
+
 def _a4_long_side(dpi: int) -> int:
     return int(round(297 / 25.4 * dpi))
+
+
+def _source_roi(frame: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The frame's bounding box of everything the output samples (a view, no copy), and the homography
+    onto the output from it. Where the page reaches past the frame the border is replicated as before."""
+    import cv2
+
+    fh, fw = frame.shape[:2]
+    ow, oh = size
+    out_corners = np.array([[[0, 0], [ow - 1, 0], [ow - 1, oh - 1], [0, oh - 1]]], np.float64)
+    src = cv2.perspectiveTransform(out_corners, np.linalg.inv(M)).reshape(4, 2)
+    x0 = int(np.clip(np.floor(src[:, 0].min()) - 2, 0, fw - 1))
+    y0 = int(np.clip(np.floor(src[:, 1].min()) - 2, 0, fh - 1))
+    x1 = int(np.clip(np.ceil(src[:, 0].max()) + 3, x0 + 1, fw))
+    y1 = int(np.clip(np.ceil(src[:, 1].max()) + 3, y0 + 1, fh))
+    if x0 == 0 and y0 == 0 and x1 == fw and y1 == fh:
+        return frame, M
+    T = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    return frame[y0:y1, x0:x1], M @ T
 
 
 def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, encode: bool = True) -> ScanResult:
@@ -541,6 +573,7 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
         half = cv2.resize(frame, (sw * 2, sh * 2), interpolation=cv2.INTER_LINEAR)
         small = cv2.cvtColor(cv2.resize(half, (sw, sh), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
     else:
+        half = frame
         small = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     scale = small.shape[1] / fw
     t = lap("downscale", t0)
@@ -562,13 +595,22 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
             corners = refine_corners(frame, corners, radius=1.5 / scale + 2)
         t = lap("refine", t)
     problems = list(det.problems)
-    # The gate looks at a 1000 px warp (cheap: warping cost follows the output size); the page
-    # itself is warped once at full resolution, one plane only when it is a text page.
+    # The gate looks at a small check warp (warping cost follows the output size), taken from the
+    # search copy at twice the search size when that still has the pixels (it is in cache, the
+    # 8 MP frame is not); the page itself is warped once at full resolution, one plane for text.
     size, M = page_transform(corners, max_long_side=_a4_long_side(s.target_dpi))
-    cs = min(1.0, 1000.0 / max(size))
+    cs = min(1.0, CHECK_LONG_SIDE / max(size))
     check_size = (max(8, int(size[0] * cs)), max(8, int(size[1] * cs)))
     M_check = np.diag([cs, cs, 1.0]) @ M
-    check = cv2.warpPerspective(frame, M_check, check_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    hh, hw = half.shape[:2]
+    if half is not frame and max(size) * hw / fw >= max(check_size):
+        sx, sy = fw / hw, fh / hh  # half-copy pixel centres -> full-frame pixel centres
+        A = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+        src_check, M_check = half, M_check @ A
+    else:
+        src_check = frame
+    check = cv2.warpPerspective(src_check, M_check, check_size, flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
     check_gray = cv2.cvtColor(check, cv2.COLOR_BGR2GRAY)
     problems += check_exposure(check_gray, s.quality)
     blur_problems, sharp = check_sharpness(check_gray, s.quality)
@@ -585,8 +627,11 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
             M = R @ M
         t = lap("deskew", t)
     # A text page becomes grayscale anyway: warp one plane (green carries most of the luminance).
-    src = frame if colour else cv2.extractChannel(frame, 1)
-    page = cv2.warpPerspective(src, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # Only the part of the frame the page maps from is read (and, for text, copied out as one plane).
+    src, M_src = _source_roi(frame, M, size)
+    if not colour:
+        src = cv2.extractChannel(src, 1)
+    page = cv2.warpPerspective(src, M_src, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     t = lap("warp", t)
     out = normalise_illumination(page, colour)
     t = lap("normalise", t)

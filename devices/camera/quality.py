@@ -38,7 +38,7 @@ def problem(code: str) -> Problem:
 
 @dataclass(frozen=True)
 class QualityThresholds:
-    #: variance of the Laplacian of the document at 1000 px on its long side
+    #: variance of the Laplacian of the document at 640 px on its long side (pipeline.CHECK_LONG_SIDE)
     blur_min: float = 1000.0
     #: share of the document that is blown out (>= 250 after a small blur)
     glare_max_frac: float = 0.015
