@@ -56,7 +56,8 @@ class TechnicianScreen(KioskScreen):
 
     def _build_actions(self) -> None:
         self.actions.clear_widgets()
-        specs = [("刷新状态", "tech-refresh", self.refresh), ("立即提交队列", "tech-drain", self.drain)]
+        specs = [("刷新状态", "tech-refresh", self.refresh), ("立即提交队列", "tech-drain", self.drain),
+                 ("补打回执", "tech-reprint", self.reprint)]
         for kind in self.service.device_kinds():
             specs.append((f"检测 {kind}", f"tech-health-{kind}", lambda k=kind: self.health(k)))
         specs += [("查看日志", "tech-log", self.show_log), ("重启程序", "tech-restart", self.restart),
@@ -71,6 +72,14 @@ class TechnicianScreen(KioskScreen):
 
     def drain(self) -> None:
         self.report = self.service.drain_now() + "\n\n" + self.service.technician_report()
+
+    def reprint(self) -> None:
+        """Every receipt the printer never delivered (paper ran out at night, say), oldest first."""
+        pending = list(reversed(self.service.unprinted_receipts()))
+        if not pending:
+            self.report = "没有未打印的回执"
+            return
+        self.report = "\n".join(self.service.reprint_receipt(r.local_no) for r in pending)
 
     def health(self, kind: str) -> None:
         self.report = self.service.device_health_text(kind)

@@ -743,6 +743,7 @@ class KioskService:
             self.session.submit_failed()
             self.events.post("submit_failed", message="本机保存失败，请点「帮办代办」找工作人员")
             return
+        self._visit["local_no"] = local_no  # the durable receipt row: marked once the paper is out
         tracking, queued = self._wait_delivered(local_no)
         self._visit["promised_date"] = None
         try:
@@ -808,7 +809,40 @@ class KioskService:
             self.events.post("printed", ok=False, message=msg,
                              qr_text=qr_payload(tracking) if tracking else "")
             return
+        if what == "receipt" and self._visit.get("local_no") and self.outbox is not None:
+            self.outbox.receipts.mark_printed(self._visit["local_no"])
         self.events.post("printed", ok=True)
+
+    def unprinted_receipts(self, limit: int = 50) -> list[Any]:
+        """Applications whose receipt never came out of the printer (survives a restart): for the technician."""
+        if self.outbox is None:
+            return []
+        return [r for r in self.outbox.receipts.recent(limit) if r.kind == "application" and r.printed_count == 0]
+
+    def reprint_receipt(self, number: str) -> str:
+        """Print a stored application's receipt again, from its masked summary (technician action)."""
+        from kiosk.receipt import Receipt, compose_receipt
+
+        r = self.outbox.receipts.get(number) if self.outbox is not None else None
+        if r is None or r.kind != "application":
+            return "没有找到这张回执"
+        item = self._catalog.find(r.summary.get("item_code") or "") if self._catalog is not None else None
+        rc = Receipt(
+            station=self.config.kiosk.station_name, brand=self.config.kiosk.brand,
+            item=(getattr(item, "title", None) or getattr(item, "main_name", None) or r.summary.get("item_code") or ""),
+            applicant_name=r.summary.get("name") or "", applicant_id=r.summary.get("id_number") or "",
+            tracking_no=r.tracking_no, submitted_at=_dt.datetime.fromtimestamp(r.created_at),
+            promised_text=_limit_text(item.promised_limit) if item is not None else "", queued=r.platform_no is None,
+            service_phone=self.config.kiosk.service_phone, helper_phone=self.config.kiosk.helper_phone)
+        prn = self.devices.get("printer")
+        try:
+            if prn is None:
+                raise RuntimeError("no printer")
+            prn.print_blocks(compose_receipt(rc, getattr(prn, "paper_mm", 58)), "receipt")
+        except Exception as e:  # noqa: BLE001
+            return "补打失败：" + (getattr(e, "message", None) or "打印机故障")
+        self.outbox.receipts.mark_printed(r.local_no)
+        return f"已补打回执 {r.tracking_no}"
 
     # ------------------------------------------------------------------ rating
     def rate(self, level: str, reason: str | None = None) -> None:
@@ -1024,7 +1058,13 @@ class KioskService:
         lines.append(f"队列：待提交 {q.get('pending', 0)}，提交中 {q.get('inflight', 0)}，"
                      f"失败 {q.get('failed', 0)}，已完成 {q.get('done', 0)}")
         lines.append(f"平台：{'可以连接' if st.online else '无法连接'}（{self.platform.base_url if self.platform else '-'}）")
+        unprinted = self.unprinted_receipts()
+        if unprinted:
+            lines.append(f"未打印的回执：{len(unprinted)} 张（" + "、".join(r.tracking_no for r in unprinted[:5])
+                         + ("……" if len(unprinted) > 5 else "") + "）")
         lines.append(f"配置版本：{self.config_version()}")
+        if self.restart_pending:
+            lines.append("待重启生效的配置：" + "、".join(self.restart_pending))
         return "\n".join(lines)
 
     def config_version(self) -> str:

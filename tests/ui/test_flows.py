@@ -281,6 +281,7 @@ def test_printer_out_of_paper_shows_qr(ui):
         assert rc.print_message.startswith("打印机缺纸，请联系工作人员")
         assert rc.show_qr and rc.qr.texture is not None
         shot(drv, "13-receipt-paper-out")
+        tracking = svc.session.data.tracking_no
         drv.tap("receipt-done")
         drv.wait_screen("rating")
         drv.tap("rating-skip")
@@ -288,6 +289,17 @@ def test_printer_out_of_paper_shows_qr(ui):
         remove_card(svc)
     finally:
         emu.set_status("ok")
+    # nothing lost silently: the technician sees the receipt that never came out, and reprints it
+    missing = [r for r in svc.unprinted_receipts() if tracking in (r.local_no, r.tracking_no)]
+    assert len(missing) == 1
+    assert "未打印的回执：" in svc.technician_report() and missing[0].tracking_no in svc.technician_report()
+    before = len(emu.receipts)
+    drv.wait_until(lambda: svc.devices["printer"].status.state.value == "ready", what="paper back", timeout=20)
+    assert svc.reprint_receipt(missing[0].local_no).startswith("已补打回执")
+    assert len(emu.receipts) == before + 1
+    text = emu.receipts[-1].text()
+    assert missing[0].tracking_no in text and card_name(svc) not in text  # masked on paper
+    assert all(r.local_no != missing[0].local_no for r in svc.unprinted_receipts())
 
 
 def test_pay_visit(ui):

@@ -99,6 +99,8 @@ def test_technician_pin_lockout_and_panel(kiosk_clock):
     drv.wait_until(lambda: "printer internal" in tech.report, what="printer health")
     drv.tap("tech-drain")
     assert "已提交" in tech.report
+    drv.tap("tech-reprint")
+    assert tech.report == "没有未打印的回执" or tech.report.startswith("已补打回执")
     drv.tap("tech-log")
     drv.screenshot(drv.artifacts / "technician.png")
     drv.tap("tech-exit")
