@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class PipelineSettings:
 @dataclass
 class Detection:
     corners: np.ndarray | None  # 4x2 float32 TL TR BR BL in the coordinates of the searched image
-    method: str  # edges | brightness | full_frame | none
+    method: str  # edges | brightness | full_frame | none | given
     problems: list[Problem]
     area_frac: float = 0.0
 
@@ -547,8 +547,12 @@ def _source_roi(frame: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> tupl
     return frame[y0:y1, x0:x1], M @ T
 
 
-def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, encode: bool = True) -> ScanResult:
-    """Run the whole pipeline on one BGR still; never raises for a bad picture (problems say why)."""
+def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, encode: bool = True,
+            corners: np.ndarray | None = None) -> ScanResult:
+    """Run the whole pipeline on one BGR still; never raises for a bad picture (problems say why).
+
+    ``corners`` (4x2, full-frame pixels), when given, skip the search: the page is taken from there
+    (e.g. corners an operator adjusted, or another detector's result in the benchmark)."""
     import cv2
 
     s = settings or PipelineSettings()
@@ -564,9 +568,13 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
         return ScanResult(False, [problem("no_document")], None, "none", ms=0.0)
     if frame.ndim == 2:
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    fh, fw = frame.shape[:2]
+    if corners is not None:
+        det = Detection(np.asarray(corners, np.float32).reshape(4, 2), "given", [], 0.0)
+        corners, half, t = order_corners(det.corners), frame, t0
+        return _finish(frame, half, corners, det, s, encode, t0, t, timings, lap)
     # One cheap pass over the 8 MP frame: bilinear samples at twice the search size, then 2x2 averages
     # (enough low-pass for finding a page; the corners are refined on the full frame afterwards).
-    fh, fw = frame.shape[:2]
     k = max(1, -(-max(fh, fw) // s.detect_size))
     if k > 1:
         sw, sh = fw // k, fh // k
@@ -594,6 +602,16 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
         if scale < 1.0:
             corners = refine_corners(frame, corners, radius=1.5 / scale + 2)
         t = lap("refine", t)
+    return _finish(frame, half, corners, det, s, encode, t0, t, timings, lap)
+
+
+def _finish(frame: np.ndarray, half: np.ndarray, corners: np.ndarray, det: Detection, s: PipelineSettings,
+            encode: bool, t0: float, t: float, timings: dict[str, float],
+            lap: Callable[[str, float], float]) -> ScanResult:
+    """Everything after the corners: the gate, the skew, the one full-resolution warp, cleaning, JPEG."""
+    import cv2
+
+    fh, fw = frame.shape[:2]
     problems = list(det.problems)
     # The gate looks at a small check warp (warping cost follows the output size), taken from the
     # search copy at twice the search size when that still has the pixels (it is in cache, the

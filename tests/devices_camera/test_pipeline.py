@@ -108,3 +108,45 @@ def test_full_resolution_frame(full_counts):
     f = make_frame("good", size=(3264, 2448), seed=7)
     r = process(f.image)
     assert r.ok and quad_iou(r.corners, f.corners) >= 0.95 and len(r.jpeg) <= 500_000
+
+
+def test_blurred_full_resolution_frame_is_still_rejected():
+    """At 8 MP the gate's check warp comes from the search copy: blur must still trip it."""
+    r = process(make_frame("blurred", size=(3264, 2448), seed=7).image)
+    assert not r.ok and "blurred" in [p.code for p in r.problems]
+
+
+def test_given_corners_skip_the_search(frames):
+    f = frames("good", 3)
+    found = process(f.image)
+    given = process(f.image, corners=f.corners[[2, 3, 0, 1]])  # any order
+    assert given.method == "given" and given.ok and "detect" not in given.timings
+    assert given.image.shape == found.image.shape and len(given.jpeg) <= 500_000
+
+
+@pytest.mark.parametrize("angle", [-2.4, -0.9, 0.6, 1.7])
+def test_skew_angle_recovers_a_known_rotation(angle):
+    from devices.camera.pipeline import skew_angle
+    from devices.camera.synth import render_page
+
+    page = render_page(840, seed=4)
+    gray = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY) if page.ndim == 3 else page
+    gray = cv2.resize(gray, (640, int(640 * gray.shape[0] / gray.shape[1])), interpolation=cv2.INTER_AREA)
+    h, w = gray.shape
+    rotated = cv2.warpAffine(gray, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
+                             borderMode=cv2.BORDER_REPLICATE)
+    assert abs(skew_angle(rotated) + angle) <= 0.2
+
+
+def test_page_warp_reads_only_its_part_of_the_frame_with_the_same_result(frames):
+    from devices.camera.pipeline import _source_roi, page_transform
+
+    f = frames("good", 1)
+    size, M = page_transform(f.corners)
+    R = np.vstack([cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), 2.5, 1.0), [0.0, 0.0, 1.0]])
+    M = R @ M  # a folded-in deskew makes the output corners sample outside the page
+    src, M_src = _source_roi(f.image, M, size)
+    assert src.shape[0] * src.shape[1] < 0.6 * f.image.shape[0] * f.image.shape[1]
+    whole = cv2.warpPerspective(f.image, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    part = cv2.warpPerspective(src, M_src, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(whole.astype(int) - part.astype(int)).max() <= 1
