@@ -136,10 +136,26 @@ def _plausible(quad: np.ndarray, frame_area: float) -> bool:
     return True
 
 
+def _hist_u8(img: np.ndarray) -> np.ndarray:
+    """256-bin histogram of a uint8 image (cv2.calcHist: several times faster than np.bincount)."""
+    import cv2
+
+    return cv2.calcHist([img], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+
+
+def _median_u8(img: np.ndarray) -> float:
+    """np.median of a uint8 image, exactly (mean of the two middle values), from its histogram."""
+    cdf = np.cumsum(_hist_u8(img))
+    n = int(cdf[-1])
+    lo = int(np.searchsorted(cdf, (n - 1) // 2, side="right"))
+    hi = int(np.searchsorted(cdf, n // 2, side="right"))
+    return (lo + hi) / 2.0
+
+
 def _edge_candidates(gray: np.ndarray) -> list[np.ndarray]:
     import cv2
 
-    v = float(np.median(gray))
+    v = _median_u8(gray)
     lo, hi = max(10.0, 0.5 * v), max(30.0, 1.2 * v)
     edges = cv2.Canny(gray, lo * 0.5, hi * 0.5)
     edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
@@ -170,10 +186,9 @@ def _bright_region(gray: np.ndarray) -> tuple[np.ndarray | None, float, bool, fl
     touches = x <= 2 or y <= 2 or x + bw >= w - 2 or y + bh >= h - 2
     region = np.zeros_like(mask)
     cv2.drawContours(region, [c], -1, 255, -1)
-    inside = gray[region > 0]
-    outside = gray[region == 0]
-    mi = float(inside.mean()) if inside.size else 0.0
-    mo = float(outside.mean()) if outside.size else 0.0
+    n_in = cv2.countNonZero(region)
+    mi = float(cv2.mean(gray, region)[0]) if n_in else 0.0
+    mo = float(cv2.mean(gray, cv2.bitwise_not(region))[0]) if n_in < h * w else 0.0
     contrast = (mi - mo) / (mi + 1.0)
     return c, frac, touches, contrast
 
@@ -185,7 +200,7 @@ def _edge_support_map(gray: np.ndarray) -> np.ndarray:
     gx = cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_16S, 0, 1, ksize=3)
     mag = cv2.addWeighted(cv2.convertScaleAbs(gx), 0.5, cv2.convertScaleAbs(gy), 0.5, 0)
-    cdf = np.cumsum(np.bincount(mag.ravel(), minlength=256))
+    cdf = np.cumsum(_hist_u8(mag))
     p90 = int(np.searchsorted(cdf, 0.9 * cdf[-1]))
     thr = max(8.0, p90 * 0.5)
     return cv2.dilate((mag >= thr).astype(np.uint8), np.ones((5, 5), np.uint8))

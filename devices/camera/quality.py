@@ -1,7 +1,8 @@
 """The quality gate for captured materials: problems a citizen can fix before the page is sent.
 
-Checked on the detected document region of a small copy of the frame, so the gate
-costs a few milliseconds even on 8-megapixel stills. Thresholds come from the
+Checked on a small warp of the detected document (640 px on its long side, taken from the
+search copy when that has the pixels), so the gate costs a few milliseconds even on
+8-megapixel stills. Thresholds come from the
 camera's DeviceSettings extras (``quality_*`` keys) with the defaults below.
 """
 from __future__ import annotations
@@ -81,7 +82,8 @@ def sharpness(doc_gray: np.ndarray) -> float:
     lap = cv2.Laplacian(doc_gray, cv2.CV_32F, ksize=3)
     h, w = lap.shape
     th, tw = max(8, h // 6), max(8, w // 4)
-    tiles = [float(lap[y:y + th, x:x + tw].var()) for y in range(0, h - th + 1, th) for x in range(0, w - tw + 1, tw)]
+    tiles = [float(cv2.meanStdDev(lap[y:y + th, x:x + tw])[1][0, 0]) ** 2  # (cheaper than ndarray.var)
+             for y in range(0, h - th + 1, th) for x in range(0, w - tw + 1, tw)]
     tiles.sort(reverse=True)
     top = tiles[: max(1, len(tiles) // 4)]
     return float(np.mean(top)) if top else 0.0
