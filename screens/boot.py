@@ -12,6 +12,35 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def start_xvfb(width: int = 1280, height: int = 800) -> "subprocess.Popen | None":
+    """Start a private Xvfb and point DISPLAY at it; None when Xvfb is not installed or will not start.
+
+    The caller owns the process (terminate it when done). Used by `kiosk demo --xvfb` and the UI tests.
+    """
+    import shutil
+    import subprocess
+    import time
+    from pathlib import Path
+
+    exe = shutil.which("Xvfb")
+    if not exe:
+        return None
+    for n in range(90, 120):
+        if Path(f"/tmp/.X{n}-lock").exists():
+            continue
+        proc = subprocess.Popen([exe, f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(50):
+            if Path(f"/tmp/.X11-unix/X{n}").exists():
+                os.environ["DISPLAY"] = f":{n}"
+                return proc
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.kill()
+    return None
+
+
 def configure_kivy(width: int = 1280, height: int = 800, *, production: bool = False, quiet: bool = True) -> str:
     """Set Kivy's config; returns 'window' or 'offscreen' (no display: SDL's offscreen EGL driver)."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")

@@ -6,33 +6,10 @@ it starts itself with --xvfb; never needs a real screen.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
-
-
-def _start_xvfb() -> subprocess.Popen | None:
-    exe = shutil.which("Xvfb")
-    if not exe:
-        return None
-    for n in range(90, 120):
-        if Path(f"/tmp/.X{n}-lock").exists():
-            continue
-        proc = subprocess.Popen([exe, f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(50):
-            if Path(f"/tmp/.X11-unix/X{n}").exists():
-                os.environ["DISPLAY"] = f":{n}"
-                return proc
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        proc.kill()
-    return None
 
 
 def register(cli: click.Group) -> None:
@@ -46,7 +23,9 @@ def register(cli: click.Group) -> None:
         xproc = None
         if not os.environ.get("DISPLAY"):
             if xvfb:
-                xproc = _start_xvfb()
+                from screens.boot import start_xvfb
+
+                xproc = start_xvfb()
                 click.echo(f"kiosk demo: started Xvfb on {os.environ.get('DISPLAY')}" if xproc else
                            "kiosk demo: Xvfb not available; rendering offscreen", err=True)
             else:

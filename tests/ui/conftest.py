@@ -1,16 +1,22 @@
 """UI test fixtures: one kiosk app per test module, real simulated devices, the platform simulator in-process.
 
-Kivy renders offscreen (SDL's EGL driver) when there is no DISPLAY, or into Xvfb
-when one is set; screenshots land in artifacts/ui/<module>/.
+Without a display the tests start their own Xvfb (a real X server, as on a kiosk) and render
+into it; only where Xvfb is not installed do they fall back to SDL's offscreen EGL driver
+(KIOSK_UI_OFFSCREEN=1 forces that). Screenshots land in artifacts/ui/<module>/.
 """
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 
-from screens.boot import configure_kivy
+from screens.boot import configure_kivy, has_display, start_xvfb
 
-configure_kivy(1280, 800)
+if not has_display() and os.environ.get("KIOSK_UI_OFFSCREEN") != "1":
+    _xvfb = start_xvfb(1280, 800)
+    if _xvfb is not None:
+        atexit.register(lambda: (_xvfb.terminate(), _xvfb.wait(timeout=10)))
+RENDERING = configure_kivy(1280, 800)
 
 import pytest  # noqa: E402
 
