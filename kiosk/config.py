@@ -50,7 +50,7 @@ class UISection(_Section):
     fullscreen: bool = False
     width: int = Field(default=1280, ge=320)
     height: int = Field(default=800, ge=240)
-    items_per_page: int = Field(default=8, ge=1)
+    items_per_page: int = Field(default=6, ge=1)  # three rows of two under a headline at 1280x800
     elderly_items_per_page: int = Field(default=3, ge=1)  # three big tiles fit 1280x800 without scrolling
 
     @model_validator(mode="after")

@@ -26,7 +26,8 @@ class CertificateScreen(KioskScreen):
         self.message = ""
         if stage == "choose":
             self.title, self.body = "", ""
-            self.pager.per_page = self.service.items_per_page
+            # an explanation line sits above the list here: one row fewer than the browse screen
+            self.pager.per_page = max(1, self.service.items_per_page - (1 if self.service.elderly else 2))
             self.pager.cols = 1 if self.service.elderly else 2
             self.pager.entries = [item_entry(it) for it in self.service.items_of_flow("query_print")]
             self.pager.on_choose = self._choose

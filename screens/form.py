@@ -62,7 +62,7 @@ class FormScreen(KioskScreen):
         if f.get("type") != "choice":
             return
         choices = list(f.get("choices") or [])
-        slots = 3 if self.service.elderly else 6  # what fits above the navigation buttons
+        slots = 4 if self.service.elderly else 6  # two columns; what fits above the navigation buttons
         per_page = len(choices) if len(choices) <= slots else slots - 1
         pages = max(1, -(-len(choices) // per_page))
         start = (self.choice_page % pages) * per_page

@@ -33,7 +33,7 @@ MINIMUMS = {
 # Sizes actually used (dp), per mode; each is at or above the minimum.
 SIZES = {
     "normal": dict(body=22, small=20, head=34, brand=40, button=26, target=72, tile_h=96, key=64, spacing=16),
-    "elderly": dict(body=28, small=26, head=42, brand=44, button=32, target=96, tile_h=120, key=80, spacing=20),
+    "elderly": dict(body=28, small=26, head=42, brand=44, button=32, target=80, tile_h=96, key=80, spacing=20),
 }
 
 

@@ -53,12 +53,30 @@ def violations(root, mode: str) -> list[str]:
                 out.append(f"{where} font {w.font_size:.1f} < {need:.1f}")
             if w.line_height + 1e-6 < m.line_height:
                 out.append(f"{where} line height {w.line_height} < {m.line_height}")
+        out += overflowing_box(w)
         if isinstance(w, ButtonBehavior):
             need = dp(m.target_dp)
             if w.width + 1e-6 < need or w.height + 1e-6 < need:
                 out.append(f"{type(w).__name__}[{getattr(w, 'key', '')}] {w.width:.0f}x{w.height:.0f} < {need:.0f}")
             out += off_screen(w)
     return out
+
+
+def overflowing_box(w) -> list[str]:
+    """A vertical box whose fixed-height children need more room than it has: they get drawn over each other."""
+    from kivy.uix.boxlayout import BoxLayout
+
+    if not isinstance(w, BoxLayout) or w.orientation != "vertical" or _in_scroll(w):
+        return []
+    kids = [c for c in w.children if visible(c)]
+    if not kids:
+        return []
+    fixed = sum(c.height for c in kids if c.size_hint_y is None)
+    pad = w.padding[1] + w.padding[3] if len(w.padding) == 4 else (w.padding[1] * 2 if len(w.padding) == 2 else w.padding[0] * 2)
+    need = fixed + w.spacing * (len(kids) - 1) + pad
+    if need > w.height + 2:
+        return [f"{type(w).__name__} in {type(w.parent).__name__} needs {need:.0f} px, has {w.height:.0f}"]
+    return []
 
 
 def off_screen(w) -> list[str]:
