@@ -302,15 +302,20 @@ def test_printer_out_of_paper_shows_qr(ui):
     assert all(r.local_no != missing[0].local_no for r in svc.unprinted_receipts())
 
 
-def test_pay_visit(ui):
-    app, drv, svc = ui
+def open_payment(drv, app, svc):
+    """A `pay` item from its guide to the payment screen: identify, answer the form."""
     app.go("guide", code=PAY_ITEM)
     drv.tap("guide-start")
     identify(drv, svc)
     drv.wait_screen("form")
     fill_form(drv, app)
     drv.wait_screen("payment")
-    pay = app.screen("payment")
+    return app.screen("payment")
+
+
+def test_pay_visit(ui):
+    app, drv, svc = ui
+    pay = open_payment(drv, app, svc)
     drv.wait_until(lambda: pay.waiting, what="payment QR")
     shot(drv, "20-payment")
     assert "应缴金额" in pay.bill and pay.qr.texture is not None
@@ -339,13 +344,7 @@ def test_payment_not_made_times_out_without_charging(ui):
     before = svc.payment_timeout_s
     svc.payment_timeout_s = 2.0
     try:
-        app.go("guide", code=PAY_ITEM)
-        drv.tap("guide-start")
-        identify(drv, svc)
-        drv.wait_screen("form")
-        fill_form(drv, app)
-        drv.wait_screen("payment")
-        pay = app.screen("payment")
+        pay = open_payment(drv, app, svc)
         drv.wait_until(lambda: pay.error, what="payment timeout", timeout=30)
         shot(drv, "21-payment-timeout")
         assert "超时" in pay.message and "没有扣款" in pay.message
