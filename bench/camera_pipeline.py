@@ -103,7 +103,7 @@ def main() -> None:
     import cv2
 
     from devices.camera.pipeline import PipelineSettings, process
-    from devices.camera.synth import make_frame, quad_iou
+    from standins.camera_scenes import make_frame, quad_iou
 
     settings = PipelineSettings()
     print(f"generating {args.frames} synthetic {w}x{h} frames (random homography, shadow, blur, noise)...")

@@ -47,7 +47,7 @@ def main() -> None:
 
     import requests
 
-    from kiosk.credentials import configured_credentials
+    from kiosk.platform.credentials import configured_credentials
     from kiosk.platform import signing
     from kiosk.platform.client import PlatformClient, encode_json
     from offline_cache.drainer import Drainer

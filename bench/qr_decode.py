@@ -84,7 +84,7 @@ def make_frame(rng: np.random.Generator, size: tuple[int, int], text: str) -> tu
 
 def payload(rng: np.random.Generator, i: int) -> str:
     if i % 2 == 0:
-        from kiosk.tracking import new_tracking_no, qr_payload
+        from kiosk.domain.tracking import new_tracking_no, qr_payload
         return qr_payload(new_tracking_no("LQ"))
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
     return "".join(alphabet[j] for j in rng.integers(0, len(alphabet), int(rng.integers(60, 160))))

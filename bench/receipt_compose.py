@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.receipt_compose [--n 300]
 
-Ours: kiosk.receipt.compose_receipt (width-aware wrapping, 禁则, masking) and
+Ours: kiosk.domain.receipt.compose_receipt (width-aware wrapping, 禁则, masking) and
 devices.printer.escpos_out (GB18030 in Chinese mode via python-escpos).
 Baselines in the same run: a naive template wrapped with textwrap (counts
 characters, not columns: lines overflow the paper, counted below) and
@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _receipts(n: int):
-    from kiosk.receipt import Receipt
-    from kiosk.tracking import new_tracking_no
+    from kiosk.domain.receipt import Receipt
+    from kiosk.domain.tracking import new_tracking_no
 
     items = ["城乡居民基本养老保险参保登记（含变更、注销等业务的办理）", "居民医保参保登记", "灵活就业人员社保缴费基数申报",
              "不动产登记资料查询", "高龄津贴申请"]
@@ -65,9 +65,9 @@ def main() -> None:
     from escpos.printer import Dummy
 
     from devices.printer.escpos_out import blocks_to_bytes
-    from devices.printer.escpos_parser import parse
-    from devices.printer.render import render_ops, split_receipts
-    from kiosk.receipt import Line, compose_receipt, text_width
+    from standins.escpos_parser import parse
+    from standins.printer_render import render_ops, split_receipts
+    from kiosk.domain.receipt import Line, compose_receipt, text_width
 
     receipts = _receipts(args.n)
     results: dict[str, dict] = {}
@@ -84,7 +84,7 @@ def main() -> None:
         to_bytes = _timed(lambda b: blocks_to_bytes(b, paper), blocks)
 
         def magic(b):  # the same python-escpos calls, text through its MagicEncode path
-            from kiosk.receipt import Cut, Qr
+            from kiosk.domain.receipt import Cut, Qr
 
             d = Dummy()
             d.hw("INIT")

@@ -67,7 +67,7 @@ KIOSK = CHILD_COMMON + r"""
 import statistics, tempfile
 from kiosk.config import load_config
 from kiosk.app.service import KioskService
-from kiosk.speech import NoSpeech
+from kiosk.infra.speech import NoSpeech
 from kivy.clock import Clock
 from kivy.base import EventLoop
 from screens.app import KioskApp

@@ -9,12 +9,7 @@ import time
 from typing import Any, Iterable
 
 from devices.base import DeviceAdapter, HealthLevel
-
-_SECRET_HINTS = ("password", "secret", "token", "key", "pin")
-
-
-def _redact(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("**REDACTED**" if any(h in k.lower() for h in _SECRET_HINTS) else v) for k, v in settings.items()}
+from kiosk.domain.redaction import redact_settings
 
 
 def diagnostics(adapter: DeviceAdapter, *, run_health: HealthLevel | str | None = None) -> dict[str, Any]:
@@ -32,7 +27,7 @@ def diagnostics(adapter: DeviceAdapter, *, run_health: HealthLevel | str | None 
         "status": adapter.status.as_dict(),
         "statistics": adapter.statistics,
         "last_health": last.as_dict() if last else None,
-        "settings": _redact(adapter.settings),
+        "settings": redact_settings(adapter.settings),
         "generated_at": time.time(),
     }
 

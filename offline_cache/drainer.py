@@ -25,7 +25,7 @@ from typing import Any, Callable
 from tenacity import wait_random_exponential
 
 from kiosk.platform.client import PermanentError, PlatformClient, RetryableError
-from kiosk.tracking import is_tracking_no
+from kiosk.domain.tracking import is_tracking_no
 from offline_cache.crypto import DecryptError
 from offline_cache.outbox import Outbox, Record
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from kiosk import tracking
+from kiosk.domain import tracking
 from offline_cache.crypto import Sealer
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ _INSERT = ("INSERT INTO records(id, kind, idem_key, group_key, payload, attachme
 
 
 def new_local_no() -> str:
-    """A local tracking number (kiosk.tracking, origin LQ)."""
+    """A local tracking number (kiosk.domain.tracking, origin LQ)."""
     return tracking.new_tracking_no("LQ")
 
 
@@ -465,7 +465,7 @@ class Outbox:
 
 def receipt_summary(kind: str, payload: dict) -> dict:
     """What a reprinted receipt shows: masked identity, no raw numbers."""
-    from kiosk.identity import mask_id_number, mask_name, mask_phone
+    from kiosk.domain.identity import mask_id_number, mask_name, mask_phone
 
     def masked(fn, v):
         try:

@@ -4,8 +4,7 @@ The camera runs at its still resolution (e.g. 3264x2448); the UI preview is a
 reduced copy (``preview_width``, INTER_AREA) so the screen stays fluid, and a
 still is the full frame handed to the pipeline. ``OpenCvCamera`` reads any
 cv2.VideoCapture source (a V4L2 index or device path, a video file or stream
-URL); ``SimulatedCamera`` produces synthetic pages (or cycles through image
-files) behind the same contract.
+URL); the simulated camera (standins.camera) sits behind the same contract.
 """
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ from devices.base import (DeviceAdapter, DeviceError, DeviceLost, DeviceState, H
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DocumentCamera", "OpenCvCamera", "SimulatedCamera"]
+__all__ = ["DocumentCamera", "OpenCvCamera"]
 
 
 class DocumentCamera(DeviceAdapter):
@@ -210,71 +209,3 @@ class OpenCvCamera(DocumentCamera):
         if not ok or frame is None:
             raise DeviceLost("no_frame", "高拍仪没有画面，正在重新连接")
         return frame
-
-
-class SimulatedCamera(DocumentCamera):
-    """Synthetic document frames (devices.camera.synth) or image files, behind the camera contract.
-
-    Settings: ``width``/``height`` (default 1632x1224), ``variant`` (good, blurred, glare...),
-    ``images`` (a list of image files to cycle through instead), ``face`` (who stands in front
-    during a face capture: ``one`` by default, ``none`` or ``two``).
-    """
-
-    FACE_SCENES = {"one": [(0.5, 0.45, 0.3)], "none": [], "two": [(0.3, 0.45, 0.22), (0.7, 0.45, 0.22)]}
-
-    driver = "simulated"
-
-    def __init__(self, settings: Any = None):
-        s = dict(settings.model_dump() if hasattr(settings, "model_dump") else (settings or {}))
-        if hasattr(settings, "model_extra"):
-            s.update(settings.model_extra or {})
-        s.setdefault("width", 1632)
-        s.setdefault("height", 1224)
-        super().__init__(s)
-        self.variant = str(self.param("variant", "good"))
-        self.images = [str(p) for p in (self.param("images", []) or [])]
-        self._n = 0
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
-        self.present = True  # tests unplug it
-        self.face_scene = str(self.param("face", "one"))
-        if self.face_scene not in self.FACE_SCENES:
-            raise DeviceError("bad_settings", f"模拟摄像头的 face 设置只能是 {', '.join(self.FACE_SCENES)}")
-        self._face_capture = False
-
-    def capture_face(self) -> Any:
-        """The face check runs on a synthetic person in front of the camera (unless image files are set)."""
-        self._face_capture = not self.images
-        try:
-            return super().capture_face()
-        finally:
-            self._face_capture = False
-
-    def _open_transport(self) -> None:
-        if not self.present:
-            raise DeviceLost("camera_missing", "未检测到高拍仪，正在重新连接")
-
-    def _grab(self) -> np.ndarray:
-        import cv2
-
-        from devices.camera.synth import make_frame
-
-        if not self.present:
-            raise DeviceLost("camera_missing", "未检测到高拍仪，正在重新连接")
-        self._n += 1
-        if self._face_capture:
-            from devices.camera.synth import make_face_frame
-
-            key = ("face:" + self.face_scene, 0)
-            if key not in self._cache:
-                self._cache[key] = make_face_frame(self.FACE_SCENES[self.face_scene], size=(self.width, self.height))
-            return self._cache[key].copy()
-        if self.images:
-            img = cv2.imread(self.images[(self._n - 1) % len(self.images)], cv2.IMREAD_COLOR)
-            if img is None:
-                raise DeviceError("bad_image", "模拟图片无法读取")
-            return img
-        key = (self.variant, self._n % 4)  # four frames per variant, generated once: a fluid preview
-        frame = self._cache.get(key)
-        if frame is None:
-            frame = self._cache[key] = make_frame(self.variant, size=(self.width, self.height), seed=key[1]).image
-        return frame.copy()

@@ -14,9 +14,10 @@ from typing import Any
 
 from devices.base import DeviceError
 from devices.idcard.pcsc import ApduError, PcscCardReader, Transmit, transmit_checked
-from devices.idcard.vpcd_card import SSC_AID
-from kiosk.identity import InvalidIdNumber, mask_id_number, mask_name, validate_id_number
-from kiosk.identity_card import NATIONS, SEX_CODES
+from kiosk.domain.identity import InvalidIdNumber, mask_id_number, mask_name, validate_id_number
+from kiosk.domain.identity_card import NATIONS, SEX_CODES
+
+SSC_AID = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")  # "sx1.sh." + GBK 社会保障
 
 __all__ = ["SocialSecurityCard", "read_sscard", "SocialSecurityCardReader", "SimulatedSocialSecurityReader",
            "PSAM_MESSAGE", "NotSocialSecurityCard"]
@@ -135,50 +136,3 @@ class SocialSecurityCardReader(PcscCardReader):
 
     def _on_card(self, transmit: Transmit, atr: bytes) -> dict[str, Any]:
         return {"card": read_sscard(transmit)}
-
-
-class SimulatedSocialSecurityReader(PcscCardReader):
-    """The same application logic against an in-process virtual card (no pcscd)."""
-
-    kind = "sscard"
-    driver = "simulated"
-
-    def __init__(self, settings: Any = None):
-        super().__init__(settings)
-        from devices.idcard.vpcd_card import SocialSecurityCardApp
-        self.card_app = SocialSecurityCardApp(psam_required=bool(self.param("psam_required", False)))
-        self.reader_name = "Simulated PC/SC reader"
-
-    def _open_transport(self) -> None:
-        pass
-
-    def _close_transport(self) -> None:
-        pass
-
-    def _poll_once(self) -> None:
-        pass
-
-    def _transmit(self, apdu: list[int]) -> tuple[list[int], int, int]:
-        r = self.card_app.apdu(bytes(apdu))
-        return list(r[:-2]), r[-2], r[-1]
-
-    def insert_card(self) -> dict[str, Any]:
-        self.card_app.reset()
-        payload: dict[str, Any] = {"atr": self.card_app.atr.hex(" ").upper(), "reader": self.reader_name}
-        try:
-            payload["card"] = read_sscard(self._transmit)
-            self._stats.success()
-        except DeviceError as e:
-            self._stats.failure(e.code)
-            payload["error"] = {"code": e.code, "message": e.message}
-        from devices.base import EventKind
-        self._emit(EventKind.CARD_INSERTED, **payload)
-        return payload
-
-    def remove_card(self) -> None:
-        from devices.base import EventKind
-        self._emit(EventKind.CARD_REMOVED, reader=self.reader_name)
-
-    def _health_external(self):  # type: ignore[override]
-        from devices.base import HealthLevel, HealthResult
-        return HealthResult(True, HealthLevel.EXTERNAL, "模拟读卡器正常", {})

@@ -12,8 +12,8 @@ import re
 
 from devices.base import DeviceError
 from devices.idcard.ga467 import MalformedText
-from kiosk.identity import InvalidIdNumber, validate_id_number
-from kiosk.identity_card import NATIONS, SEX_CODES, IdentityCard
+from kiosk.domain.identity import InvalidIdNumber, validate_id_number
+from kiosk.domain.identity_card import NATIONS, SEX_CODES, IdentityCard
 
 __all__ = ["TEXT_LEN", "parse_text_block", "encode_text_block", "UnsupportedCard", "CardRefused",
            "check_card_usable", "MalformedText"]

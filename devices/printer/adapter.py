@@ -209,15 +209,15 @@ class ReceiptPrinter(DeviceAdapter):
         return True
 
     def print_blocks(self, blocks: Sequence[Any], title: str = "receipt") -> PrintResult:
-        """Print layout blocks (kiosk.receipt); PrinterFault (job kept in `unprinted`) when it cannot."""
+        """Print layout blocks (kiosk.domain.receipt); PrinterFault (job kept in `unprinted`) when it cannot."""
         return self._run(PrintJob(list(blocks), title))
 
     def print_receipt(self, receipt: Any) -> PrintResult:
-        from kiosk.receipt import compose_receipt
+        from kiosk.domain.receipt import compose_receipt
         return self.print_blocks(compose_receipt(receipt, self.paper_mm), "receipt")
 
     def print_document(self, doc: Any) -> PrintResult:
-        from kiosk.receipt import compose_document
+        from kiosk.domain.receipt import compose_document
         return self.print_blocks(compose_document(doc, self.paper_mm), "document")
 
     def test_page(self) -> PrintResult:
@@ -303,7 +303,7 @@ class ReceiptPrinter(DeviceAdapter):
 
 
 def test_page_blocks(paper_mm: int, driver: str = "") -> list[Any]:
-    from kiosk.receipt import Cut, Feed, Line, Qr, Rule, columns_for_paper
+    from kiosk.domain.receipt import Cut, Feed, Line, Qr, Rule, columns_for_paper
 
     cols = columns_for_paper(paper_mm)
     digits = "".join(str(i % 10) for i in range(1, cols + 1))

@@ -1,4 +1,4 @@
-"""Layout blocks (kiosk.receipt) -> ESC/POS through python-escpos, Chinese as GB18030 in Chinese mode.
+"""Layout blocks (kiosk.domain.receipt) -> ESC/POS through python-escpos, Chinese as GB18030 in Chinese mode.
 
 python-escpos's own text path (MagicEncode) sends GB18030 without ``FS &`` and
 turns a line of only Chinese punctuation into '?', so text goes out as GB18030
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kiosk.receipt import Block, Cut, Feed, Line, Qr, Rule, columns_for_paper
+from kiosk.domain.receipt import Block, Cut, Feed, Line, Qr, Rule, columns_for_paper
 
 __all__ = ["encode_gb18030", "write_blocks", "blocks_to_bytes", "FS_CHINESE_ON", "FS_CHINESE_OFF"]
 

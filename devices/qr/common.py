@@ -6,7 +6,7 @@ import time
 from typing import Any, ClassVar
 
 from devices.base import DeviceAdapter, DeviceEvent, EventKind, HealthLevel, HealthResult, PromptCallback
-from kiosk.qr_payload import PayloadRefused, QrClassifier
+from kiosk.domain.qr_payload import PayloadRefused, QrClassifier
 
 __all__ = ["Deduper", "QrScannerBase"]
 

@@ -21,9 +21,9 @@ from typing import Any, Callable
 from kiosk.app.events import UiEventQueue
 from kiosk.app.technician import PinGate
 from kiosk.config import KioskConfig
-from kiosk.identity import mask_id_number, mask_name, mask_phone
-from kiosk.session import InvalidTransition, Session, State
-from kiosk.speech import SpeechBackend, make_speech
+from kiosk.domain.identity import mask_id_number, mask_name, mask_phone
+from kiosk.domain.session import InvalidTransition, Session, State
+from kiosk.infra.speech import SpeechBackend, make_speech
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class KioskService:
 
         url = self._platform_url
         if url is None and (self.simulate or self.config.platform.embedded_simulator):
-            from kiosk.platform.simulator import start_in_thread
+            from standins.platform_sim import start_in_thread
 
             self.simulator = start_in_thread(self.state_dir / "platform-sim", port=0, pay_after_s=8.0,
                                              progress_step_s=20.0)
@@ -206,7 +206,7 @@ class KioskService:
         self.drainer.start(poll_s=2.0)
 
     def _start_devices(self) -> None:
-        import devices
+        from kiosk.bootstrap import drivers
         from devices.base import DeviceAdapter
 
         for kind, settings in self.config.devices.items():
@@ -220,7 +220,7 @@ class KioskService:
             if kind == "printer" and d.get("driver") == "simulated" and "out_dir" not in d:
                 d["out_dir"] = str(self.state_dir / "receipts")
             try:
-                dev = devices.create(kind, d)
+                dev = drivers.create(kind, d)
             except Exception as e:  # noqa: BLE001 - an unknown/missing driver is a device that is down
                 log.warning("device %s unavailable: %s", kind, e.__class__.__name__)
                 self.status.devices[kind] = "missing"
@@ -603,7 +603,7 @@ class KioskService:
     def validate_form(self, values: dict[str, Any]) -> dict[str, str]:
         import re
 
-        from kiosk.fields import validate_form
+        from kiosk.domain.fields import validate_form
 
         it = self.current_item
         errors = validate_form(it, values)
@@ -770,7 +770,7 @@ class KioskService:
 
     # ------------------------------------------------------------------ receipt
     def receipt_data(self) -> Any:
-        from kiosk.receipt import Receipt
+        from kiosk.domain.receipt import Receipt
 
         d = self.session.data
         it = self.current_item
@@ -787,13 +787,13 @@ class KioskService:
         self._pool.submit(self._print, "receipt")
 
     def _print(self, what: str) -> None:
-        from kiosk.tracking import qr_payload
+        from kiosk.domain.tracking import qr_payload
 
         tracking = self.session.data.tracking_no or ""
         prn = self.devices.get("printer")
         try:
             if what == "receipt":
-                from kiosk.receipt import compose_receipt
+                from kiosk.domain.receipt import compose_receipt
 
                 blocks = compose_receipt(self.receipt_data(), getattr(prn, "paper_mm", 58))
             else:
@@ -821,7 +821,7 @@ class KioskService:
 
     def reprint_receipt(self, number: str) -> str:
         """Print a stored application's receipt again, from its masked summary (technician action)."""
-        from kiosk.receipt import Receipt, compose_receipt
+        from kiosk.domain.receipt import Receipt, compose_receipt
 
         r = self.outbox.receipts.get(number) if self.outbox is not None else None
         if r is None or r.kind != "application":
@@ -886,7 +886,7 @@ class KioskService:
                 "state": states.get(a.get("status", ""), a.get("status", ""))}
 
     def _progress_by_tracking(self, tracking_no: str) -> None:
-        from kiosk.tracking import tracking_origin
+        from kiosk.domain.tracking import tracking_origin
 
         try:
             if tracking_origin(tracking_no) == "local":
@@ -926,7 +926,7 @@ class KioskService:
         except Exception as e:  # noqa: BLE001
             self.events.post("certificate_error", message=_platform_message(e))
             return
-        from kiosk.receipt import QueryDocument, compose_document
+        from kiosk.domain.receipt import QueryDocument, compose_document
 
         ident = self.session.data.identity
         qd = QueryDocument(title=doc["title"], station=self.config.kiosk.station_name, brand=self.config.kiosk.brand,
@@ -1099,7 +1099,7 @@ class KioskService:
 
     def log_tail_text(self, lines: int = 30) -> str:
         """The last lines of the JSON log, redacted again on the way out."""
-        from kiosk.logging_setup import tail
+        from kiosk.infra.logs import tail
 
         path = self.log_path or self.config.resolve_path(self.config.logging.dir) / "kiosk.jsonl"
         got = tail(path, lines)
@@ -1197,7 +1197,7 @@ def _camera_document(cam: Any) -> tuple[bytes, Any]:
 
 
 def _load_catalog(config: KioskConfig) -> Any:
-    from kiosk.catalog import load_catalog
+    from kiosk.domain.catalog import load_catalog
 
     path = config.resolve_path(config.catalog.path) if config.catalog.path else None
     return load_catalog(path)

@@ -1,7 +1,7 @@
 """`kiosk catalog list|show|search`: the service items, for technicians and tools.
 
 JSON output (--json) is the item objects exactly as in config/catalog/items.json
-(kiosk.catalog.ITEM_FIELDS); the human output is a compact table in Chinese.
+(kiosk.domain.catalog.ITEM_FIELDS); the human output is a compact table in Chinese.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import click
 from kiosk.cli._groups import config_option, echo_json, fail, group
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kiosk.catalog import Catalog, Item
+    from kiosk.domain.catalog import Catalog, Item
 
 FLOW_NAMES = {"query_print": "查询打印", "apply": "申请", "pay": "缴费", "certify": "认证"}
 TYPE_NAMES = {"text": "文字", "phone": "电话", "date": "日期", "choice": "选择", "id_number": "身份证号",
@@ -90,7 +90,7 @@ def _guide(it: "Item") -> str:
 
 
 def _load(config_file: str | None) -> tuple["Catalog", set[str]]:
-    from kiosk.catalog import CatalogError, load_catalog
+    from kiosk.domain.catalog import CatalogError, load_catalog
     from kiosk.config import ConfigError, load_config
 
     try:

@@ -34,7 +34,7 @@ def register(cli: click.Group) -> None:
             from screens.boot import configure_kivy
 
             configure_kivy(1280, 800)
-            from screens.demo import run_demo
+            from standins.demo import run_demo
 
             out = Path(out_dir).resolve()
             steps = run_demo(out, log=lambda s: click.echo(s, err=True))

@@ -24,7 +24,7 @@ def register(cli: click.Group) -> None:
 
         Exit 0 when nothing needs a technician, 1 when something does.
         """
-        from kiosk.diagnose import run_diagnostics, write_support_bundle
+        from kiosk.app.diagnostics import run_diagnostics, write_support_bundle
 
         report = run_diagnostics(config_file, devices=not no_devices, http_timeout=timeout)
         if bundle_out:

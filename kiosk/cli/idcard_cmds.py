@@ -66,7 +66,7 @@ def register_idcard(cli: click.Group) -> None:
     def read(driver: str, port: str | None, baudrate: int, wait_s: float, fingerprint: bool, as_json: bool,
              unmasked: bool) -> None:
         """Read one card and print it (masked). Exit 1 on reader problems, 2 on a card that cannot be used."""
-        import devices
+        from kiosk.bootstrap import drivers
         from devices.base import DeviceError, DeviceState
         from devices.idcard.reader import NoCard
 
@@ -74,7 +74,7 @@ def register_idcard(cli: click.Group) -> None:
             raise click.UsageError("--port is required for ga467-serial")
         settings = {"driver": driver, "port": port, "baudrate": baudrate, "card_present": True,
                     "reconnect_initial_s": 0.2, "reconnect_max_s": 1.0}
-        dev = devices.create("idcard", settings)
+        dev = drivers.create("idcard", settings)
         dev.open()
         try:
             end = time.monotonic() + wait_s
@@ -147,7 +147,7 @@ def register_idcard(cli: click.Group) -> None:
     @click.option("--seconds", type=float, default=0, help="Stop after this long (0: until Ctrl-C).")
     def emulate(link: str, no_card: bool, seconds: float) -> None:
         """Run the GA 467 SAM emulator on a pseudo-terminal (demo and bench without hardware)."""
-        from devices.idcard.sam_emulator import PtyServer, SamEmulator, sample_card
+        from standins.sam_emulator import PtyServer, SamEmulator, sample_card
 
         server = PtyServer(SamEmulator(None if no_card else sample_card()), link)
         click.echo(f"SAM emulator on {link}")
@@ -172,10 +172,10 @@ def register_sscard(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def read(reader_name: str, wait_s: float, as_json: bool) -> None:
         """Read the card on a PC/SC reader (masked). Exit 1 on reader problems or no card, 2 on card errors."""
-        import devices
+        from kiosk.bootstrap import drivers
         from devices.base import DeviceError, DeviceState
 
-        dev = devices.create("sscard", {"driver": "pcsc", "reader": reader_name})
+        dev = drivers.create("sscard", {"driver": "pcsc", "reader": reader_name})
         dev.open()
         try:
             if dev.status.state != DeviceState.READY:

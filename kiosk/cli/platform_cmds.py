@@ -27,8 +27,8 @@ def register(cli: click.Group) -> None:
                      config_file) -> None:
         """Serve the platform contract (docs/platform-api.yaml) with fault injection."""
         from kiosk.config import load_config
-        from kiosk.credentials import configured_credentials, load_credentials
-        from kiosk.platform.simulator import make_server
+        from kiosk.platform.credentials import configured_credentials, load_credentials
+        from standins.platform_sim import make_server
 
         if credentials_file:
             creds = [load_credentials(p) for p in credentials_file]

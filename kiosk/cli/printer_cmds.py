@@ -24,7 +24,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def test_page(config_file: str | None, out_dir: str | None, as_json: bool) -> None:
         """Print a test page on the configured printer (exit 2 when the printer refuses)."""
-        import devices
+        from kiosk.bootstrap import drivers
         from devices.base import DeviceError
         from kiosk.config import ConfigError, load_config
 
@@ -38,7 +38,7 @@ def register(cli: click.Group) -> None:
         params["poll_status"] = False
         if out_dir:
             params["out_dir"] = out_dir
-        printer = devices.create("printer", params)
+        printer = drivers.create("printer", params)
         printer.open()
         try:
             res = printer.test_page()
@@ -71,7 +71,7 @@ def register(cli: click.Group) -> None:
     @click.option("--chinese-default", is_flag=True, help="Start in Chinese mode (like many local models).")
     def emulate(port: int, host: str, out_dir: str, status: str, paper: str, chinese_default: bool) -> None:
         """Run a 9100-style ESC/POS printer emulator until SIGTERM/SIGINT."""
-        from devices.printer.emulator import PrinterEmulator
+        from standins.printer_emulator import PrinterEmulator
 
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -99,9 +99,9 @@ def register(cli: click.Group) -> None:
     def render(receipt_json: str, png_path: str, paper: str) -> None:
         """Compose a receipt from RECEIPT.json and render it through the emulator's renderer."""
         from devices.printer.escpos_out import blocks_to_bytes
-        from devices.printer.escpos_parser import parse
-        from devices.printer.render import render_ops, split_receipts
-        from kiosk.receipt import Receipt, ReceiptDataError, compose_receipt
+        from standins.escpos_parser import parse
+        from standins.printer_render import render_ops, split_receipts
+        from kiosk.domain.receipt import Receipt, ReceiptDataError, compose_receipt
 
         try:
             data = json.loads(Path(receipt_json).read_text(encoding="utf-8"))

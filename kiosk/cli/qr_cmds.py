@@ -57,7 +57,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def classify_cmd(text: str, allow: tuple[str, ...], as_json: bool) -> None:
         """Show how the kiosk classifies a payload; exit 2 when it would be refused."""
-        from kiosk.qr_payload import PayloadRefused, QrClassifier
+        from kiosk.domain.qr_payload import PayloadRefused, QrClassifier
 
         try:
             p = QrClassifier(allow).classify(text)

@@ -57,7 +57,7 @@ def _when(ts: float | None) -> str:
 
 
 def _masked(rec) -> dict:
-    from kiosk.identity import mask_id_number, mask_name, mask_phone
+    from kiosk.domain.identity import mask_id_number, mask_name, mask_phone
 
     p = rec.payload or {}
     person = p.get("applicant") or p.get("contact") or {}
@@ -131,7 +131,7 @@ def register(cli) -> None:
         import signal
         import threading
 
-        from kiosk.credentials import CredentialsError, configured_credentials
+        from kiosk.platform.credentials import CredentialsError, configured_credentials
         from kiosk.platform.client import PlatformClient
         from offline_cache.drainer import Drainer
 

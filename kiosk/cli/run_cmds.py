@@ -38,7 +38,7 @@ def register(cli: click.Group) -> None:
             click.echo("kiosk run: no display found; rendering offscreen (SDL offscreen/EGL). "
                        "Use `kiosk demo --out DIR` for screenshots, or run under Xvfb.", err=True)
         from kiosk.app.service import KioskService
-        from kiosk.logging_setup import setup_logging
+        from kiosk.infra.logs import setup_logging
 
         service = KioskService(cfg, simulate=simulate)
         log_dir = service.state_dir / "log" if simulate else cfg.resolve_path(cfg.logging.dir)
@@ -72,7 +72,7 @@ def register(cli: click.Group) -> None:
         exit_code = [0]
 
         def _restart_when_idle(_dt: float) -> None:
-            from kiosk.session import State
+            from kiosk.domain.session import State
 
             if service.restart_pending and service.session.state is State.IDLE:
                 click.echo("kiosk run: restarting for pushed configuration: " + ", ".join(service.restart_pending),
@@ -95,7 +95,7 @@ def register(cli: click.Group) -> None:
         try:
             app.run()
         finally:
-            from kiosk.fleet.systemd import notify
+            from kiosk.infra.systemd import notify
 
             notify("STOPPING=1")
             for link in fleet:
@@ -118,7 +118,7 @@ def _arm_watchdog(clock: object, station: str) -> None:
     """
     import time
 
-    from kiosk.fleet.systemd import start_watchdog
+    from kiosk.infra.systemd import start_watchdog
 
     beat = [time.monotonic()]
     clock.schedule_interval(lambda _dt: beat.__setitem__(0, time.monotonic()), 1.0)  # type: ignore[attr-defined]

@@ -247,7 +247,7 @@ def _version_or_zero(raw: bytes) -> int:
 def run_agent(site_file: str | None = None, *, once: bool = False) -> int:
     """Foreground agent for `kiosk fleet agent`: sd_notify READY and watchdog, SIGTERM stops it."""
     from kiosk.config import ConfigError
-    from kiosk.fleet import systemd
+    from kiosk.infra import systemd
 
     try:
         agent = KioskAgent(site_file)
@@ -255,7 +255,7 @@ def run_agent(site_file: str | None = None, *, once: bool = False) -> int:
         print(f"fleet agent cannot start: {e}", flush=True)
         return 3
     try:  # redacting JSON logs in the kiosk's log directory, own file (the app rotates its own)
-        from kiosk.logging_setup import setup_logging
+        from kiosk.infra.logs import setup_logging
 
         lc = agent.config.logging
         setup_logging(agent.config.resolve_path(lc.dir), lc.level, lc.max_bytes, lc.backups,

@@ -26,41 +26,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from kiosk.platform import signing
+from kiosk.ports.platform import PermanentError, PlatformError, RetryableError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RESPONSE = 1_000_000
 MAX_RETRY_AFTER_S = 3600.0
 _SHA = re.compile(r"^[0-9a-f]{64}$")
-
-
-class PlatformError(Exception):
-    """Base of both classes; ``status`` is the HTTP status when there was one."""
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = ""):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class RetryableError(PlatformError):
-    def __init__(self, message: str, *, status: int | None = None, code: str = "", retry_after: float | None = None):
-        super().__init__(message, status=status, code=code)
-        self.retry_after = retry_after
-
-
-class PermanentError(PlatformError):
-    def __init__(self, message: str, *, status: int | None = None, code: str = "", detail: str = "",
-                 errors: Mapping[str, str] | None = None):
-        super().__init__(message, status=status, code=code)
-        self.detail = detail
-        self.errors = dict(errors or {})
-
-    def reason(self) -> str:
-        """One line for the dead-letter table and the station helper: detail plus field messages."""
-        parts = [self.detail or f"平台拒绝（{self.status} {self.code}）".strip()]
-        parts += [f"{k}: {v}" for k, v in self.errors.items()]
-        return "；".join(p for p in parts if p)
 
 
 @dataclass
@@ -154,7 +126,7 @@ class PlatformClient:
             from kiosk.config import load_config
             cfg = load_config()
         if credentials is None:
-            from kiosk.credentials import configured_credentials
+            from kiosk.platform.credentials import configured_credentials
             credentials = configured_credentials(cfg)
         p = cfg.platform
         return cls(base_url or p.base_url, credentials.kiosk_id, credentials.secret, alg=p.signature_alg,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.catalog import (DEFAULT_PATH, FIELD_TYPES, FLOWS, ITEM_FIELDS, KNOWN_DOMAINS, Catalog,
+from kiosk.domain.catalog import (DEFAULT_PATH, FIELD_TYPES, FLOWS, ITEM_FIELDS, KNOWN_DOMAINS, Catalog,
                            CatalogError, Item, load_catalog)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.catalog import load_catalog
-from kiosk.fields import luhn_ok, normalise_value, validate_field, validate_form
-from kiosk.identity import check_digit
+from kiosk.domain.catalog import load_catalog
+from kiosk.domain.fields import luhn_ok, normalise_value, validate_field, validate_form
+from kiosk.domain.identity import check_digit
 
 
 def F(type_: str, required: bool = True, choices=(), name: str = "x", label: str = "某项") -> dict:
@@ -205,7 +205,7 @@ def test_validate_field_never_raises_and_never_echoes_the_value(kind, value):
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet="0123456789X", min_size=18, max_size=18))
 def test_id_number_field_agrees_with_identity_rules(s):
-    from kiosk.identity import InvalidIdNumber, validate_id_number
+    from kiosk.domain.identity import InvalidIdNumber, validate_id_number
     try:
         validate_id_number(s)
         ok = True

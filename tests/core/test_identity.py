@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from hypothesis import given, strategies as st
 
-from kiosk.identity import (
+from kiosk.domain.identity import (
     InvalidIdNumber, check_digit, mask_id_number, mask_name, mask_phone, validate_id_number,
 )
 

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from kiosk.logging_setup import REDACTOR, setup_logging, tail
+from kiosk.infra.logs import REDACTOR, setup_logging, tail
 
 
 def test_log_file_never_holds_id_phone_or_session_name(tmp_path):

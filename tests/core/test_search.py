@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.catalog import load_catalog
-from kiosk.search import SearchIndex, normalise_query, to_syllables
+from kiosk.domain.catalog import load_catalog
+from kiosk.domain.search import SearchIndex, normalise_query, to_syllables
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +103,13 @@ def test_empty_and_nonsense_queries(catalog):
 
 
 def test_index_is_built_once_and_search_needs_no_pypinyin(catalog, monkeypatch):
-    import kiosk.search as search_mod
+    import kiosk.domain.search as search_mod
 
     def boom(*a, **k):  # pragma: no cover - would fail the test
         raise AssertionError("pypinyin called during search")
 
-    monkeypatch.setattr(search_mod, "lazy_pinyin", boom)
-    monkeypatch.setattr(search_mod, "pinyin", boom)
+    catalog.warm_search()
+    monkeypatch.setattr(search_mod, "_pypinyin", boom)
     assert catalog.search("ylbx")
 
 

@@ -3,8 +3,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from kiosk.logging_setup import REDACTOR
-from kiosk.session import InvalidTransition, MissingIdentity, Session, State
+from kiosk.domain.redaction import REDACTOR
+from kiosk.domain.session import InvalidTransition, MissingIdentity, Session, State
 
 
 class FakeClock:

@@ -6,11 +6,11 @@ import datetime as dt
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kiosk.receipt import (
+from kiosk.domain.receipt import (
     OFFLINE_NOTICE, Cut, Line, Qr, QueryDocument, Receipt, ReceiptDataError,
     compose_document, compose_receipt, plain_text, text_width, wrap_text,
 )
-from kiosk.tracking import new_tracking_no, parse_qr_payload
+from kiosk.domain.tracking import new_tracking_no, parse_qr_payload
 
 FULL_ID = "370306199001011234"
 

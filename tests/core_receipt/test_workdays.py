@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kiosk.config import load_config
-from kiosk.workdays import WorkdayCalendar, parse_promised_limit, promised_date
+from kiosk.domain.workdays import WorkdayCalendar, parse_promised_limit, promised_date
 
 D = dt.date
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-import devices
+from kiosk.bootstrap import drivers
 from devices.base import (Backoff, DeviceAdapter, DeviceError, DeviceLost, DeviceState, EventKind,
                           HealthLevel)
 from devices.diagnostics import diagnostics
@@ -150,17 +150,19 @@ def test_device_error_carries_code_and_chinese_message():
 
 
 def test_create_from_settings_and_unknown_driver():
-    with pytest.raises(devices.UnknownDriver):
-        devices.create("idcard", DeviceSettings(driver="nope"))
-    with pytest.raises(devices.UnknownDriver):
-        devices.create("idcard", {})
-    for (kind, drv), target in devices.registry.DRIVERS.items():
-        assert ":" in target and target.startswith("devices.")
+    with pytest.raises(drivers.UnknownDriver):
+        drivers.create("idcard", DeviceSettings(driver="nope"))
+    with pytest.raises(drivers.UnknownDriver):
+        drivers.create("idcard", {})
+    for (kind, drv), target in drivers.DRIVERS.items():
+        assert ":" in target and target.startswith(("devices.", "standins.")), target
+        # real drivers live in devices/, stand-ins apart
+        assert target.startswith("standins.") == (drv == "simulated"), target
 
 
 def test_every_registered_driver_imports_and_follows_the_contract():
-    for (kind, drv) in devices.available_drivers():
-        cls = devices.driver_class(kind, drv)
+    for (kind, drv) in drivers.available_drivers():
+        cls = drivers.driver_class(kind, drv)
         assert issubclass(cls, DeviceAdapter), (kind, drv)
         assert cls.kind == kind, (kind, drv, cls.kind)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.camera.synth import make_frame
+from standins.camera_scenes import make_frame
 
 SIZE = (1024, 768)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from devices.camera.synth import make_face_frame, quad_iou
+from standins.camera_scenes import make_face_frame, quad_iou
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

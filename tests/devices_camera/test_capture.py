@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-import devices
-from devices.base import DeviceState, EventKind
-from devices.camera.synth import quad_iou
+from kiosk.bootstrap import drivers
+from devices.base import DeviceLost, DeviceState, EventKind
+from standins.camera_scenes import quad_iou
 
 from .conftest import SIZE
 
@@ -32,7 +32,7 @@ def camera(path, **extra):
     s = {"driver": "opencv", "device": str(path), "width": SIZE[0], "height": SIZE[1], "preview_width": 320,
          "reconnect_initial_s": 0.05, "reconnect_max_s": 0.2}
     s.update(extra)
-    return devices.create("camera", s)
+    return drivers.create("camera", s)
 
 
 def test_preview_is_reduced_and_stills_are_full_size(video):
@@ -92,7 +92,7 @@ def test_stream_ends_means_lost_then_back(video):
     cam.add_listener(events.append)
     cam.open()
     try:
-        with pytest.raises(devices.DeviceLost):
+        with pytest.raises(DeviceLost):
             for _ in range(5):
                 cam.read_frame()
         assert cam.wait_for_state(DeviceState.READY, timeout=10)  # reopened from the start
@@ -105,7 +105,7 @@ def test_stream_ends_means_lost_then_back(video):
 
 
 def test_simulated_camera_has_the_same_contract():
-    cam = devices.create("camera", {"driver": "simulated", "width": 1024, "height": 768, "variant": "glare"})
+    cam = drivers.create("camera", {"driver": "simulated", "width": 1024, "height": 768, "variant": "glare"})
     cam.open()
     try:
         assert cam.preview_frame().shape[1] == 640
@@ -114,7 +114,7 @@ def test_simulated_camera_has_the_same_contract():
         cam.variant = "good"
         assert cam.scan().ok
         cam.present = False
-        with pytest.raises(devices.DeviceLost):
+        with pytest.raises(DeviceLost):
             cam.read_frame()
         assert cam.status.state is DeviceState.OFFLINE
         cam.present = True

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-import devices
+from kiosk.bootstrap import drivers
 from devices.camera.face import FACE_MESSAGES, FaceSettings, check_face
 from devices.camera.haar import HaarCascade, find_cascade, group_rectangles
-from devices.camera.synth import make_face_frame
+from standins.camera_scenes import make_face_frame
 
 CASES = {
     "no_face": dict(faces=[]),
@@ -79,7 +79,7 @@ def test_grouping_keeps_dense_clusters_only():
 def test_camera_capture_face_with_image_files(tmp_path):
     good = tmp_path / "face.png"
     cv2.imwrite(str(good), make_face_frame([(0.5, 0.5, 0.28)], size=(640, 480)))
-    cam = devices.create("camera", {"driver": "simulated", "images": [str(good)]})
+    cam = drivers.create("camera", {"driver": "simulated", "images": [str(good)]})
     cam.open()
     try:
         r = cam.capture_face()
@@ -92,7 +92,7 @@ def test_camera_capture_face_with_image_files(tmp_path):
 @pytest.mark.parametrize("scene,code", [("one", None), ("none", "no_face"), ("two", "multiple_faces")])
 def test_simulated_camera_puts_a_person_in_front_for_face_capture(scene, code):
     """`kiosk run --simulate` can do the certify flow: the simulated camera shows a face for face captures."""
-    cam = devices.create("camera", {"driver": "simulated", "width": 800, "height": 600, "face": scene})
+    cam = drivers.create("camera", {"driver": "simulated", "width": 800, "height": 600, "face": scene})
     cam.open()
     try:
         r = cam.capture_face()
@@ -106,4 +106,4 @@ def test_simulated_camera_puts_a_person_in_front_for_face_capture(scene, code):
 
 def test_simulated_camera_refuses_an_unknown_face_scene():
     with pytest.raises(Exception, match="face"):
-        devices.create("camera", {"driver": "simulated", "face": "crowd"})
+        drivers.create("camera", {"driver": "simulated", "face": "crowd"})

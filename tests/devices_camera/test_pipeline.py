@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from devices.camera.pipeline import PipelineSettings, order_corners, pages_to_pdf, process
 from devices.camera.quality import MESSAGES
-from devices.camera.synth import make_frame, quad_iou
+from standins.camera_scenes import make_frame, quad_iou
 
 BAD = ["blurred", "glare", "too_dark", "cut_off", "too_small", "no_document"]
 
@@ -127,7 +127,7 @@ def test_given_corners_skip_the_search(frames):
 @pytest.mark.parametrize("angle", [-2.4, -0.9, 0.6, 1.7])
 def test_skew_angle_recovers_a_known_rotation(angle):
     from devices.camera.pipeline import skew_angle
-    from devices.camera.synth import render_page
+    from standins.camera_scenes import render_page
 
     page = render_page(840, seed=4)
     gray = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY) if page.ndim == 3 else page

@@ -5,7 +5,7 @@ import tracemalloc  # noqa: F401  (imported early: pytest's unraisable hook impo
 
 import pytest
 
-from devices.idcard.sam_emulator import PtyServer, SamEmulator, sample_card
+from standins.sam_emulator import PtyServer, SamEmulator, sample_card
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from devices.idcard.ga467 import (PREAMBLE, Command, FrameDecoder, FrameError, GA467Frame, SamError,
                                   parse_read_data, sam_error, MalformedText)
-from devices.idcard.sam_emulator import random_noise, read_response_frame, sample_card
+from standins.sam_emulator import random_noise, read_response_frame, sample_card
 from devices.idcard.text_block import encode_text_block
 
 # Request vectors from public code (protocols.md)

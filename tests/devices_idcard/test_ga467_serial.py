@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-import devices
+from kiosk.bootstrap import drivers
 from devices.base import DeviceError, DeviceState, EventKind
 from devices.idcard.ga467_serial import GA467SerialReader, SamTimeout
 from devices.idcard.reader import NoCard
-from devices.idcard.sam_emulator import random_noise, sample_card
+from standins.sam_emulator import random_noise, sample_card
 from devices.idcard.text_block import CardRefused
 from kiosk.config import DeviceSettings
 from event_recorder import Events  # noqa: E402
@@ -19,7 +19,7 @@ FAST = {"reconnect_initial_s": 0.05, "reconnect_max_s": 0.2, "timeout_s": 1.0, "
 
 
 def reader(port, **kw):
-    return devices.create("idcard", DeviceSettings(driver="ga467-serial", port=port, **{**FAST, **kw}))
+    return drivers.create("idcard", DeviceSettings(driver="ga467-serial", port=port, **{**FAST, **kw}))
 
 
 def test_read_card_through_pty(sam_pty):
@@ -162,7 +162,7 @@ def test_poll_loop_reports_expired_card_once(sam_pty):
 
 
 def test_missing_port_at_start_goes_offline_and_recovers(tmp_path):
-    from devices.idcard.sam_emulator import PtyServer, SamEmulator
+    from standins.sam_emulator import PtyServer, SamEmulator
     path = str(tmp_path / "ttyLATE")
     dev = reader(path)
     ev = Events(dev)

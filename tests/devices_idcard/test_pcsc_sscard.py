@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-import devices
+from kiosk.bootstrap import drivers
 from devices.base import DeviceError, DeviceState, EventKind
 from devices.idcard.pcsc import ApduError, transmit_checked
-from devices.idcard.sam_emulator import sample_id_number
+from standins.sam_emulator import sample_id_number
 from devices.idcard.sscard import PSAM_MESSAGE, read_sscard
-from devices.idcard.vpcd_card import SocialSecurityCardApp, VirtualCard
+from standins.vpcd_card import SocialSecurityCardApp, VirtualCard
 from event_recorder import Events as _Events  # noqa: E402
 
 READER = "Virtual PCD 00 00"
@@ -29,7 +29,7 @@ class Events(_Events):
 
 @pytest.fixture
 def reader(pcscd):
-    dev = devices.create("sscard", {"driver": "pcsc", "reader": READER, "poll_interval_s": 0.2,
+    dev = drivers.create("sscard", {"driver": "pcsc", "reader": READER, "poll_interval_s": 0.2,
                                     "reconnect_initial_s": 0.2, "reconnect_max_s": 0.5})
     ev = Events(dev)
     dev.open()

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import queue
 
-import devices
+from kiosk.bootstrap import drivers
 from devices.base import EventKind
 from devices.diagnostics import diagnostics
-from devices.idcard.sam_emulator import sample_card
+from standins.sam_emulator import sample_card
 
 
 def test_simulated_reader_poll_and_diagnostics():
-    dev = devices.create("idcard", {"driver": "simulated", "poll_interval_s": 0.02})
+    dev = drivers.create("idcard", {"driver": "simulated", "poll_interval_s": 0.02})
     q: queue.Queue = queue.Queue()
     dev.add_listener(lambda e: q.put(e) if e.kind in (EventKind.CARD_INSERTED, EventKind.CARD_REMOVED) else None)
     with dev:

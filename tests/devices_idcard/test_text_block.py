@@ -6,10 +6,10 @@ import datetime as dt
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from devices.idcard.sam_emulator import sample_card, sample_id_number
+from standins.sam_emulator import sample_card, sample_id_number
 from devices.idcard.text_block import (CardRefused, MalformedText, UnsupportedCard, check_card_usable,
                                        encode_text_block, parse_text_block)
-from kiosk.identity_card import NATIONS, IdentityCard, nation_name
+from kiosk.domain.identity_card import NATIONS, IdentityCard, nation_name
 
 TODAY = dt.date(2026, 11, 27)
 
@@ -36,7 +36,7 @@ def test_published_example_number_parses():
 
 def test_hmt_permit_layout():
     num17 = "81000019900101123"
-    from kiosk.identity import check_digit
+    from kiosk.domain.identity import check_digit
     card = sample_card(card_type="hmt_permit", nation="", id_number=num17 + check_digit(num17),
                        pass_number="H12345678", issue_count="01", address="山东省淄博市张店区")
     got = parse_text_block(encode_text_block(card), today=TODAY)
@@ -111,7 +111,7 @@ def test_random_blocks_never_crash_and_never_yield_an_invalid_card(block):
         card = parse_text_block(block, today=TODAY)
     except (MalformedText, UnsupportedCard):
         return
-    from kiosk.identity import is_valid_id_number
+    from kiosk.domain.identity import is_valid_id_number
     assert card.card_type == "foreigner" or is_valid_id_number(card.id_number)
 
 
@@ -124,5 +124,5 @@ def test_mutated_blocks_are_parsed_or_refused(pos, flip):
         card = parse_text_block(bytes(block), today=TODAY)
     except (MalformedText, UnsupportedCard):
         return
-    from kiosk.identity import is_valid_id_number
+    from kiosk.domain.identity import is_valid_id_number
     assert is_valid_id_number(card.id_number) or card.card_type == "foreigner"

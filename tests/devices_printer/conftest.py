@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from devices.printer.emulator import PrinterEmulator
-from kiosk.receipt import Receipt
-from kiosk.tracking import new_tracking_no
+from standins.printer_emulator import PrinterEmulator
+from kiosk.domain.receipt import Receipt
+from kiosk.domain.tracking import new_tracking_no
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FULL_ID = "370306199001011234"

@@ -5,11 +5,11 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-import devices
+from kiosk.bootstrap import drivers
 from devices.base import DeviceState, EventKind
 from devices.printer.adapter import PrinterFault
-from kiosk.receipt import OFFLINE_NOTICE
-from kiosk.tracking import parse_qr_payload
+from kiosk.domain.receipt import OFFLINE_NOTICE
+from kiosk.domain.tracking import parse_qr_payload
 
 from .conftest import FULL_ID, wait_until
 
@@ -18,7 +18,7 @@ def make_printer(port: int, **extra):
     settings = {"driver": "escpos-network", "host": "127.0.0.1", "port": port, "timeout_s": 2,
                 "poll_interval_s": 0.1, "reconnect_initial_s": 0.05, "reconnect_max_s": 0.3}
     settings.update(extra)
-    return devices.create("printer", settings)
+    return drivers.create("printer", settings)
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def test_emulator_process_started_with_paper_out(emulator_process, receipt):
 
 
 def test_simulated_driver_is_the_network_driver(tmp_path, receipt):
-    p = devices.create("printer", {"driver": "simulated", "out_dir": str(tmp_path), "poll_status": False})
+    p = drivers.create("printer", {"driver": "simulated", "out_dir": str(tmp_path), "poll_status": False})
     p.open()
     try:
         p.print_receipt(receipt)
@@ -171,7 +171,7 @@ def test_simulated_driver_is_the_network_driver(tmp_path, receipt):
 
 
 def test_printer_back_with_a_fault_reports_the_fault(tmp_path):
-    from devices.printer.emulator import PrinterEmulator
+    from standins.printer_emulator import PrinterEmulator
 
     first = PrinterEmulator(port=0).start()
     p = make_printer(first.port)
@@ -193,7 +193,7 @@ def test_printer_back_with_a_fault_reports_the_fault(tmp_path):
 def test_query_print_document_on_80mm(emulator):
     import datetime as dt
 
-    from kiosk.receipt import QueryDocument
+    from kiosk.domain.receipt import QueryDocument
 
     emulator.paper_mm = 80
     p = make_printer(emulator.port, paper_mm=80, poll_status=False)

@@ -6,12 +6,12 @@ import tty
 
 import pytest
 
-import devices
+from kiosk.bootstrap import drivers
 from devices.base import DeviceState
 from devices.printer.adapter import PrinterFault
-from devices.printer.emulator import PrinterEmulator
-from devices.printer.escpos_parser import parse
-from devices.printer.render import split_receipts
+from standins.printer_emulator import PrinterEmulator
+from standins.escpos_parser import parse
+from standins.printer_render import split_receipts
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def serial_pair():
 
 def test_serial_printer_over_a_pty(serial_pair, receipt):
     emu, path = serial_pair
-    p = devices.create("printer", {"driver": "escpos-serial", "devfile": path, "baudrate": 115200,
+    p = drivers.create("printer", {"driver": "escpos-serial", "devfile": path, "baudrate": 115200,
                                    "timeout_s": 0.2, "poll_status": False})
     p.open()
     try:
@@ -46,7 +46,7 @@ def test_serial_printer_over_a_pty(serial_pair, receipt):
 
 
 def test_serial_port_missing_is_offline(tmp_path):
-    p = devices.create("printer", {"driver": "escpos-serial", "devfile": str(tmp_path / "ttyNONE"),
+    p = drivers.create("printer", {"driver": "escpos-serial", "devfile": str(tmp_path / "ttyNONE"),
                                    "poll_status": False})
     p.open()
     try:
@@ -58,7 +58,7 @@ def test_serial_port_missing_is_offline(tmp_path):
 def test_file_printer_writes_the_stream(tmp_path, receipt):
     dev = tmp_path / "lp0"
     dev.touch()
-    p = devices.create("printer", {"driver": "escpos-file", "devfile": str(dev), "paper_mm": 80})
+    p = drivers.create("printer", {"driver": "escpos-file", "devfile": str(dev), "paper_mm": 80})
     p.open()
     try:
         p.print_receipt(receipt)
@@ -73,7 +73,7 @@ def test_file_printer_writes_the_stream(tmp_path, receipt):
 
 
 def test_usb_printer_without_device_is_offline():
-    p = devices.create("printer", {"driver": "escpos-usb", "id_vendor": "0x0416", "id_product": "0x5011",
+    p = drivers.create("printer", {"driver": "escpos-usb", "id_vendor": "0x0416", "id_product": "0x5011",
                                    "poll_status": False})
     p.open()
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from devices.printer.escpos_out import blocks_to_bytes, encode_gb18030
-from devices.printer.escpos_parser import (Cut, EscPosParser, Feed, Newline, QrPrint, StatusQuery, Text, Unknown,
+from standins.escpos_parser import (Cut, EscPosParser, Feed, Newline, QrPrint, StatusQuery, Text, Unknown,
                                            merge_text, parse)
-from kiosk.receipt import Cut as CutBlock, Line, Qr
+from kiosk.domain.receipt import Cut as CutBlock, Line, Qr
 
 CJK = st.sampled_from(list("齐好办周村区便民服务站办件编号张三丰，。：（）“”【】"))
 ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E)

@@ -8,7 +8,7 @@ import sys
 from PIL import Image
 from pyzbar import pyzbar
 
-from kiosk.tracking import new_tracking_no, parse_qr_payload
+from kiosk.domain.tracking import new_tracking_no, parse_qr_payload
 
 from .conftest import FULL_ID, PROJECT_ROOT
 

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-import devices
+from kiosk.bootstrap import drivers
 from qr_helpers import Events, qr_frame, write_video  # type: ignore
 from devices.base import DeviceState, EventKind
 from devices.qr.common import Deduper
@@ -46,7 +46,7 @@ def test_video_file_reports_each_code_once(tmp_path):
     blank = np.full((480, 640, 3), 200, np.uint8)
     frames = [blank] * 3 + [qr_frame("QHB1:CODE-A")] * 5 + [blank] * 2 + [qr_frame("other code")] * 4
     path = write_video(str(tmp_path / "scan.avi"), frames)
-    dev = devices.create("qr", {"driver": "camera", "source": path, "dedupe_window_s": 60})
+    dev = drivers.create("qr", {"driver": "camera", "source": path, "dedupe_window_s": 60})
     ev = Events(dev)
     with dev:
         assert dev.status.state == DeviceState.READY
@@ -63,7 +63,7 @@ def test_video_file_reports_each_code_once(tmp_path):
 
 def test_polling_camera_on_looping_file(tmp_path):
     path = write_video(str(tmp_path / "loop.avi"), [qr_frame("https://example.com/x")] * 3)
-    dev = devices.create("qr", {"driver": "camera", "source": path, "loop": True, "dedupe_window_s": 60,
+    dev = drivers.create("qr", {"driver": "camera", "source": path, "loop": True, "dedupe_window_s": 60,
                                 "decoder": "pyzbar"})
     ev = Events(dev)
     with dev:
@@ -77,7 +77,7 @@ def test_polling_camera_on_looping_file(tmp_path):
 
 def test_missing_camera_is_offline_then_back(tmp_path):
     path = str(tmp_path / "later.avi")
-    dev = devices.create("qr", {"driver": "camera", "source": path, "reconnect_initial_s": 0.05,
+    dev = drivers.create("qr", {"driver": "camera", "source": path, "reconnect_initial_s": 0.05,
                                 "reconnect_max_s": 0.1})
     ev = Events(dev)
     with dev:
@@ -90,6 +90,6 @@ def test_missing_camera_is_offline_then_back(tmp_path):
 def test_image_file_through_videocapture(tmp_path):
     path = str(tmp_path / "code.png")
     cv2.imwrite(path, qr_frame("QHB1:IMG", size=(800, 600)))
-    dev = devices.create("qr", {"driver": "camera", "source": path})
+    dev = drivers.create("qr", {"driver": "camera", "source": path})
     with dev:
         assert [f["text"] for f in dev.scan_until(5)] == ["QHB1:IMG"]

@@ -6,12 +6,12 @@ import os
 
 from evdev import ecodes
 
-import devices
+from kiosk.bootstrap import drivers
 from qr_helpers import Events  # type: ignore
 from devices.base import DeviceState, EventKind
 from devices.qr.serial_scanner import LineSplitter
 from devices.qr.wedge import KeyTranslator, pack_event
-from kiosk.tracking import new_tracking_no, qr_payload
+from kiosk.domain.tracking import new_tracking_no, qr_payload
 
 FAST = {"reconnect_initial_s": 0.05, "reconnect_max_s": 0.2, "dedupe_window_s": 0.0}
 
@@ -25,7 +25,7 @@ def test_line_splitter_crlf_split_and_overlong():
 
 def test_serial_scanner_on_pty_with_unplug(pty_port):
     tn = new_tracking_no("LQ", dt.date(2026, 11, 27))
-    dev = devices.create("qr", {"driver": "serial", "port": pty_port.link, **FAST})
+    dev = drivers.create("qr", {"driver": "serial", "port": pty_port.link, **FAST})
     ev = Events(dev)
     with dev:
         dev.start_polling()
@@ -49,7 +49,7 @@ def test_serial_scanner_on_pty_with_unplug(pty_port):
 
 
 def test_serial_scanner_overlong_line_is_refused(pty_port):
-    dev = devices.create("qr", {"driver": "serial", "port": pty_port.link, "max_line": 64, **FAST})
+    dev = drivers.create("qr", {"driver": "serial", "port": pty_port.link, "max_line": 64, **FAST})
     ev = Events(dev)
     with dev:
         dev.start_polling()
@@ -100,7 +100,7 @@ def test_wedge_reader_on_event_stream(tmp_path):
     """No /dev/uinput in CI containers: the same input_event records arrive through a FIFO."""
     fifo = str(tmp_path / "event0")
     os.mkfifo(fifo)
-    dev = devices.create("qr", {"driver": "evdev", "device": fifo, **FAST})
+    dev = drivers.create("qr", {"driver": "evdev", "device": fifo, **FAST})
     ev = Events(dev)
     wfd = os.open(fifo, os.O_RDWR)  # keep a writer so the reader never sees EOF
     try:
@@ -117,7 +117,7 @@ def test_wedge_reader_on_event_stream(tmp_path):
 
 
 def test_simulated_scanner_dedupes_and_classifies():
-    dev = devices.create("qr", {"driver": "simulated", "dedupe_window_s": 60})
+    dev = drivers.create("qr", {"driver": "simulated", "dedupe_window_s": 60})
     ev = Events(dev)
     with dev:
         assert dev.scan("hello") and not dev.scan("hello") and dev.scan("world")
@@ -143,7 +143,7 @@ def test_line_splitter_any_chunking_gives_the_same_lines(lines, eol, chunk):
 
 
 def test_interactive_health_of_serial_scanner(pty_port):
-    dev = devices.create("qr", {"driver": "serial", "port": pty_port.link, **FAST})
+    dev = drivers.create("qr", {"driver": "serial", "port": pty_port.link, **FAST})
     prompts = []
 
     def prompt(msg):

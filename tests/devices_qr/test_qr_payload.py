@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kiosk.config import DeviceSettings
-from kiosk.qr_payload import MAX_PAYLOAD_CHARS, PayloadKind, PayloadRefused, QrClassifier, classify
-from kiosk.tracking import is_tracking_no, new_tracking_no, qr_payload
+from kiosk.domain.qr_payload import MAX_PAYLOAD_CHARS, PayloadKind, PayloadRefused, QrClassifier, classify
+from kiosk.domain.tracking import is_tracking_no, new_tracking_no, qr_payload
 
 TOKEN = "eyJhbGciOiJTTTIiLCJ0eXAiOiJKV1QifQ.eyJjdGlkIjoiMTIzNDU2Nzg5MCJ9.c2lnbmF0dXJl"
 

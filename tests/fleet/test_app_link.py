@@ -10,7 +10,7 @@ from kiosk.app.service import KioskService
 from kiosk.fleet.apply import load_effective
 from kiosk.fleet.bundle import build_signed, sign
 from kiosk.fleet.transport import health_topic, make_client
-from kiosk.speech import NoSpeech
+from kiosk.infra.speech import NoSpeech
 
 
 def push(url: str, topic: str, payload: bytes) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.tracking import is_tracking_no
+from kiosk.domain.tracking import is_tracking_no
 from offline_cache.outbox import Outbox
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ import time
 import pytest
 import requests
 
-from kiosk.credentials import configured_credentials
+from kiosk.platform.credentials import configured_credentials
 from kiosk.platform.client import PlatformClient
-from kiosk.platform.simulator import start_in_thread
+from standins.platform_sim import start_in_thread
 from offline_cache.drainer import Drainer
 from tests.platform.samples import application_payload
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kiosk.tracking import is_tracking_no
+from kiosk.domain.tracking import is_tracking_no
 from offline_cache.crypto import DecryptError, Sealer, StorageKeyError, create_key_file, load_key
 from offline_cache.outbox import Outbox
 from tests.platform.samples import application_payload
@@ -180,7 +180,7 @@ def test_done_failed_retry_resolve_receipts_and_purge(outbox):
 
 
 def test_local_numbers_are_valid_tracking_numbers_of_local_origin():
-    from kiosk.tracking import tracking_origin
+    from kiosk.domain.tracking import tracking_origin
     from offline_cache.outbox import new_local_no
     nos = [new_local_no() for _ in range(2000)]
     assert len(set(nos)) == len(nos)

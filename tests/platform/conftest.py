@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.credentials import configured_credentials
+from kiosk.platform.credentials import configured_credentials
 from kiosk.platform.client import PlatformClient
-from kiosk.platform.simulator import start_in_thread
+from standins.platform_sim import start_in_thread
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import random
 
-from kiosk.identity import check_digit
+from kiosk.domain.identity import check_digit
 
 ITEM = "QHB-RS-001"  # 无就业经历人员失业登记: phone, education (choice), address
 

@@ -14,9 +14,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from kiosk.credentials import configured_credentials
+from kiosk.platform.credentials import configured_credentials
 from kiosk.platform import signing
-from kiosk.platform.simulator import start_in_thread
+from standins.platform_sim import start_in_thread
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "platform-api.yaml"
 FULL = os.environ.get("KIOSK_TEST_FULL") == "1"

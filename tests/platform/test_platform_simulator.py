@@ -11,8 +11,8 @@ import requests
 
 from kiosk.platform import signing
 from kiosk.platform.client import PermanentError, PlatformClient, RetryableError
-from kiosk.platform.simulator import make_ctid_token, start_in_thread
-from kiosk.tracking import is_tracking_no
+from standins.platform_sim import make_ctid_token, start_in_thread
+from kiosk.domain.tracking import is_tracking_no
 from tests.platform.samples import application_body
 
 
@@ -66,7 +66,7 @@ def test_unknown_item_and_missing_material_are_refused(client, creds):
     with pytest.raises(PermanentError) as e:
         client.submit_application({**body, "impl_code": "3703000000000-X"}, "key-impl-0001")
     assert "impl_code" in e.value.errors
-    from kiosk.catalog import load_catalog
+    from kiosk.domain.catalog import load_catalog
     impl = load_catalog().get(body["item_code"]).implementation_code
     assert client.submit_application({**body, "impl_code": impl}, "key-impl-0002")["tracking_no"]
 
@@ -239,7 +239,7 @@ def test_state_survives_a_restart(tmp_path, creds):
 
 def test_every_query_print_item_prints_and_every_kind_of_case_can_be_rated(client, creds):
     """Certificates are asked for by item code; 好差评 accepts certificate serials and payment ids as cases."""
-    from kiosk.catalog import load_catalog
+    from kiosk.domain.catalog import load_catalog
 
     v = client.verify_identity({"method": "ctid_qr", "token": make_ctid_token("resident_id", "11010519491231002X", "张三丰")})
     serials = []

@@ -26,7 +26,7 @@ from ui_support import ARTIFACTS, make_service  # noqa: E402,F401
 @pytest.fixture(scope="module")
 def kiosk(request, tmp_path_factory):
     """(app, driver, service) for the whole module; each test starts from the home screen."""
-    from screens.driver import start_app, stop_app
+    from standins.ui_driver import start_app, stop_app
 
     svc = make_service(tmp_path_factory.mktemp("kiosk"))
     app, drv = start_app(svc)

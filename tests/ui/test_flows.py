@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.identity_card import IdentityCard
-from kiosk.tracking import is_tracking_no, parse_qr_payload
+from kiosk.domain.identity_card import IdentityCard
+from kiosk.domain.tracking import is_tracking_no, parse_qr_payload
 
 pytestmark = pytest.mark.ui
 
@@ -20,7 +20,7 @@ def face_in_front(kiosk, tmp_path):
     """A citizen standing in front of the document camera (a synthetic face frame)."""
     import cv2
 
-    from devices.camera.synth import make_face_frame
+    from standins.camera_scenes import make_face_frame
 
     path = tmp_path / "face.png"
     cv2.imwrite(str(path), make_face_frame([(0.5, 0.45, 0.3)], size=(1632, 1224)))
@@ -44,17 +44,17 @@ def shot(drv, name):
 
 
 def card_name(svc) -> str:
-    from devices.idcard.sam_emulator import sample_card
+    from standins.sam_emulator import sample_card
 
     return sample_card().name
 
 
 def personal_texts_left(drv, svc) -> list[str]:
     """Visible or hidden widget texts that still carry the citizen's name or ID number."""
-    from devices.idcard.sam_emulator import sample_card
+    from standins.sam_emulator import sample_card
 
     c = sample_card()
-    from kiosk.identity import mask_id_number, mask_name
+    from kiosk.domain.identity import mask_id_number, mask_name
 
     needles = [c.name, c.id_number, mask_id_number(c.id_number), mask_name(c.name), "13912345678", "139****5678"]
     return [t for t in drv.texts() if any(n and n in t for n in needles)]
@@ -428,7 +428,7 @@ def test_expired_card_is_refused(ui):
     import dataclasses
     import datetime as dt
 
-    from devices.idcard.sam_emulator import sample_card
+    from standins.sam_emulator import sample_card
 
     old = dataclasses.replace(sample_card(), valid_from=dt.date(2000, 1, 1), valid_to=dt.date(2010, 1, 1))
     app.go("guide", code=APPLY_ITEM)
@@ -466,8 +466,8 @@ def test_reader_down_shows_out_of_service_with_what_still_works(ui):
 
 def test_identify_with_electronic_id_qr(ui):
     app, drv, svc = ui
-    from devices.idcard.sam_emulator import sample_card
-    from kiosk.platform.simulator import make_ctid_token
+    from standins.sam_emulator import sample_card
+    from standins.platform_sim import make_ctid_token
 
     c = sample_card()
     app.go("guide", code=APPLY_ITEM)

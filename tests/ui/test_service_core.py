@@ -9,7 +9,7 @@ from kiosk.config import load_config
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
-    from kiosk.catalog import load_catalog
+    from kiosk.domain.catalog import load_catalog
 
     return KioskService(load_config(), state_dir=tmp_path_factory.mktemp("svc"), catalog=load_catalog())
 

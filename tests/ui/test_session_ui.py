@@ -18,7 +18,7 @@ class FakeClock:
 
 @pytest.fixture(scope="module")
 def kiosk_clock(request, tmp_path_factory):
-    from screens.driver import start_app, stop_app
+    from standins.ui_driver import start_app, stop_app
 
     clock = FakeClock()
     svc = make_service(tmp_path_factory.mktemp("kiosk"), clock=clock)

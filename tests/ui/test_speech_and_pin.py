@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from kiosk.app.technician import PinGate
-from kiosk.speech import ClipSpeech, EspeakSpeech, NoSpeech, RecordingSpeech, make_speech
+from kiosk.infra.speech import ClipSpeech, EspeakSpeech, NoSpeech, RecordingSpeech, make_speech
 
 
 def _fake_player(tmp: Path) -> tuple[Path, Path]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kiosk.config import load_config
-from kiosk.speech import RecordingSpeech
+from kiosk.infra.speech import RecordingSpeech
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 

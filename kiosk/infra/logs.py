@@ -1,4 +1,4 @@
-"""JSON-lines logging with redaction of personal data.
+"""JSON-lines logging with redaction of personal data (the rules: kiosk.domain.redaction).
 
 Redaction happens in a filter on the handler, so a careless ``log.info(card)``
 anywhere in the code still never writes an ID number, a phone number or the
@@ -11,51 +11,10 @@ import datetime as _dt
 import json
 import logging
 import logging.handlers
-import re
-import threading
 from pathlib import Path
 from typing import Iterable
 
-# 18-digit resident/foreigner numbers (with X), the old 15-digit numbers, mainland mobiles.
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
-_PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
-_BANK_RE = re.compile(r"(?<!\d)(\d{16,19})(?!\d)")
-REDACTED = "[redacted]"
-
-
-class Redactor:
-    """Replaces personal data in text; thread-safe registry of session-held names."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._secrets: set[str] = set()
-
-    def add(self, *values: str | None) -> None:
-        with self._lock:
-            self._secrets.update(v for v in values if v and len(v.strip()) >= 2)
-
-    def discard(self, *values: str | None) -> None:
-        with self._lock:
-            for v in values:
-                if v:
-                    self._secrets.discard(v)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._secrets.clear()
-
-    def redact(self, text: str) -> str:
-        text = _ID_RE.sub(REDACTED, text)
-        text = _BANK_RE.sub(REDACTED, text)
-        text = _PHONE_RE.sub(REDACTED, text)
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for s in secrets:
-            text = text.replace(s, REDACTED)
-        return text
-
-
-REDACTOR = Redactor()
+from kiosk.domain.redaction import REDACTOR, Redactor
 
 
 class RedactingFilter(logging.Filter):

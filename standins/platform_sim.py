@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kiosk.platform import signing
-from kiosk.tracking import new_tracking_no
+from kiosk.domain.tracking import new_tracking_no
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,11 @@ _catalog_cache: dict[str, Any] = {}
 
 
 def _catalog():
-    """The project catalog when kiosk.catalog is importable, else None (validation falls back to structure only)."""
+    """The project catalog when kiosk.domain.catalog is importable, else None (validation falls back to structure only)."""
     with _catalog_lock:
         if "cat" not in _catalog_cache:
             try:
-                from kiosk.catalog import load_catalog  # type: ignore
+                from kiosk.domain.catalog import load_catalog  # type: ignore
                 _catalog_cache["cat"] = load_catalog()
             except Exception as e:  # not landed yet, or a broken catalog: the sim still serves
                 log.warning("platform-sim: catalog unavailable (%s); form validation is structural only", type(e).__name__)
@@ -154,7 +154,7 @@ def _validate_form(item_code: str, form: Any) -> tuple[dict[str, str], Any]:
         return errors, item
     if item is not None:
         try:
-            from kiosk.fields import validate_form  # type: ignore
+            from kiosk.domain.fields import validate_form  # type: ignore
             for k, msg in (validate_form(item, form) or {}).items():
                 errors[f"form.{k}"] = str(msg)
         except ImportError:
@@ -168,7 +168,7 @@ def _promised_date(item: Any, now: float) -> str:
     days = 5
     limit = getattr(item, "promised_limit", None) if item is not None else None
     try:
-        from kiosk.workdays import parse_promised_limit  # type: ignore
+        from kiosk.domain.workdays import parse_promised_limit  # type: ignore
         n = parse_promised_limit(limit) if limit is not None else None
         if isinstance(n, int):
             days = n
@@ -194,7 +194,7 @@ def _validate_applicant(a: Any, prefix: str = "applicant") -> dict[str, str]:
     if not isinstance(num, str) or not num.strip() or len(num) > 32:
         errors[f"{prefix}.id_number"] = "请填写证件号码"
     elif id_type == "resident_id":
-        from kiosk.identity import InvalidIdNumber, validate_id_number
+        from kiosk.domain.identity import InvalidIdNumber, validate_id_number
         try:
             validate_id_number(num)
         except InvalidIdNumber as e:
@@ -342,7 +342,7 @@ class SimOptions:
 
 def default_secrets() -> dict[str, bytes]:
     """The development kiosk credential named by config/default.toml."""
-    from kiosk.credentials import configured_credentials
+    from kiosk.platform.credentials import configured_credentials
     c = configured_credentials()
     return {c.kiosk_id: c.secret}
 
@@ -910,7 +910,7 @@ class _Handler(BaseHTTPRequestHandler):
                                 (token, srv.now())).fetchone()
         if not row:
             raise self._rejected(problem(403, "identity_required", "identity token missing or expired", "身份核验已过期，请重新核验身份"))
-        from kiosk.identity import mask_id_number, mask_name
+        from kiosk.domain.identity import mask_id_number, mask_name
         title, lines = titles[kind]
         try:
             holder = f"{mask_name(row[2])} {mask_id_number(row[1])}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from kiosk.tracking import QR_PREFIX, parse_qr_payload
+from kiosk.domain.tracking import QR_PREFIX, parse_qr_payload
 
 __all__ = ["PayloadKind", "QrPayload", "PayloadRefused", "QrClassifier", "classify", "MAX_PAYLOAD_CHARS"]
 

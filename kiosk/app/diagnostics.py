@@ -20,11 +20,12 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Mapping
 
+from kiosk.domain.redaction import REDACTOR, SECRET_PLACEHOLDER, is_secret_key
+
 OK, WARN, FAIL, UNAVAILABLE = "ok", "warn", "fail", "unavailable"
 SKEW_WARN_S, SKEW_FAIL_S = 30.0, 300.0
 DISK_FAIL_BYTES, DISK_WARN_BYTES = 500 * 2**20, 2 * 2**30
 DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-SECRET_KEY_RE = re.compile(r"(pin|password|secret|token|private|credential)", re.I)
 LOG_TAIL_BYTES = 2 * 2**20
 
 
@@ -78,7 +79,7 @@ def check_config(site_file: str | None, env: Mapping[str, str] | None) -> tuple[
 
 def check_devices(cfg: Any, level: str = "external", timeout: float = 10.0) -> list[Check]:
     try:
-        import devices
+        from kiosk.bootstrap import drivers
     except ImportError:
         return [Check("devices", UNAVAILABLE, "devices package not available", {})]
     checks = []
@@ -88,7 +89,7 @@ def check_devices(cfg: Any, level: str = "external", timeout: float = 10.0) -> l
             continue
         adapter = None
         try:
-            adapter = devices.create(kind, settings)
+            adapter = drivers.create(kind, settings)
             adapter.open()
             internal = adapter.health("internal", timeout=timeout)
             external = adapter.health(level, timeout=timeout) if level != "internal" else internal
@@ -208,19 +209,13 @@ def run_diagnostics(site_file: str | None = None, *, env: Mapping[str, str] | No
 
 # ------------------------------------------------------------------ support bundle
 def _redact_text(text: str) -> str:
-    try:
-        from kiosk.logging_setup import REDACTOR
-
-        return REDACTOR.redact(text)
-    except ImportError:
-        text = re.sub(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])", "[redacted]", text)
-        return re.sub(r"(?<!\d)(1[3-9]\d{9})(?!\d)", "[redacted]", text)
+    return REDACTOR.redact(text)
 
 
 def config_without_secrets(loaded: Any) -> dict[str, Any]:
     def scrub(obj: Any) -> Any:
         if isinstance(obj, dict):
-            return {k: ("**REDACTED**" if SECRET_KEY_RE.search(k) and v not in (None, "", [])
+            return {k: (SECRET_PLACEHOLDER if is_secret_key(k) and v not in (None, "", [])
                         else scrub(v)) for k, v in obj.items()}
         if isinstance(obj, list):
             return [scrub(x) for x in obj]

@@ -17,10 +17,12 @@ import socket
 import struct
 import threading
 
+from devices.idcard.known_answer import sample_id_number
+from devices.idcard.sscard import SSC_AID
+
 __all__ = ["VirtualCard", "SocialSecurityCardApp", "SSC_AID", "VPCD_PORT", "sample_sscard_records"]
 
 VPCD_PORT = 35963
-SSC_AID = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")  # "sx1.sh." + GBK 社会保障
 
 SW_OK = b"\x90\x00"
 
@@ -112,7 +114,6 @@ class VirtualCard:
 def sample_sscard_records(id_number: str = "", name: str = "张小明") -> dict[str, dict[int, bytes]]:
     """TLV contents of EF05 and EF06 for a fictitious card."""
     if not id_number:
-        from devices.idcard.sam_emulator import sample_id_number
         id_number = sample_id_number()
     return {
         "EF05": {

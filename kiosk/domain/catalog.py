@@ -20,12 +20,14 @@ from typing import Any, Iterable, Literal, Mapping
 from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError,
                       field_validator, model_serializer, model_validator)
 
+from kiosk.config import PROJECT_ROOT
+from kiosk.domain.search import SearchIndex
+
 __all__ = [
     "CatalogError", "Catalog", "Item", "Material", "FormField", "Provenance", "Source",
     "load_catalog", "DEFAULT_PATH", "KNOWN_DOMAINS", "FLOWS", "FIELD_TYPES", "ITEM_FIELDS",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = PROJECT_ROOT / "config" / "catalog" / "items.json"
 SUPPORTED_VERSION = 1
 
@@ -67,7 +69,7 @@ class Material(_Model):
 
 
 class FormField(_Model):
-    """A typed form field; validated by kiosk.fields on the terminal and the platform simulator."""
+    """A typed form field; validated by kiosk.domain.fields on the terminal and the platform simulator."""
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str = _NonEmpty
     type: Literal["text", "phone", "date", "choice", "id_number", "bank_account", "number"]
@@ -237,7 +239,7 @@ class Catalog:
         self._by_code = by_code
         # The pinyin index (pypinyin import + readings of every item) is built on first use, so a
         # kiosk can draw its home screen before it; `warm_search()` builds it in the background.
-        self._index: Any = None
+        self._index: SearchIndex[Item] | None = None
         self._index_lock = threading.Lock()
 
     def warm_search(self) -> None:
@@ -245,8 +247,6 @@ class Catalog:
         if self._index is None:
             with self._index_lock:
                 if self._index is None:
-                    from kiosk.search import SearchIndex  # one concept per module
-
                     self._index = SearchIndex(self.items)
 
     def __len__(self) -> int:

@@ -32,8 +32,8 @@ class DemoClock:
 def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     from kiosk.app.service import KioskService
     from kiosk.config import load_config
-    from kiosk.speech import RecordingSpeech
-    from screens.driver import start_app, stop_app
+    from kiosk.infra.speech import RecordingSpeech
+    from standins.ui_driver import start_app, stop_app
 
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("[0-9][0-9]-*.png"):
@@ -197,6 +197,6 @@ def _write_face(path: Path) -> None:
     """A synthetic citizen in front of the camera (the demo has no real face to show)."""
     import cv2
 
-    from devices.camera.synth import make_face_frame
+    from standins.camera_scenes import make_face_frame
 
     cv2.imwrite(str(path), make_face_frame([(0.5, 0.45, 0.3)], size=(1632, 1224)))

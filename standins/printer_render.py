@@ -14,7 +14,7 @@ from typing import Iterable
 
 from PIL import Image, ImageDraw, ImageFont
 
-from devices.printer.escpos_parser import Cut, Feed, Init, Newline, Op, QrPrint, Raster, Style, Text
+from standins.escpos_parser import Cut, Feed, Init, Newline, Op, QrPrint, Raster, Style, Text
 
 __all__ = ["FONT_PATH", "PAPER_DOTS", "render_ops", "split_receipts"]
 

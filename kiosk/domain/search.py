@@ -20,14 +20,34 @@ import bisect
 import dataclasses
 import functools
 import re
+import types
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Generic, Protocol, Sequence, TypeVar
 
-from pypinyin import Style, lazy_pinyin, load_phrases_dict, pinyin
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kiosk.catalog import Item
+class _Named(Protocol):
+    name: str
+
+
+class Searchable(Protocol):
+    """What the index reads from a catalog item (kept apart so the catalog can own the index)."""
+
+    code: str
+    main_name: str
+    sub_name: str
+    domain: str
+    category: str
+    fee: str
+
+    @property
+    def materials(self) -> Sequence[_Named]: ...
+
+    @property
+    def conditions(self) -> Sequence[str]: ...
+
+
+T = TypeVar("T", bound=Searchable)
 
 __all__ = ["SearchIndex", "Syllables", "to_syllables", "normalise_query", "TIER_MAIN", "TIER_SUB",
            "TIER_INCIDENTAL"]
@@ -37,7 +57,14 @@ TIER_MAIN, TIER_SUB, TIER_INCIDENTAL = 0, 1, 2
 PHRASE_FIXES: dict[str, list[list[str]]] = {
     "重置": [["chóng"], ["zhì"]],
 }
-load_phrases_dict(PHRASE_FIXES)
+
+
+@functools.cache
+def _pypinyin() -> types.ModuleType:
+    import pypinyin  # deferred: its dictionaries take ~0.26 s to load and the home screen needs no search
+
+    pypinyin.load_phrases_dict(PHRASE_FIXES)
+    return pypinyin
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 #: How a query hit: Chinese text or full pinyin read in context beat initials, and any
@@ -63,7 +90,8 @@ class Syllables:
 
 @functools.lru_cache(maxsize=None)
 def _heteronyms(ch: str) -> frozenset[str]:
-    return frozenset(r for r in pinyin(ch, style=Style.NORMAL, heteronym=True)[0] if r.isascii())
+    py = _pypinyin()
+    return frozenset(r for r in py.pinyin(ch, style=py.Style.NORMAL, heteronym=True)[0] if r.isascii())
 
 
 def to_syllables(text: str) -> Syllables:
@@ -72,11 +100,12 @@ def to_syllables(text: str) -> Syllables:
     chars: list[str] = []
     readings: list[frozenset[str]] = []
     context: list[str] = []
-    contextual = lazy_pinyin(text, style=Style.NORMAL, errors=lambda s: list(s))
+    py = _pypinyin()
+    contextual = py.lazy_pinyin(text, style=py.Style.NORMAL, errors=lambda s: list(s))
     # lazy_pinyin returns one reading per Han character and, via `errors`, one entry per
     # other character, so the lists line up with `text`.
     if len(contextual) != len(text):  # pragma: no cover - defensive: fall back per character
-        contextual = [lazy_pinyin(c, errors=lambda s: list(s))[0] for c in text]
+        contextual = [py.lazy_pinyin(c, errors=lambda s: list(s))[0] for c in text]
     for ch, reading in zip(text, contextual):
         if _HAN.match(ch) and reading.isascii():
             chars.append(ch)
@@ -188,8 +217,8 @@ def _guess_hit(s: Syllables, q: str) -> tuple[str, int, str] | None:
 
 
 @dataclass(frozen=True)
-class _Entry:
-    item: "Item"
+class _Entry(Generic[T]):
+    item: T
     texts: tuple[tuple[int, Syllables], ...]  # (tier, text)
     length: int
 
@@ -206,10 +235,10 @@ class _Rank:
     code: str
 
 
-class SearchIndex:
+class SearchIndex(Generic[T]):
     """Built once from the catalog's items; `search` is pure lookup."""
 
-    def __init__(self, items: Sequence["Item"]):
+    def __init__(self, items: Sequence[T]):
         entries = []
         for it in items:
             texts: list[tuple[int, Syllables]] = [
@@ -268,7 +297,7 @@ class SearchIndex:
         ranked.sort(key=lambda x: x[0])
         return ranked
 
-    def search(self, query: str, limit: int = 20) -> list["Item"]:
+    def search(self, query: str, limit: int = 20) -> list[T]:
         """Items matching `query`, best first; [] for an empty query."""
         if limit <= 0:
             return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from devices.printer.adapter import NetworkReceiptPrinter
-from devices.printer.emulator import PrinterEmulator
+from standins.printer_emulator import PrinterEmulator
 
 __all__ = ["SimulatedReceiptPrinter"]
 

@@ -25,7 +25,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
 
-from kiosk.identity import InvalidIdNumber, validate_id_number
+from kiosk.domain.identity import InvalidIdNumber, validate_id_number
 
 __all__ = ["validate_field", "validate_form", "normalise_value", "luhn_ok", "TEXT_MAX",
            "VALIDATORS"]

@@ -20,8 +20,8 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kiosk.identity import mask_id_number, mask_name
-from kiosk.tracking import qr_payload
+from kiosk.domain.identity import mask_id_number, mask_name
+from kiosk.domain.tracking import qr_payload
 
 __all__ = [
     "COLUMNS", "OFFLINE_NOTICE", "RATING_LEVELS",
@@ -267,7 +267,7 @@ class Receipt(BaseModel):
                   submitted_at: _dt.datetime, queued: bool, calendar: Any = None) -> "Receipt":
         """A receipt for a submitted visit: station and phones from config, the item's name, and
         the promised date counted in working days from its promised limit."""
-        from kiosk.workdays import WorkdayCalendar, parse_promised_limit, promised_date
+        from kiosk.domain.workdays import WorkdayCalendar, parse_promised_limit, promised_date
 
         cal = calendar or WorkdayCalendar.from_config(cfg)
         limit = getattr(item, "promised_limit", None)

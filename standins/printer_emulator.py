@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devices.printer.escpos_parser import Cut, EscPosParser, Feed, Newline, Op, StatusQuery, Unknown
+from standins.escpos_parser import Cut, EscPosParser, Feed, Newline, Op, StatusQuery, Unknown
 from devices.printer.status import NAMED_CONDITIONS, PrinterCondition, encode_status
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class EmulatedReceipt:
 
     def text(self) -> str:
         """The printed text, lines joined by newlines (for assertions and logs in tests)."""
-        from devices.printer.escpos_parser import Text
+        from standins.escpos_parser import Text
         parts: list[str] = []
         for op in self.ops:
             if isinstance(op, Text):
@@ -44,7 +44,7 @@ class EmulatedReceipt:
         return "".join(parts)
 
     def qr_data(self) -> list[str]:
-        from devices.printer.escpos_parser import QrPrint
+        from standins.escpos_parser import QrPrint
         return [op.data for op in self.ops if isinstance(op, QrPrint)]
 
 
@@ -132,7 +132,7 @@ class PrinterEmulator:
         self._changed.notify_all()
 
     def _write_png(self, rec: EmulatedReceipt) -> Path:
-        from devices.printer.render import render_ops
+        from standins.printer_render import render_ops
 
         self.out_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
         n = rec.index + 1

@@ -11,7 +11,7 @@ import datetime as _dt
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from kiosk.identity import mask_id_number, mask_name
+from kiosk.domain.identity import mask_id_number, mask_name
 
 __all__ = ["NATIONS", "SEX_CODES", "CARD_TYPES", "IdentityCard", "nation_name", "sex_name"]
 

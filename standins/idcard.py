@@ -11,10 +11,11 @@ from typing import Any
 from devices.base import DeviceLost
 from devices.idcard.ga467 import FrameDecoder, GA467Frame
 from devices.idcard.reader import GA467Reader
-from devices.idcard.sam_emulator import SamEmulator, sample_card
-from kiosk.identity_card import IdentityCard
+from devices.idcard.known_answer import sample_card
+from standins.sam_emulator import SamEmulator
+from kiosk.domain.identity_card import IdentityCard
 
-__all__ = ["SimulatedIdCardReader", "SimulatedSocialSecurityReader"]
+__all__ = ["SimulatedIdCardReader"]
 
 
 class SimulatedIdCardReader(GA467Reader):
@@ -46,10 +47,3 @@ class SimulatedIdCardReader(GA467Reader):
             from devices.idcard.ga467_serial import SamTimeout
             raise SamTimeout()
         return frames[0]
-
-
-def __getattr__(name: str) -> Any:  # the social security simulator lives with its real driver
-    if name == "SimulatedSocialSecurityReader":
-        from devices.idcard.sscard import SimulatedSocialSecurityReader
-        return SimulatedSocialSecurityReader
-    raise AttributeError(name)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from kiosk.logging_setup import REDACTOR
+from kiosk.domain.redaction import REDACTOR
 
 log = logging.getLogger(__name__)
 

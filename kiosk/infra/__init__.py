@@ -1,0 +1,1 @@
+"""Plumbing shared by the adapters and the app: JSON logs, speech backends, systemd notify."""

@@ -1,0 +1,72 @@
+"""The provincial platform as the application and the drainer see it: calls and the two error classes.
+
+Every call either answers or raises one of the two errors: `RetryableError` (the
+network, a 5xx, a 429: try again later, nothing is lost) or `PermanentError` (the
+platform refused this request: retrying would get the same answer).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol
+
+__all__ = ["PlatformError", "RetryableError", "PermanentError", "PlatformPort"]
+
+
+class PlatformError(Exception):
+    """Base of both classes; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class RetryableError(PlatformError):
+    def __init__(self, message: str, *, status: int | None = None, code: str = "", retry_after: float | None = None):
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentError(PlatformError):
+    def __init__(self, message: str, *, status: int | None = None, code: str = "", detail: str = "",
+                 errors: Mapping[str, str] | None = None):
+        super().__init__(message, status=status, code=code)
+        self.detail = detail
+        self.errors = dict(errors or {})
+
+    def reason(self) -> str:
+        """One line for the dead-letter table and the station helper: detail plus field messages."""
+        parts = [self.detail or f"平台拒绝（{self.status} {self.code}）".strip()]
+        parts += [f"{k}: {v}" for k, v in self.errors.items()]
+        return "；".join(p for p in parts if p)
+
+
+class PlatformPort(Protocol):
+    """What the kiosk asks of the platform (kiosk.platform.client.PlatformClient implements it)."""
+
+    base_url: str
+
+    def close(self) -> None: ...
+
+    def submit_application(self, body: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]: ...
+
+    def put_material(self, sha256: str, content: bytes) -> dict[str, Any]: ...
+
+    def get_application(self, tracking_no: str) -> dict[str, Any]: ...
+
+    def search_applications(self, id_type: str, id_number: str) -> list[dict[str, Any]]: ...
+
+    def get_catalog(self, etag: str | None = None) -> tuple[str | None, dict[str, Any] | None]: ...
+
+    def submit_evaluation(self, body: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]: ...
+
+    def submit_help_request(self, body: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]: ...
+
+    def book_home_visit(self, body: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]: ...
+
+    def verify_identity(self, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def get_certificate(self, kind: str, identity_token: str) -> dict[str, Any]: ...
+
+    def create_payment(self, body: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]: ...
+
+    def get_payment(self, payment_id: str) -> dict[str, Any]: ...
