@@ -5,8 +5,19 @@ Which driver serves which kind is decided by the composition root
 """
 from __future__ import annotations
 
-from devices.base import (DeviceAdapter, DeviceError, DeviceEvent, DeviceLost, DeviceState, DeviceStatus,
-                          EventKind, HealthLevel, HealthResult, UnknownDriver, settings_to_dict)
+from devices.base import (
+    DeviceAdapter,
+    DeviceError,
+    DeviceEvent,
+    DeviceLost,
+    DeviceState,
+    DeviceStatus,
+    EventKind,
+    HealthLevel,
+    HealthResult,
+    UnknownDriver,
+    settings_to_dict,
+)
 
 __all__ = ["DeviceAdapter", "DeviceError", "DeviceEvent", "DeviceLost", "DeviceState", "DeviceStatus",
            "EventKind", "HealthLevel", "HealthResult", "UnknownDriver", "settings_to_dict"]

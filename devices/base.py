@@ -20,8 +20,11 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
+
+from kiosk.infra.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +38,12 @@ __all__ = [
     "DeviceError",
     "DeviceLost",
     "DeviceStatistics",
-    "Backoff",
     "DeviceAdapter",
     "settings_to_dict",
 ]
 
 
-class DeviceState(str, enum.Enum):
+class DeviceState(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(member)
     READY = "ready"
     BUSY = "busy"
     OFFLINE = "offline"
@@ -60,7 +62,7 @@ class DeviceStatus:
         return {"state": self.state.value, "code": self.code, "message": self.message}
 
 
-class HealthLevel(str, enum.Enum):
+class HealthLevel(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(member)
     INTERNAL = "internal"  # self-check without the outside world
     EXTERNAL = "external"  # talks to the hardware
     INTERACTIVE = "interactive"  # asks the technician to act (insert a card, show a code)
@@ -79,7 +81,7 @@ class HealthResult:
                 "details": dict(self.details), "at": self.at}
 
 
-class EventKind(str, enum.Enum):
+class EventKind(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(member)
     CARD_INSERTED = "card_inserted"
     CARD_REMOVED = "card_removed"
     CODE_SCANNED = "code_scanned"
@@ -183,32 +185,6 @@ class DeviceStatistics:
                 s, n = self._sums[k]
                 out[f"{k}_avg"] = round(s / n, 3)
             return out
-
-
-class Backoff:
-    """Exponential backoff delays with a cap: 0.2, 0.4, 0.8 ... max_s, forever.
-
-    Small and deterministic on purpose (no jitter by default) so tests can reason
-    about it; ``reset()`` after a success.
-    """
-
-    def __init__(self, initial_s: float = 0.2, max_s: float = 10.0, factor: float = 2.0):
-        if initial_s <= 0 or max_s < initial_s or factor < 1:
-            raise ValueError("backoff needs 0 < initial_s <= max_s and factor >= 1")
-        self.initial_s, self.max_s, self.factor = initial_s, max_s, factor
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        d = min(self.max_s, self.initial_s * (self.factor ** self.attempt))
-        self.attempt += 1
-        return d
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-    def __iter__(self) -> Iterator[float]:
-        while True:
-            yield self.next_delay()
 
 
 Listener = Callable[[DeviceEvent], None]
@@ -349,14 +325,11 @@ class DeviceAdapter:
                 t.join(timeout=5)
         self._poll_thread = self._reconnect_thread = None
         with self._lock:
-            try:
-                self._close_transport()
-            except Exception:
-                log.exception("%s/%s close failed", self.kind, self.driver)
+            self._close_quietly()
             self._set_status(DeviceStatus(DeviceState.OFFLINE, "closed", "设备未打开"))
         self._events.flush(timeout=2)
 
-    def __enter__(self) -> "DeviceAdapter":
+    def __enter__(self) -> DeviceAdapter:
         self.open()
         return self
 
@@ -386,16 +359,20 @@ class DeviceAdapter:
             time.sleep(0.01)
         return self._status.state == state
 
+    def _close_quietly(self) -> None:
+        """Release the transport on the way to offline/closed: a failing close is logged, never raised."""
+        try:
+            self._close_transport()
+        except Exception:
+            log.exception("%s/%s close failed", self.kind, self.driver)
+
     # -- reconnection --------------------------------------------------------
     def _lost(self, err: DeviceError | None = None) -> None:
         """Called by drivers when the device vanished: offline, event, reconnect loop."""
         err = err or DeviceLost()
         with self._lock:
             was_offline = self._status.state == DeviceState.OFFLINE and self._status.code == err.code
-            try:
-                self._close_transport()
-            except Exception:
-                pass
+            self._close_quietly()
             self._set_status(DeviceStatus(DeviceState.OFFLINE, err.code, err.message))
             self._stats.failure(err.code)
             if not was_offline:
@@ -415,12 +392,9 @@ class DeviceAdapter:
                     return
                 try:
                     self._open_transport()
-                except Exception as e:  # still gone: keep trying
-                    log.debug("%s reconnect failed: %s", self.kind, type(e).__name__)
-                    try:
-                        self._close_transport()
-                    except Exception:
-                        pass
+                except Exception as e:  # still gone (any driver's error type): keep trying
+                    log.debug("%s reconnect failed: %s", self.kind, type(e).__name__, exc_info=True)
+                    self._close_quietly()
                     continue
                 self._set_status(DeviceStatus(DeviceState.READY))
                 self._emit(EventKind.DEVICE_BACK, attempts=self.backoff.attempt)
@@ -479,7 +453,8 @@ class DeviceAdapter:
             res = HealthResult(False, lvl, e.message, {"code": e.code})
         except Exception as e:  # a health check must answer, not raise
             log.exception("%s health check failed", self.kind)
-            res = HealthResult(False, lvl, "检测过程出错，请联系工作人员", {"code": "internal", "error": type(e).__name__})
+            res = HealthResult(False, lvl, "检测过程出错，请联系工作人员",
+                               {"code": "internal", "error": type(e).__name__})
         self._last_health = res
         return res
 

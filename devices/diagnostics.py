@@ -6,7 +6,8 @@ lives in adapters' status, statistics or health, so the dict is safe to upload.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from devices.base import DeviceAdapter, HealthLevel
 from kiosk.domain.redaction import redact_settings

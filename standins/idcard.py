@@ -10,10 +10,10 @@ from typing import Any
 
 from devices.base import DeviceLost
 from devices.idcard.ga467 import FrameDecoder, GA467Frame
-from devices.idcard.reader import GA467Reader
 from devices.idcard.known_answer import sample_card
-from standins.sam_emulator import SamEmulator
+from devices.idcard.reader import GA467Reader
 from kiosk.domain.identity_card import IdentityCard
+from standins.sam_emulator import SamEmulator
 
 __all__ = ["SimulatedIdCardReader"]
 

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from standins.escpos_parser import Cut, EscPosParser, Feed, Newline, Op, StatusQuery, Unknown
 from devices.printer.status import NAMED_CONDITIONS, PrinterCondition, encode_status
+from standins.escpos_parser import Cut, EscPosParser, Feed, Newline, Op, StatusQuery, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class PrinterEmulator:
                 self._changed.wait(left)
 
     # -- TCP -----------------------------------------------------------------------
-    def start(self) -> "PrinterEmulator":
+    def start(self) -> PrinterEmulator:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((self.host, self.port))
@@ -180,7 +180,7 @@ class PrinterEmulator:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -198,7 +198,7 @@ class PrinterEmulator:
             while not self._stop.is_set():
                 try:
                     data = conn.recv(4096)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     break
@@ -265,7 +265,7 @@ class PrinterEmulator:
                 t.join(timeout=2)
         self._threads.clear()
 
-    def __enter__(self) -> "PrinterEmulator":
+    def __enter__(self) -> PrinterEmulator:
         return self.start() if self._sock is None else self
 
     def __exit__(self, *exc: object) -> None:

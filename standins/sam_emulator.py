@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 
 from devices.idcard.ga467 import Command, FrameDecoder, GA467Frame
-from devices.idcard.text_block import encode_text_block
 from devices.idcard.known_answer import read_response_frame, sample_card, sample_id_number
+from devices.idcard.text_block import encode_text_block
 from kiosk.domain.identity_card import IdentityCard
 
 __all__ = ["SamEmulator", "Faults", "sample_card", "sample_id_number", "read_response_frame"]

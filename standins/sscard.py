@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from devices.base import DeviceError, EventKind, HealthLevel, HealthResult
-from devices.idcard.pcsc import Transmit
 from devices.idcard.sscard import PcscCardReader, read_sscard
 from standins.vpcd_card import SocialSecurityCardApp
 

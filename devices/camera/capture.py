@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from devices.base import (DeviceAdapter, DeviceError, DeviceLost, DeviceState, HealthLevel, HealthResult,
-                          PromptCallback)
+from devices.base import DeviceAdapter, DeviceError, DeviceLost, DeviceState, HealthLevel, HealthResult, PromptCallback
 
 log = logging.getLogger(__name__)
 

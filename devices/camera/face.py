@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class FaceSettings:
     cascade: str = "haarcascade_frontalface_default.xml"
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None) -> "FaceSettings":
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> FaceSettings:
         s = dict(settings or {})
         kw: dict[str, Any] = {}
         for f in ("work_width", "min_neighbors"):

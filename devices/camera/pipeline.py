@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from devices.camera.quality import (Problem, QualityThresholds, check_exposure, check_sharpness, problem)
+from devices.camera.quality import Problem, QualityThresholds, check_exposure, check_sharpness, problem
 
 __all__ = ["PipelineSettings", "Detection", "ScanResult", "detect_document", "order_corners", "warp_document",
            "page_transform", "deskew", "normalise_illumination", "refine_corners", "is_colour_document", "encode_jpeg_within", "process",
@@ -37,7 +38,7 @@ class PipelineSettings:
     quality: QualityThresholds = field(default_factory=QualityThresholds)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None) -> "PipelineSettings":
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> PipelineSettings:
         """From camera DeviceSettings extras (``jpeg_max_kb``, ``target_dpi``, ``mode``, ``quality_*``...)."""
         s = dict(settings or {})
         kw: dict[str, Any] = {"quality": QualityThresholds.from_settings(s)}

@@ -7,8 +7,9 @@ camera's DeviceSettings extras (``quality_*`` keys) with the defaults below.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class QualityThresholds:
     edge_margin_frac: float = 0.004
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None) -> "QualityThresholds":
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> QualityThresholds:
         s = dict(settings or {})
         kw = {}
         for name, key in (("blur_min", "quality_blur_min"), ("glare_max_frac", "quality_glare_max_frac"),

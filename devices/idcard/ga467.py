@@ -66,11 +66,11 @@ class GA467Frame:
 
     # -- construction --------------------------------------------------------
     @classmethod
-    def request(cls, cmd: int, para: int, data: bytes = b"") -> "GA467Frame":
+    def request(cls, cmd: int, para: int, data: bytes = b"") -> GA467Frame:
         return cls(bytes([cmd, para]) + data)
 
     @classmethod
-    def response(cls, sw3: int, data: bytes = b"", sw1: int = 0, sw2: int = 0) -> "GA467Frame":
+    def response(cls, sw3: int, data: bytes = b"", sw1: int = 0, sw2: int = 0) -> GA467Frame:
         return cls(bytes([sw1, sw2, sw3]) + data)
 
     def encode(self) -> bytes:
@@ -81,7 +81,7 @@ class GA467Frame:
         return PREAMBLE + head + bytes([xor_checksum(head)])
 
     @classmethod
-    def decode(cls, raw: bytes) -> "GA467Frame":
+    def decode(cls, raw: bytes) -> GA467Frame:
         """Strict decode of exactly one whole frame (preamble to checksum)."""
         raw = bytes(raw)
         if not raw.startswith(PREAMBLE):

@@ -6,10 +6,9 @@ command), and a port that vanishes (DeviceLost -> offline -> reconnect with back
 """
 from __future__ import annotations
 
+import termios
 import time
 from typing import Any
-
-import termios
 
 import serial
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from devices.base import DeviceAdapter, DeviceError, DeviceLost, EventKind, HealthLevel, HealthResult
 

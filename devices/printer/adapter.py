@@ -17,11 +17,20 @@ import datetime as _dt
 import itertools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
-from devices.base import (DeviceAdapter, DeviceError, DeviceLost, DeviceState, DeviceStatus, HealthLevel,
-                          HealthResult, PromptCallback)
+from devices.base import (
+    DeviceAdapter,
+    DeviceError,
+    DeviceLost,
+    DeviceState,
+    DeviceStatus,
+    HealthLevel,
+    HealthResult,
+    PromptCallback,
+)
 from devices.printer.status import PrinterCondition, decode_status
 
 log = logging.getLogger(__name__)

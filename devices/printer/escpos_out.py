@@ -7,7 +7,8 @@ python-escpos.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from kiosk.domain.receipt import Block, Cut, Feed, Line, Qr, Rule, columns_for_paper
 

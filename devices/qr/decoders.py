@@ -10,8 +10,9 @@ frame, so the common case is cheap and small codes are still found.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

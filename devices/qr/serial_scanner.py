@@ -1,9 +1,8 @@
 """A QR scanner on a serial port that sends each code as a CR/LF-terminated line."""
 from __future__ import annotations
 
-from typing import Any
-
 import termios
+from typing import Any
 
 import serial
 

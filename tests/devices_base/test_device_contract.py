@@ -8,10 +8,11 @@ import threading
 import pytest
 
 from kiosk.bootstrap import drivers
-from devices.base import (Backoff, DeviceAdapter, DeviceError, DeviceLost, DeviceState, EventKind,
+from devices.base import (DeviceAdapter, DeviceError, DeviceLost, DeviceState, EventKind,
                           HealthLevel)
 from devices.diagnostics import diagnostics
 from kiosk.config import DeviceSettings
+from kiosk.infra.backoff import Backoff
 
 
 class FileDevice(DeviceAdapter):
