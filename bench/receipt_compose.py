@@ -26,8 +26,8 @@ def _receipts(n: int):
     from kiosk.domain.receipt import Receipt
     from kiosk.domain.tracking import new_tracking_no
 
-    items = ["城乡居民基本养老保险参保登记（含变更、注销等业务的办理）", "居民医保参保登记", "灵活就业人员社保缴费基数申报",
-             "不动产登记资料查询", "高龄津贴申请"]
+    items = ["城乡居民基本养老保险参保登记（含变更、注销等业务的办理）", "居民医保参保登记",
+             "灵活就业人员社保缴费基数申报", "不动产登记资料查询", "高龄津贴申请"]
     out = []
     for i in range(n):
         out.append(Receipt(station="周村区城北路街道便民服务站", item=items[i % len(items)], applicant_name="张三丰",
@@ -65,9 +65,9 @@ def main() -> None:
     from escpos.printer import Dummy
 
     from devices.printer.escpos_out import blocks_to_bytes
+    from kiosk.domain.receipt import Line, compose_receipt, text_width
     from standins.escpos_parser import parse
     from standins.printer_render import render_ops, split_receipts
-    from kiosk.domain.receipt import Line, compose_receipt, text_width
 
     receipts = _receipts(args.n)
     results: dict[str, dict] = {}

@@ -25,14 +25,13 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
 
+from kiosk.domain.contact import is_landline, is_mobile, normalise_phone
 from kiosk.domain.identity import InvalidIdNumber, validate_id_number
 
 __all__ = ["validate_field", "validate_form", "normalise_value", "luhn_ok", "TEXT_MAX",
            "VALIDATORS"]
 
 TEXT_MAX = 200
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}(-\d{1,6})?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NUMBER = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -65,9 +64,7 @@ def normalise_value(field: Any, value: Any) -> Any:
         return None
     s = str(value).strip()
     if kind == "phone":
-        s = re.sub(r"[\s]", "", s)
-        s = re.sub(r"^\+?86-?(?=1)", "", s)
-        return s.replace("-", "") if _MOBILE.match(s.replace("-", "")) else s
+        return normalise_phone(s)
     if kind == "bank_account":
         return re.sub(r"\s", "", s)
     if kind == "id_number":
@@ -76,8 +73,8 @@ def normalise_value(field: Any, value: Any) -> Any:
 
 
 def _phone(field: Any, s: str) -> str | None:
-    v = normalise_value(field, s)
-    if _MOBILE.match(v) or _LANDLINE.match(v):
+    v = normalise_phone(s)
+    if is_mobile(v) or is_landline(v):
         return None
     return "请填写11位手机号码，或带区号的固定电话（例如 0533-6412345）"
 
