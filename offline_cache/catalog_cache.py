@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kiosk.ports.platform import PlatformPort
+
 
 class CatalogCache:
     """``catalog.json`` + ``catalog.etag`` in a directory, replaced atomically (the catalog holds no personal data)."""
@@ -16,9 +18,10 @@ class CatalogCache:
         self.file = self.dir / "catalog.json"
         self.etag_file = self.dir / "catalog.etag"
 
-    def load(self) -> dict | None:
+    def load(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.file.read_text("utf-8"))
+            data = json.loads(self.file.read_text("utf-8"))
+            return data if isinstance(data, dict) else None
         except (FileNotFoundError, ValueError):
             return None
 
@@ -29,11 +32,11 @@ class CatalogCache:
         except FileNotFoundError:
             return None
 
-    def store(self, catalog: dict, etag: str | None) -> None:
+    def store(self, catalog: dict[str, Any], etag: str | None) -> None:
         self._atomic(self.file, json.dumps(catalog, ensure_ascii=False).encode())
         self._atomic(self.etag_file, (etag or "").encode())
 
-    def refresh(self, client: Any) -> bool:
+    def refresh(self, client: PlatformPort) -> bool:
         """Ask the platform; True when a new catalog was stored, False when unchanged. Raises PlatformError."""
         etag, catalog = client.get_catalog(self.etag if self.file.exists() else None)
         if catalog is None:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -59,7 +60,7 @@ class Sealer:
         if self._aes is not None:
             ct = self._aes.encrypt(nonce, plaintext, aad or None)
         else:
-            enc = Cipher(self._sm4, modes.GCM(nonce)).encryptor()
+            enc = self._sm4_gcm(modes.GCM(nonce)).encryptor()
             if aad:
                 enc.authenticate_additional_data(aad)
             ct = enc.update(plaintext) + enc.finalize() + enc.tag
@@ -72,12 +73,17 @@ class Sealer:
         try:
             if self._aes is not None:
                 return self._aes.decrypt(nonce, ct, aad or None)
-            dec = Cipher(self._sm4, modes.GCM(nonce, ct[-TAG:])).decryptor()
+            dec = self._sm4_gcm(modes.GCM(nonce, ct[-TAG:])).decryptor()
             if aad:
                 dec.authenticate_additional_data(aad)
             return dec.update(ct[:-TAG]) + dec.finalize()
         except InvalidTag:
             raise DecryptError("sealed data failed authentication (wrong key or altered)") from None
+
+    def _sm4_gcm(self, mode: modes.GCM) -> Cipher[modes.GCM]:
+        if self._sm4 is None:  # cannot happen: without an AES cipher the algorithm is SM4-GCM
+            raise DecryptError("no SM4 key")
+        return Cipher(self._sm4, mode)
 
     def keyed_hash(self, data: bytes) -> str:
         """A stable pseudonym (e.g. for per-applicant ordering) that cannot be reversed without the key."""
@@ -96,11 +102,11 @@ def _parse_key(raw: bytes, source: str) -> bytes:
     raise StorageKeyError(f"storage key from {source} must be 16 or 32 bytes (32 or 64 hex characters)")
 
 
-def load_key(path: str | os.PathLike[str] | None = None, env: dict | None = None) -> bytes:
+def load_key(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> bytes:
     """The per-kiosk storage key: ``$KIOSK_STORAGE_KEY`` (hex) first, else the key file (mode 0600 or stricter)."""
-    env = os.environ if env is None else env
-    if env.get(KEY_ENV):
-        return _parse_key(env[KEY_ENV].encode(), f"${KEY_ENV}")
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get(KEY_ENV):
+        return _parse_key(environ[KEY_ENV].encode(), f"${KEY_ENV}")
     if path is None:
         raise StorageKeyError(f"no storage key: set ${KEY_ENV} or configure [storage] key_file")
     p = Path(path)

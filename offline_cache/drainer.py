@@ -8,45 +8,40 @@ order (``Outbox.claim_next``); an application's materials go up before it.
 
 Failures: retryable ones (network, 5xx, 429, garbage, and 401 which means the
 kiosk's clock or credential needs a technician, not that the record is bad) go
-back to pending with exponential backoff with jitter (tenacity's
-``wait_random_exponential``) or the platform's ``Retry-After`` when longer;
-permanent ones (other 4xx) go to the dead letter with the platform's reason.
+back to pending with exponential backoff with full jitter (kiosk.infra.backoff,
+tenacity's ``wait_random_exponential``) or the platform's ``Retry-After`` when
+longer; permanent ones (other 4xx) go to the dead letter with the platform's reason.
+
+The drainer talks to the platform through kiosk.ports.platform.PlatformPort; the
+composition root hands it the concrete client.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import threading
 import time
-from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from tenacity import wait_random_exponential
-
-from kiosk.platform.client import PermanentError, PlatformClient, RetryableError
+from kiosk.config import KioskConfig, load_config
 from kiosk.domain.tracking import is_tracking_no
-from offline_cache.crypto import DecryptError
+from kiosk.infra.backoff import Backoff
+from kiosk.ports.outbox import DrainReport
+from kiosk.ports.platform import PermanentError, PlatformPort, RetryableError
+from offline_cache.crypto import DecryptError, load_key, load_or_create_key
 from offline_cache.outbox import Outbox, Record
+
+__all__ = ["DEFER_S", "DrainReport", "Drainer", "open_outbox"]
 
 log = logging.getLogger(__name__)
 
 DEFER_S = 5.0  # an evaluation waits this long for its application to be delivered
 
 
-@dataclass
-class DrainReport:
-    delivered: int = 0
-    failed: int = 0          # moved to the dead letter this pass
-    retried: int = 0         # retryable failure, back to pending with backoff
-    deferred: int = 0        # waiting for another record (evaluation of an undelivered case)
-    remaining: int = 0       # pending + inflight after the pass
-    stopped_early: bool = False
-    errors: list[str] = field(default_factory=list)
-
-
 def _iso(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Defer(Exception):
@@ -54,9 +49,9 @@ class _Defer(Exception):
 
 
 class Drainer:
-    """Moves records from an Outbox to the platform through a PlatformClient."""
+    """Moves records from an Outbox to the platform (implements kiosk.ports.outbox.DrainerPort)."""
 
-    def __init__(self, outbox: Outbox, client: PlatformClient, *, retention_s: float = 30 * 86400,
+    def __init__(self, outbox: Outbox, client: PlatformPort, *, retention_s: float = 30 * 86400,
                  lease_s: float = 120.0, batch: int = 16, base_backoff_s: float = 1.0, max_backoff_s: float = 300.0,
                  max_consecutive_failures: int = 3, clock: Callable[[], float] = time.time):
         self.outbox = outbox
@@ -66,7 +61,7 @@ class Drainer:
         self.batch = batch
         self.max_consecutive_failures = max_consecutive_failures
         self.clock = clock
-        self._wait = wait_random_exponential(multiplier=base_backoff_s, max=max_backoff_s)
+        self._backoff = Backoff(base_backoff_s, max_backoff_s, jitter=True)
         self._uploaded: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -78,8 +73,7 @@ class Drainer:
     # ------------------------------------------------------------- scheduling
     def backoff_s(self, attempts: int, retry_after: float | None = None) -> float:
         """Full-jitter exponential backoff for the n-th failed attempt, never shorter than Retry-After."""
-        delay = float(self._wait(SimpleNamespace(attempt_number=max(1, attempts))))
-        return max(delay, retry_after or 0.0)
+        return max(self._backoff.delay(attempts), retry_after or 0.0)
 
     def notify(self) -> None:
         """Something was enqueued: try now instead of at the next poll."""
@@ -106,7 +100,7 @@ class Drainer:
                 if self.clock() - self._last_purge > 3600:
                     self.outbox.purge(self.retention_s)
                     self._last_purge = self.clock()
-            except Exception:  # a full disk or locked database must not kill the loop
+            except Exception:  # noqa: BLE001 - logged; a full disk or locked database must not kill the loop
                 log.exception("outbox drain pass failed")
             due = self.outbox.next_due()
             wait = poll_s if due is None else min(poll_s, max(0.05, due - self.clock()))
@@ -170,7 +164,7 @@ class Drainer:
             self.outbox.mark_failed(rec.id, "本地材料文件缺失或已损坏，请联系工作人员重新提交", type(e).__name__)
             rep.failed += 1
             return "failed"
-        except Exception as e:  # a bug must not lose the record: it stays pending
+        except Exception as e:  # noqa: BLE001 - logged; a bug must not lose the record: it stays pending
             log.exception("outbox %s: unexpected failure", rec.id)
             self.outbox.mark_retry(rec.id, f"internal error {type(e).__name__}", now + self.backoff_s(rec.attempts))
             rep.retried += 1
@@ -188,7 +182,7 @@ class Drainer:
             rep.errors.append(err)
 
     # ---------------------------------------------------------------- requests
-    def request_for(self, rec: Record) -> tuple[str, dict]:
+    def request_for(self, rec: Record) -> tuple[str, dict[str, Any]]:
         """(endpoint name, JSON body): the same record always gives the same body."""
         p = rec.payload
         common = {"kiosk_id": self.client.kiosk_id, "created_at": _iso(rec.created_at)}
@@ -199,13 +193,14 @@ class Drainer:
                 body["impl_code"] = p["impl_code"]
             return "application", body
         if rec.kind == "evaluation":
-            body = {k: p[k] for k in ("tracking_no", "level", "reason", "item_code", "impl_code") if p.get(k) is not None}
+            body = {k: p[k] for k in ("tracking_no", "level", "reason", "item_code", "impl_code")
+                    if p.get(k) is not None}
             return "evaluation", {**body, **common}
         if rec.kind in ("help_request", "home_visit"):
             return rec.kind, {**{k: v for k, v in p.items() if v is not None}, **common}
         raise ValueError(f"unknown record kind {rec.kind!r}")
 
-    def _send(self, rec: Record) -> tuple[str | None, dict]:
+    def _send(self, rec: Record) -> tuple[str | None, dict[str, Any]]:
         kind, body = self.request_for(rec)
         key = rec.idempotency_key
         if kind == "application":
@@ -235,27 +230,13 @@ class Drainer:
         return r.get("request_id"), r
 
 
-def open_outbox(cfg=None, *, db: str | None = None, key_file: str | None = None, create_key: bool = False) -> Outbox:
+def open_outbox(cfg: KioskConfig | None = None, *, db: str | os.PathLike[str] | None = None,
+                key_file: str | os.PathLike[str] | None = None, create_key: bool = False) -> Outbox:
     """The configured outbox: ``<storage.data_dir>/outbox.db`` with the key of ``[storage] key_file``.
 
     ``create_key``: on a kiosk's first start, create the 0600 key file when there is none.
     """
-    from kiosk.config import load_config
-    from offline_cache.crypto import load_key, load_or_create_key
-
     cfg = cfg or load_config()
     path = key_file or cfg.resolve_path(cfg.storage.key_file)
     key = load_or_create_key(path) if create_key else load_key(path)
     return Outbox(db or cfg.data_dir / "outbox.db", key)
-
-
-def drainer_from_config(cfg=None, *, db: str | None = None, key_file: str | None = None,
-                        platform_url: str | None = None, create_key: bool = False, **kwargs: Any) -> Drainer:
-    """Outbox + client + drainer as configured (paths and URL overridable, as the CLI does)."""
-    from kiosk.config import load_config
-
-    cfg = cfg or load_config()
-    outbox = open_outbox(cfg, db=db, key_file=key_file, create_key=create_key)
-    client = PlatformClient.from_config(cfg, base_url=platform_url)
-    kwargs.setdefault("retention_s", cfg.storage.retention_days * 86400)
-    return Drainer(outbox, client, **kwargs)

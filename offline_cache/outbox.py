@@ -17,6 +17,7 @@ platform's reason), or back to ``pending`` with a backoff time.
 """
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -25,15 +26,17 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from types import TracebackType
+from typing import Any
 
 from kiosk.domain import tracking
+from kiosk.ports.outbox import Attachment, Record
 from offline_cache.crypto import Sealer
+from offline_cache.receipts import Receipts, receipt_summary
 
-if TYPE_CHECKING:
-    from offline_cache.receipts import Receipts
+__all__ = ["KINDS", "STATES", "Outbox", "Record", "lease_expired", "new_local_no", "receipt_summary"]
 
 KINDS = ("application", "evaluation", "help_request", "home_visit")
 STATES = ("pending", "inflight", "failed", "done")
@@ -71,30 +74,6 @@ CREATE INDEX IF NOT EXISTS records_platform_ref ON records(platform_ref) WHERE p
 """
 
 
-@dataclass
-class Record:
-    """One outbox record; ``payload`` is decrypted on load."""
-
-    id: str
-    seq: int
-    kind: str
-    idempotency_key: str
-    state: str
-    attempts: int
-    created_at: float
-    next_attempt_at: float
-    attachments: list[str]
-    payload: dict = field(repr=False, default_factory=dict)
-    group_key: str | None = None
-    platform_ref: str | None = None
-    delivered_at: float | None = None
-    last_error: str | None = None
-    failure_reason: str | None = field(default=None, repr=False)
-    result: dict | None = field(default=None, repr=False)
-    lease_owner: str | None = None
-    lease_until: float | None = None
-
-
 _INSERT = ("INSERT INTO records(id, kind, idem_key, group_key, payload, attachments, created_at, updated_at) "
            "VALUES(?,?,?,?,?,?,?,?)")
 
@@ -109,7 +88,7 @@ class _Tx:
 
     __slots__ = ("ob",)
 
-    def __init__(self, ob: "Outbox"):
+    def __init__(self, ob: Outbox):
         self.ob = ob
 
     def __enter__(self) -> sqlite3.Connection:
@@ -121,12 +100,11 @@ class _Tx:
             raise
         return self.ob._db
 
-    def __exit__(self, et, ev, tb) -> bool:
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         try:
             self.ob._db.execute("COMMIT" if et is None else "ROLLBACK")
         finally:
             self.ob._lock.release()
-        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -184,14 +162,14 @@ class Outbox:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "Outbox":
+    def __enter__(self) -> Outbox:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # ------------------------------------------------------------ transactions
-    def _tx(self) -> "_Tx":
+    def _tx(self) -> _Tx:
         return _Tx(self)
 
     # ------------------------------------------------------------- attachments
@@ -228,7 +206,7 @@ class Outbox:
         return self.sealer.open(self.blob_path(sha256).read_bytes(), sha256.encode())
 
     # ----------------------------------------------------------------- enqueue
-    def _group_key(self, kind: str, payload: dict) -> str | None:
+    def _group_key(self, kind: str, payload: dict[str, Any]) -> str | None:
         a = payload.get("applicant")
         if isinstance(a, dict) and a.get("id_number"):
             return self.sealer.keyed_hash(f"{a.get('id_type', '')}|{a['id_number']}".encode())
@@ -237,7 +215,7 @@ class Outbox:
             return self.sealer.keyed_hash(f"phone|{c['phone']}".encode())
         return None
 
-    def enqueue(self, kind: str, payload: dict, attachments: Iterable[bytes | os.PathLike[str] | str] = (),
+    def enqueue(self, kind: str, payload: dict[str, Any], attachments: Iterable[Attachment] = (),
                 idempotency_key: str | None = None) -> str:
         """Store one record durably and return its local number (``LQ...``).
 
@@ -324,24 +302,24 @@ class Outbox:
             rows = self._db.execute(q, (*states, limit)).fetchall()
         return [self._record(r, decrypt) for r in rows]
 
-    def stats(self, now: float | None = None) -> dict:
+    def stats(self, now: float | None = None) -> dict[str, Any]:
         """Counts per state and the age of the oldest undelivered record (pending or inflight)."""
         now = time.time() if now is None else now
         with self._lock:
             counts = dict(self._db.execute("SELECT state, count(*) FROM records GROUP BY state").fetchall())
             oldest = self._db.execute("SELECT min(created_at) FROM records WHERE state IN ('pending','inflight')"
                                       ).fetchone()[0]
-        out = {s: int(counts.get(s, 0)) for s in STATES}
+        out: dict[str, Any] = {s: int(counts.get(s, 0)) for s in STATES}
         out["oldest_pending_age_s"] = round(max(0.0, now - oldest), 3) if oldest is not None else None
         return out
 
     def integrity_check(self) -> str:
         with self._lock:
-            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+            return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
     # ----------------------------------------------------------------- draining
     def claim_next(self, limit: int = 16, now: float | None = None, ignore_backoff: bool = False,
-                   exclude: Iterable[str] = (), lease_s: float = 120.0) -> list[Record]:
+                   exclude: Iterable[str] = (), lease_s: float = 120.0) -> builtins.list[Record]:
         """Claim up to ``limit`` deliverable records for this process, oldest first, in order per applicant.
 
         A record is deliverable when it is pending and due (or ``ignore_backoff``),
@@ -374,7 +352,7 @@ class Outbox:
                    for rid in chosen]
         return out
 
-    def mark_done(self, record_id: str, platform_ref: str | None, result: dict | None = None) -> None:
+    def mark_done(self, record_id: str, platform_ref: str | None, result: dict[str, Any] | None = None) -> None:
         """Delivered: record the platform's reference against the local number (and on its receipt)."""
         now = time.time()
         aad = record_id.encode()
@@ -398,7 +376,8 @@ class Outbox:
         with self._tx() as db:
             db.execute("UPDATE records SET state='failed', failure=?, last_error=?, updated_at=?, lease_owner=NULL, "
                        "lease_until=NULL WHERE id=?",
-                       (self.sealer.seal(reason.encode(), record_id.encode()), error[:500] or "permanent", now, record_id))
+                       (self.sealer.seal(reason.encode(), record_id.encode()), error[:500] or "permanent", now,
+                        record_id))
 
     def release(self, record_id: str) -> None:
         """Give a claimed record back untouched (e.g. on shutdown)."""
@@ -417,13 +396,15 @@ class Outbox:
     def next_due(self) -> float | None:
         """When the earliest pending record becomes due (None when nothing waits)."""
         with self._lock:
-            return self._db.execute("SELECT min(next_attempt_at) FROM records WHERE state='pending'").fetchone()[0]
+            due = self._db.execute("SELECT min(next_attempt_at) FROM records WHERE state='pending'").fetchone()[0]
+        return float(due) if due is not None else None
 
     def resolve(self, local_no: str) -> str | None:
         """The platform's tracking number for a local one, once delivered."""
         with self._lock:
-            row = self._db.execute("SELECT platform_ref FROM records WHERE id=? AND state='done'", (local_no,)).fetchone()
-        return row[0] if row else None
+            row = self._db.execute("SELECT platform_ref FROM records WHERE id=? AND state='done'",
+                                   (local_no,)).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
 
     def purge(self, retention_s: float, now: float | None = None) -> int:
         """Delete delivered records (and their receipts) older than the retention period; drop unused attachments."""
@@ -457,28 +438,6 @@ class Outbox:
 
     # ---------------------------------------------------------------- receipts
     @property
-    def receipts(self) -> "Receipts":
+    def receipts(self) -> Receipts:
         """Reprint data and local -> platform number resolution for this outbox's records."""
-        from offline_cache.receipts import Receipts
-        return Receipts(self)
-
-
-def receipt_summary(kind: str, payload: dict) -> dict:
-    """What a reprinted receipt shows: masked identity, no raw numbers."""
-    from kiosk.domain.identity import mask_id_number, mask_name, mask_phone
-
-    def masked(fn, v):
-        try:
-            return fn(v) if isinstance(v, str) and v else None
-        except Exception:
-            return "***"
-
-    person = payload.get("applicant") or payload.get("contact") or {}
-    out = {"kind": kind, "item_code": payload.get("item_code")}
-    if isinstance(person, dict):
-        out["name"] = masked(mask_name, person.get("name"))
-        out["id_number"] = masked(mask_id_number, person.get("id_number"))
-        out["phone"] = masked(mask_phone, person.get("phone"))
-    if kind == "application":
-        out["materials"] = len(payload.get("materials") or [])
-    return out
+        return Receipts(self._db, self._lock, self._tx, self.get)

@@ -6,7 +6,8 @@ platform refused this request: retrying would get the same answer).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 __all__ = ["PlatformError", "RetryableError", "PermanentError", "PlatformPort"]
 
@@ -44,6 +45,7 @@ class PlatformPort(Protocol):
     """What the kiosk asks of the platform (kiosk.platform.client.PlatformClient implements it)."""
 
     base_url: str
+    kiosk_id: str  # the kiosk's identity at the platform (the drainer stamps it on every request)
 
     def close(self) -> None: ...
 
