@@ -1,48 +1,48 @@
-"""HID keyboard-wedge QR scanners read through evdev, so scanned text never lands in a text field.
+"""HID keyboard-wedge QR scanners read through python-evdev, so scanned text never lands in a text field.
 
-The scanner "types" the code and presses Enter. We read ``struct input_event``
-records from the event device (grabbed through python-evdev so the UI does not
-also receive the keystrokes), translate key codes with Shift to characters, and
-report each Enter-terminated line. Settings: ``device`` (/dev/input/eventN or a
-by-id path), ``grab`` (default true), ``max_line``.
+The scanner "types" the code and presses Enter. We open its event device with
+``evdev.InputDevice``, ``grab()`` it (so the UI does not also receive the
+keystrokes), read ``InputEvent`` objects, translate key codes (``evdev.ecodes``)
+with Shift and Caps Lock to characters, and report each Enter-terminated line.
+Settings: ``device`` (/dev/input/eventN or a by-id path), ``grab`` (default
+true), ``max_line``.
 """
 from __future__ import annotations
 
-import os
+import logging
 import select
-import struct
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar, Protocol
 
+import evdev
 from evdev import ecodes
 
 from devices.base import DeviceLost, EventKind
 from devices.qr.common import QrScannerBase
 
-__all__ = ["KeyboardWedgeQrScanner", "KeyTranslator", "EVENT_FORMAT", "pack_event"]
+log = logging.getLogger(__name__)
 
-EVENT_FORMAT = "llHHi"  # struct input_event: timeval, type, code, value
-EVENT_SIZE = struct.calcsize(EVENT_FORMAT)
+__all__ = ["KeyboardWedgeQrScanner", "KeyTranslator", "EventSource", "PLAIN_KEYS", "SHIFTED_KEYS"]
 
-_PLAIN: dict[int, str] = {}
-_SHIFTED: dict[int, str] = {}
-for _i, _c in enumerate("abcdefghijklmnopqrstuvwxyz"):
-    _code = getattr(ecodes, f"KEY_{_c.upper()}")
-    _PLAIN[_code], _SHIFTED[_code] = _c, _c.upper()
-for _d, _s in zip("1234567890", "!@#$%^&*()"):
-    _code = getattr(ecodes, f"KEY_{_d}")
-    _PLAIN[_code], _SHIFTED[_code] = _d, _s
+
+def _key(name: str) -> int:
+    return int(ecodes.ecodes[f"KEY_{name}"])
+
+
+#: key code -> character without / with Shift (US layout, what scanners emulate)
+PLAIN_KEYS: dict[int, str] = {}
+SHIFTED_KEYS: dict[int, str] = {}
+for _c in "abcdefghijklmnopqrstuvwxyz":
+    PLAIN_KEYS[_key(_c.upper())], SHIFTED_KEYS[_key(_c.upper())] = _c, _c.upper()
+for _d, _s in zip("1234567890", "!@#$%^&*()", strict=True):
+    PLAIN_KEYS[_key(_d)], SHIFTED_KEYS[_key(_d)] = _d, _s
 for _name, _p, _s in [("MINUS", "-", "_"), ("EQUAL", "=", "+"), ("LEFTBRACE", "[", "{"),
                       ("RIGHTBRACE", "]", "}"), ("BACKSLASH", "\\", "|"), ("SEMICOLON", ";", ":"),
                       ("APOSTROPHE", "'", '"'), ("GRAVE", "`", "~"), ("COMMA", ",", "<"), ("DOT", ".", ">"),
                       ("SLASH", "/", "?"), ("SPACE", " ", " ")]:
-    _code = getattr(ecodes, f"KEY_{_name}")
-    _PLAIN[_code], _SHIFTED[_code] = _p, _s
+    PLAIN_KEYS[_key(_name)], SHIFTED_KEYS[_key(_name)] = _p, _s
 _SHIFT_KEYS = {ecodes.KEY_LEFTSHIFT, ecodes.KEY_RIGHTSHIFT}
 _ENTER_KEYS = {ecodes.KEY_ENTER, ecodes.KEY_KPENTER}
-
-
-def pack_event(etype: int, code: int, value: int, sec: int = 0, usec: int = 0) -> bytes:
-    return struct.pack(EVENT_FORMAT, sec, usec, etype, code, value)
 
 
 class KeyTranslator:
@@ -56,14 +56,22 @@ class KeyTranslator:
         self.unknown_keys = 0
         self.overlong = 0
 
+    def feed_event(self, event: evdev.InputEvent) -> str | None:
+        """One evdev event (only key events count); returns a completed line on Enter."""
+        key = evdev.categorize(event)
+        if not isinstance(key, evdev.KeyEvent):
+            return None
+        return self.feed(ecodes.EV_KEY, key.scancode, key.keystate)
+
     def feed(self, etype: int, code: int, value: int) -> str | None:
-        """One event; returns a completed line on Enter."""
+        """One event as (type, code, value); returns a completed line on Enter."""
         if etype != ecodes.EV_KEY:
             return None
         if code in _SHIFT_KEYS:
-            self._shift = max(0, self._shift + (1 if value == 1 else -1 if value == 0 else 0))
+            up, down = evdev.KeyEvent.key_up, evdev.KeyEvent.key_down
+            self._shift = max(0, self._shift + (1 if value == down else -1 if value == up else 0))
             return None
-        if value != 1:  # only key-down (no autorepeat from a scanner)
+        if value != evdev.KeyEvent.key_down:  # only key-down (no autorepeat from a scanner)
             return None
         if code == ecodes.KEY_CAPSLOCK:
             self._caps = not self._caps
@@ -71,7 +79,7 @@ class KeyTranslator:
         if code in _ENTER_KEYS:
             line, self._buf = "".join(self._buf), []
             return line or None
-        ch = (_SHIFTED if self._shift else _PLAIN).get(code)
+        ch = (SHIFTED_KEYS if self._shift else PLAIN_KEYS).get(code)
         if ch is None:
             self.unknown_keys += 1
             return None
@@ -85,15 +93,31 @@ class KeyTranslator:
         return None
 
 
+class EventSource(Protocol):
+    """What the driver needs of an input device: ``evdev.InputDevice`` is the real one."""
+
+    @property
+    def fd(self) -> int: ...
+
+    def read(self) -> Iterable[evdev.InputEvent]: ...
+
+    def grab(self) -> None: ...
+
+    def ungrab(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class KeyboardWedgeQrScanner(QrScannerBase):
     driver = "evdev"
     default_poll_interval_s = 0.0
+    #: Opens the configured device path; tests without /dev/uinput swap in a source of InputEvents.
+    open_source: ClassVar[Any] = evdev.InputDevice
 
     def __init__(self, settings: Any = None):
         super().__init__(settings)
-        self._fd: int | None = None
-        self._evdev = None
-        self._pending = b""
+        self._dev: EventSource | None = None
+        self._grabbed = False
         self.translator = KeyTranslator(int(self.param("max_line", 4096)))
 
     def _open_transport(self) -> None:
@@ -101,57 +125,47 @@ class KeyboardWedgeQrScanner(QrScannerBase):
         if not path:
             raise DeviceLost("no_device", "未配置扫码枪输入设备")
         try:
-            self._fd = os.open(str(path), os.O_RDONLY | os.O_NONBLOCK)
+            dev: EventSource = type(self).open_source(str(path))
         except OSError as e:
             raise DeviceLost(detail=type(e).__name__) from None
-        import stat
-        if stat.S_ISCHR(os.fstat(self._fd).st_mode) and self.param("grab", True):
+        self._dev, self._grabbed = dev, False
+        if self.param("grab", True):
             try:
-                from evdev import InputDevice
-                self._evdev = InputDevice(str(path))
-                self._evdev.grab()  # keystrokes go to us only
-            except OSError:
-                self._evdev = None
-        self._pending = b""
+                dev.grab()  # keystrokes go to us only
+                self._grabbed = True
+            except OSError as e:  # another process holds it: still read, but the UI sees the keys too
+                log.warning("qr scanner %s: grab failed (%s)", path, type(e).__name__)
         self.translator = KeyTranslator(self.translator.max_line)
 
     def _close_transport(self) -> None:
-        if self._evdev is not None:
-            try:
-                self._evdev.ungrab()
-                self._evdev.close()
-            except Exception:
-                pass
-            self._evdev = None
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        dev, self._dev = self._dev, None
+        if dev is None:
+            return
+        try:
+            if self._grabbed:
+                dev.ungrab()
+        except OSError:  # already unplugged: nothing left to release
+            pass
+        finally:
+            self._grabbed = False
+            dev.close()
 
     def _poll_once(self) -> None:
-        fd = self._fd
-        if fd is None:
+        dev = self._dev
+        if dev is None:
             raise DeviceLost()
-        r, _, _ = select.select([fd], [], [], 0.1)
+        r, _, _ = select.select([dev.fd], [], [], 0.1)
         if not r:
             return
         try:
-            data = os.read(fd, EVENT_SIZE * 64)
+            events = list(dev.read())
         except BlockingIOError:
             return
         except OSError as e:  # ENODEV when unplugged
             raise DeviceLost(detail=type(e).__name__) from None
-        if not data:
-            raise DeviceLost(detail="end of input")
-        data = self._pending + data
-        n = len(data) // EVENT_SIZE * EVENT_SIZE
-        self._pending = data[n:]
         before = self.translator.overlong
-        for off in range(0, n, EVENT_SIZE):
-            _s, _u, etype, code, value = struct.unpack_from(EVENT_FORMAT, data, off)
-            line = self.translator.feed(etype, code, value)
+        for event in events:
+            line = self.translator.feed_event(event)
             if line is not None:
                 self._report(line, "QR_CODE")
         if self.translator.overlong != before:

@@ -1,16 +1,19 @@
-"""Serial line scanner on a pty, keyboard-wedge reader on raw input_event records, simulated scanner."""
+"""Serial line scanner on a pty, keyboard-wedge reader on evdev InputEvents, simulated scanner."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
+import threading
 
-from evdev import ecodes
+from evdev import InputEvent, ecodes
 
 from kiosk.bootstrap import drivers
 from qr_helpers import Events  # type: ignore
 from devices.base import DeviceState, EventKind
 from devices.qr.serial_scanner import LineSplitter
-from devices.qr.wedge import KeyTranslator, pack_event
+from devices.qr import wedge
+from devices.qr.wedge import KeyTranslator
 from kiosk.domain.tracking import new_tracking_no, qr_payload
 
 FAST = {"reconnect_initial_s": 0.05, "reconnect_max_s": 0.2, "dedupe_window_s": 0.0}
@@ -60,33 +63,37 @@ def test_serial_scanner_overlong_line_is_refused(pty_port):
     assert ev.of(EventKind.READ_FAILED)[0].payload["code"] == "too_long"
 
 
-def _typed(text: str) -> bytes:
+def _typed(text: str) -> list[InputEvent]:
+    """The events a wedge scanner sends for `text` and Enter (key down, SYN, key up; Shift around capitals)."""
     inv = {}
-    from devices.qr import wedge
-    for code, ch in wedge._PLAIN.items():
+    for code, ch in wedge.PLAIN_KEYS.items():
         inv.setdefault(ch, (code, False))
-    for code, ch in wedge._SHIFTED.items():
+    for code, ch in wedge.SHIFTED_KEYS.items():
         inv.setdefault(ch, (code, True))
-    out = b""
+    out: list[InputEvent] = []
+
+    def key(code: int, value: int) -> None:
+        out.append(InputEvent(0, 0, ecodes.EV_KEY, code, value))
+
     for ch in text:
         code, shift = inv[ch]
         if shift:
-            out += pack_event(ecodes.EV_KEY, ecodes.KEY_LEFTSHIFT, 1)
-        out += pack_event(ecodes.EV_KEY, code, 1) + pack_event(ecodes.EV_SYN, 0, 0) + pack_event(ecodes.EV_KEY, code, 0)
+            key(ecodes.KEY_LEFTSHIFT, 1)
+        key(code, 1)
+        out.append(InputEvent(0, 0, ecodes.EV_SYN, ecodes.SYN_REPORT, 0))
+        key(code, 0)
         if shift:
-            out += pack_event(ecodes.EV_KEY, ecodes.KEY_LEFTSHIFT, 0)
-    return out + pack_event(ecodes.EV_KEY, ecodes.KEY_ENTER, 1) + pack_event(ecodes.EV_KEY, ecodes.KEY_ENTER, 0)
+            key(ecodes.KEY_LEFTSHIFT, 0)
+    key(ecodes.KEY_ENTER, 1)
+    key(ecodes.KEY_ENTER, 0)
+    return out
 
 
 def test_key_translator_shift_caps_and_unknown():
     t = KeyTranslator()
-    import struct
-    from devices.qr.wedge import EVENT_FORMAT, EVENT_SIZE
-    raw = _typed("QHB1:Ab-9_z")
     lines = []
-    for off in range(0, len(raw), EVENT_SIZE):
-        _, _, ty, code, val = struct.unpack_from(EVENT_FORMAT, raw, off)
-        line = t.feed(ty, code, val)
+    for event in _typed("QHB1:Ab-9_z"):
+        line = t.feed_event(event)
         if line:
             lines.append(line)
     assert lines == ["QHB1:Ab-9_z"]
@@ -96,24 +103,104 @@ def test_key_translator_shift_caps_and_unknown():
     assert t.feed(ecodes.EV_KEY, ecodes.KEY_ENTER, 1) == "A" and t.unknown_keys == 1
 
 
-def test_wedge_reader_on_event_stream(tmp_path):
-    """No /dev/uinput in CI containers: the same input_event records arrive through a FIFO."""
-    fifo = str(tmp_path / "event0")
-    os.mkfifo(fifo)
-    dev = drivers.create("qr", {"driver": "evdev", "device": fifo, **FAST})
+class EventPipe:
+    """Stands in for ``evdev.InputDevice``: no /dev/uinput in CI containers, so no virtual keyboard.
+
+    A pipe gives the driver a real fd to select() on; ``send`` queues evdev InputEvents
+    and ``read`` hands them out the way InputDevice.read does (BlockingIOError when none).
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        self._events: list[InputEvent] = []
+        self._lock = threading.Lock()
+        self.grabbed = False
+        self.closed = False
+        self.unplugged = False
+
+    @property
+    def fd(self) -> int:
+        return self._r
+
+    def send(self, events: list[InputEvent]) -> None:
+        with self._lock:
+            self._events += events
+        os.write(self._w, b"!")
+
+    def unplug(self) -> None:
+        self.unplugged = True
+        os.write(self._w, b"!")
+
+    def read(self) -> list[InputEvent]:
+        if self.unplugged:
+            raise OSError(errno.ENODEV, "No such device")
+        try:
+            os.read(self._r, 4096)
+        except BlockingIOError:
+            pass
+        with self._lock:
+            got, self._events = self._events, []
+        if not got:
+            raise BlockingIOError
+        return got
+
+    def grab(self) -> None:
+        self.grabbed = True
+
+    def ungrab(self) -> None:
+        self.grabbed = False
+
+    def close(self) -> None:
+        self.closed = True
+        os.close(self._r)
+        os.close(self._w)
+
+
+def test_wedge_reader_on_event_stream(monkeypatch):
+    """No /dev/uinput in CI containers: the same InputEvents arrive through an EventPipe."""
+    opened: list[EventPipe] = []
+
+    def open_source(path: str) -> EventPipe:
+        opened.append(EventPipe(path))
+        return opened[-1]
+
+    monkeypatch.setattr(wedge.KeyboardWedgeQrScanner, "open_source", open_source)
+    dev = drivers.create("qr", {"driver": "evdev", "device": "/dev/input/by-id/usb-scanner-event-kbd", **FAST})
     ev = Events(dev)
-    wfd = os.open(fifo, os.O_RDWR)  # keep a writer so the reader never sees EOF
-    try:
-        with dev:
-            dev.start_polling()
-            data = _typed("QHB1:HELLO")
-            os.write(wfd, data[:13])  # records split across reads
-            os.write(wfd, data[13:])
-            assert ev.wait(EventKind.CODE_SCANNED)
-    finally:
-        os.close(wfd)
+    with dev:
+        dev.start_polling()
+        src = opened[0]
+        assert src.grabbed
+        data = _typed("QHB1:HELLO")
+        src.send(data[:13])  # events split across reads
+        src.send(data[13:])
+        assert ev.wait(EventKind.CODE_SCANNED)
+    assert src.closed and not src.grabbed
     p = ev.of(EventKind.CODE_SCANNED)[0].payload
     assert p["text"] == "QHB1:HELLO" and p["refused"]["reason"] == "bad_tracking"
+
+
+def test_wedge_reader_unplugged_goes_offline_and_comes_back(monkeypatch):
+    opened: list[EventPipe] = []
+
+    def open_source(path: str) -> EventPipe:
+        opened.append(EventPipe(path))
+        return opened[-1]
+
+    monkeypatch.setattr(wedge.KeyboardWedgeQrScanner, "open_source", open_source)
+    dev = drivers.create("qr", {"driver": "evdev", "device": "/dev/input/event7", **FAST})
+    ev = Events(dev)
+    with dev:
+        dev.start_polling()
+        opened[0].unplug()
+        assert ev.wait(EventKind.DEVICE_LOST)
+        assert ev.wait(EventKind.DEVICE_BACK)
+        assert len(opened) >= 2 and opened[0].closed and opened[-1].grabbed
+        opened[-1].send(_typed("after replug"))
+        assert ev.wait(EventKind.CODE_SCANNED)
+    assert ev.of(EventKind.CODE_SCANNED)[0].payload["text"] == "after replug"
 
 
 def test_simulated_scanner_dedupes_and_classifies():
