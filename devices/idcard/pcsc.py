@@ -1,18 +1,22 @@
 """PC/SC card readers through pyscard: discovery, card monitoring, APDUs with status-word errors.
 
-Insertion and removal come from pyscard's ``CardMonitor`` (an observer filtered to
-our reader); reader presence is checked by the poll loop, so a reader that is
-unplugged (or a pcscd that stops) makes the adapter ``offline`` and it comes back
-by itself. Subclasses read their application in :meth:`PcscCardReader._on_card`.
+Insertion and removal come from a :class:`CardWatch` per open adapter (pyscard's
+public ``CardRequest.waitforcardevent``, filtered to our reader); reader presence
+is checked by the poll loop, so a reader that is unplugged (or a pcscd that stops)
+makes the adapter ``offline`` and it comes back by itself. Subclasses read their
+application in :meth:`PcscCardReader._on_card`.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from devices.base import DeviceAdapter, DeviceError, DeviceLost, EventKind, HealthLevel, HealthResult
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PcscCardReader", "ApduError", "SW_MESSAGES", "Transmit", "transmit_checked", "list_readers"]
 
@@ -64,36 +68,93 @@ def transmit_checked(transmit: Transmit, apdu: bytes, context: str = "") -> byte
 
 def _connect(conn: Any) -> None:
     """Connect leaving the card powered afterwards: a reset would break another session's state."""
-    from smartcard.scard import SCARD_LEAVE_CARD
+    from smartcard.scard import SCARD_LEAVE_CARD  # noqa: PLC0415 - pyscard needs libpcsclite; simulated readers do not
+
     conn.connect(disposition=SCARD_LEAVE_CARD)
+
+
+def _disconnect(conn: Any) -> None:
+    """Release a card connection; a card already pulled out (or a pcscd gone) leaves nothing to release."""
+    try:
+        conn.disconnect()
+    except Exception:  # pyscard's errors share no base class
+        log.debug("card disconnect failed", exc_info=True)
 
 
 def list_readers() -> list[str]:
     """Reader names; DeviceLost when pcscd is not there."""
-    from smartcard.System import readers
+    from smartcard.System import readers  # noqa: PLC0415 - pyscard needs libpcsclite; simulated readers do not
+
     try:
         return [str(r) for r in readers()]
     except Exception as e:  # EstablishContextException and friends do not share one base class
+        log.debug("listing PC/SC readers failed", exc_info=True)
         raise DeviceLost("pcsc_unavailable", "智能卡服务未运行，正在重试", detail=type(e).__name__) from None
 
 
-def _card_monitor() -> Any:
-    """pyscard's CardMonitor, renewed when its (process-wide) thread has died.
+CardCallback = Callable[[Any], None]
 
-    The monitor thread stops for good when pcscd goes away (SCARD_E_NO_SERVICE);
-    a reader must come back without restarting the app, so a dead singleton is
-    replaced by a fresh one (this process has no other CardMonitor users).
+
+class CardWatch:
+    """Card insertions and removals on one reader, from pyscard's public ``CardRequest.waitforcardevent``.
+
+    Why not pyscard's ``CardMonitor``: it is a process-wide singleton whose thread
+    stops for good when pcscd goes away, and a reader must come back without
+    restarting the app. A watch belongs to one open adapter (its own PC/SC
+    context) and ends with it; each open starts a fresh one. It does what
+    CardMonitor's thread does (diff the present cards after each change), waking
+    every ``wake_s`` to notice :meth:`stop`, so stopping never blocks.
     """
-    from smartcard import CardMonitoring as cm
-    with cm.CardMonitor.lock:
-        mon = cm.CardMonitor.instance
-        thread = cm.CardMonitoringThread.instance
-        dead = mon is not None and getattr(mon, "rmthread", None) is not None and (
-            thread is None or not thread.is_alive())
-        if dead:
-            cm.CardMonitoringThread.instance = None
-            cm.CardMonitor.instance = None
-    return cm.CardMonitor()
+
+    def __init__(self, reader: str, on_added: CardCallback, on_removed: CardCallback, *, wake_s: float = 1.0,
+                 retry_s: float = 0.5):
+        self.reader = reader
+        self.on_added, self.on_removed = on_added, on_removed
+        self.wake_s, self.retry_s = wake_s, retry_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"cardwatch-{reader}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the watch to end; no callback runs after this returns (the thread ends within ``wake_s``)."""
+        self._stopped.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stopped.is_set()
+
+    def _run(self) -> None:
+        from smartcard.CardRequest import CardRequest  # noqa: PLC0415 - pyscard needs libpcsclite
+        from smartcard.Exceptions import (  # noqa: PLC0415 - pyscard needs libpcsclite
+            CardRequestTimeoutException,
+            SmartcardException,
+        )
+
+        known: list[Any] = []
+        request: Any = None
+        while not self._stopped.is_set():
+            try:
+                if request is None:
+                    request = CardRequest(timeout=self.wake_s)  # all readers + PnP: blocks even with none
+                current = [c for c in request.waitforcardevent() if str(c.reader) == self.reader]
+            except CardRequestTimeoutException:
+                continue
+            except SmartcardException:  # pcscd gone: the poll loop takes the adapter offline
+                log.debug("card watch on %s: PC/SC failed", self.reader, exc_info=True)
+                request = None
+                self._stopped.wait(self.retry_s)
+                continue
+            added = [c for c in current if c not in known]
+            removed = [c for c in known if c not in current]
+            known = current
+            for c in removed:
+                if not self._stopped.is_set():
+                    self.on_removed(c)
+            for c in added:
+                if not self._stopped.is_set():
+                    self.on_added(c)
 
 
 class PcscCardReader(DeviceAdapter):
@@ -109,8 +170,7 @@ class PcscCardReader(DeviceAdapter):
     def __init__(self, settings: Any = None):
         super().__init__(settings)
         self.reader_name: str | None = None
-        self._observer = None
-        self._monitor: Any = None
+        self._watch: CardWatch | None = None
         self._cards: dict[str, Any] = {}  # atr hex -> result of _on_card
         self._card_lock = threading.Lock()
         self._session = threading.Lock()  # one card session at a time (monitor vs. synchronous read)
@@ -137,32 +197,14 @@ class PcscCardReader(DeviceAdapter):
 
     # -- card monitoring ----------------------------------------------------------
     def _start_monitor(self) -> None:
-        from smartcard.CardMonitoring import CardObserver
-
-        adapter = self
-
-        class _Observer(CardObserver):
-            def update(self, observable: Any, cards: tuple[list[Any], list[Any]]) -> None:
-                added, removed = cards
-                for c in removed:
-                    if str(c.reader) == adapter.reader_name:
-                        adapter._card_removed(c)
-                for c in added:
-                    if str(c.reader) == adapter.reader_name:
-                        adapter._card_added(c)
-
-        if self._observer is None:
-            self._observer = _Observer()
-            self._monitor = _card_monitor()
-            self._monitor.addObserver(self._observer)
+        if self._watch is None and self.reader_name is not None:
+            self._watch = CardWatch(self.reader_name, self._card_added, self._card_removed)
+            self._watch.start()
 
     def _stop_monitor(self) -> None:
-        obs, self._observer = self._observer, None
-        if obs is None:
-            return
-        # with on-demand start, deleting the last observer joins pyscard's monitor thread, which
-        # may sit in a long SCardGetStatusChange: never block close() on it
-        threading.Thread(target=self._monitor.deleteObserver, args=(obs,), daemon=True).start()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.stop()  # never blocks close(): the thread may sit in SCardGetStatusChange for wake_s
 
     def _card_added(self, card: Any) -> None:
         atr = bytes(card.atr)
@@ -175,14 +217,12 @@ class PcscCardReader(DeviceAdapter):
                 try:
                     payload.update(self._on_card(conn.transmit, atr))
                 finally:
-                    try:
-                        conn.disconnect()
-                    except Exception:
-                        pass
+                    _disconnect(conn)
         except DeviceError as e:
             self._stats.failure(e.code)
             payload["error"] = {"code": e.code, "message": e.message}
-        except Exception as e:  # a card pulled out mid-read, a mute card
+        except Exception as e:  # a card pulled out mid-read, a mute card (pyscard's errors share no base)
+            log.warning("card read on %s failed", self.reader_name, exc_info=True)
             self._stats.failure("card_io")
             payload["error"] = {"code": "card_io", "message": "读卡失败，请重新插卡"}
             payload["detail"] = type(e).__name__
@@ -204,8 +244,12 @@ class PcscCardReader(DeviceAdapter):
     # -- synchronous use (CLI, health) --------------------------------------------------
     def read_present_card(self) -> dict[str, Any]:
         """Connect to the card now on the reader and read it (NoCard -> DeviceError no_card)."""
-        from smartcard.Exceptions import CardConnectionException, NoCardException
-        from smartcard.System import readers
+        from smartcard.Exceptions import (  # noqa: PLC0415 - pyscard needs libpcsclite
+            CardConnectionException,
+            NoCardException,
+        )
+        from smartcard.System import readers  # noqa: PLC0415 - pyscard needs libpcsclite
+
         rd = next((r for r in readers() if str(r) == self.reader_name), None)
         if rd is None:
             raise DeviceLost("reader_missing", "未找到读卡器，请检查连接")
@@ -223,10 +267,7 @@ class PcscCardReader(DeviceAdapter):
             except (NoCardException, CardConnectionException):
                 raise DeviceError("card_removed", "卡片已移开或接触不良，请重新插卡") from None
             finally:
-                try:
-                    conn.disconnect()
-                except Exception:
-                    pass
+                _disconnect(conn)
 
     def _health_interactive(self, timeout: float, prompt: Any) -> HealthResult:
         """Ask the technician to insert a card; pass when it reads within `timeout`."""
