@@ -12,17 +12,12 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import Protocol
+
+from kiosk.ports.speech import SpeechBackend
+
+__all__ = ["SpeechBackend", "NoSpeech", "EspeakSpeech", "ClipSpeech", "RecordingSpeech", "make_speech"]
 
 log = logging.getLogger(__name__)
-
-
-class SpeechBackend(Protocol):
-    name: str
-
-    def say(self, text: str, key: str | None = None) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 class NoSpeech:
