@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -25,7 +25,8 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 
-def fail(message: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined]
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print MESSAGE on stderr and exit with CODE (the command's documented exit code)."""
     click.echo(message, err=True)
     sys.exit(code)
 

@@ -7,12 +7,31 @@ from __future__ import annotations
 
 import sys
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from kiosk.cli._groups import echo_json, fail
+from kiosk.fleet.apply import check_overrides
+from kiosk.fleet.bundle import (
+    BundleError,
+    add_signature,
+    build_signed,
+    generate_keypair,
+    load_private_key,
+    parse_bundle,
+    parse_time,
+    public_key_string,
+    sign,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kiosk.fleet.fleetview import FleetSnapshot
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,8 +42,6 @@ def admin() -> None:
 def _iso(value: str | None, what: str) -> datetime | None:
     if value is None:
         return None
-    from kiosk.fleet.bundle import parse_time
-
     try:
         return parse_time(value)
     except ValueError:
@@ -35,8 +52,6 @@ def _iso(value: str | None, what: str) -> datetime | None:
 @click.option("--out", "out", required=True, help="Writes OUT.key (private, 0600) and OUT.pub.")
 def keygen(out: str) -> None:
     """Make an Ed25519 administrator key pair."""
-    from kiosk.fleet.bundle import generate_keypair
-
     if Path(f"{out}.key").exists() or Path(f"{out}.pub").exists():
         fail(f"{out}.key or {out}.pub already exists; refusing to overwrite a key")
     key_path, pub_path = generate_keypair(out)
@@ -58,16 +73,12 @@ def keygen(out: str) -> None:
 def sign_cmd(config_file: str, keys: tuple[str, ...], version: int, targets: tuple[str, ...],
              expires: str | None, not_before: str | None, out: str, no_check: bool) -> None:
     """Sign a TOML file of configuration overrides into a bundle."""
-    from kiosk.fleet.bundle import build_signed, load_private_key, public_key_string, sign
-
     try:
         with open(config_file, "rb") as f:
             overrides = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         fail(f"{config_file}: not valid TOML: {e}")
     if not no_check:
-        from kiosk.fleet.apply import check_overrides
-
         problem = check_overrides(overrides, site_file=None, env={})
         if problem:
             fail(f"{config_file} would be refused by kiosks (invalid_content):\n  {problem}\n"
@@ -91,8 +102,6 @@ def sign_cmd(config_file: str, keys: tuple[str, ...], version: int, targets: tup
 @click.option("--key", required=True, type=click.Path(exists=True, dir_okay=False))
 def cosign_cmd(bundle_file: str, key: str) -> None:
     """Add another administrator's signature to a bundle (k-of-n thresholds)."""
-    from kiosk.fleet.bundle import BundleError, add_signature, load_private_key, parse_bundle
-
     try:
         bundle = parse_bundle(Path(bundle_file).read_bytes(), max_bytes=sys.maxsize)
     except BundleError as e:
@@ -102,7 +111,8 @@ def cosign_cmd(bundle_file: str, key: str) -> None:
     click.echo(f"{bundle_file}: now {len(bundle.signatures)} signature(s)")
 
 
-def _broker_options(f):
+def _broker_options(f: F) -> F:
+    """The broker address, credentials and TLS files every fleet command takes."""
     f = click.option("--broker", required=True, help="mqtt://host:1883 or mqtts://host:8883")(f)
     f = click.option("--username", default=None, help="Broker user (default: from the URL).")(f)
     f = click.option("--password-file", default=None, type=click.Path(exists=True, dir_okay=False))(f)
@@ -112,7 +122,8 @@ def _broker_options(f):
     return f
 
 
-def _client_kw(username, password_file, tls_ca, tls_cert, tls_key) -> dict:
+def _client_kw(username: str | None, password_file: str | None, tls_ca: str | None, tls_cert: str | None,
+               tls_key: str | None) -> dict[str, Any]:
     pw = Path(password_file).read_text().strip() if password_file else None
     return {"username": username, "password": pw, "tls_ca": tls_ca, "tls_cert": tls_cert, "tls_key": tls_key}
 
@@ -120,10 +131,10 @@ def _client_kw(username, password_file, tls_ca, tls_cert, tls_key) -> dict:
 @admin.command("push")
 @click.argument("bundle_file", metavar="BUNDLE", type=click.Path(exists=True, dir_okay=False))
 @_broker_options
-def push_cmd(bundle_file: str, broker: str, username, password_file, tls_ca, tls_cert, tls_key) -> None:
+def push_cmd(bundle_file: str, broker: str, username: str | None, password_file: str | None, tls_ca: str | None,
+             tls_cert: str | None, tls_key: str | None) -> None:
     """Publish a signed bundle (retained) to its targets' topics."""
-    from kiosk.fleet.bundle import BundleError
-    from kiosk.fleet.fleetview import push
+    from kiosk.fleet.fleetview import push  # noqa: PLC0415 - pulls paho-mqtt; keygen/sign/cosign work without it
 
     raw = Path(bundle_file).read_bytes()
     try:
@@ -141,8 +152,8 @@ def fleet_grp() -> None:
     """What the kiosks report."""
 
 
-def _snapshot(broker, kw, timeout):
-    from kiosk.fleet.fleetview import snapshot
+def _snapshot(broker: str, kw: dict[str, Any], timeout: float) -> FleetSnapshot:
+    from kiosk.fleet.fleetview import snapshot  # noqa: PLC0415 - pulls paho-mqtt; keygen/sign/cosign work without it
 
     try:
         return snapshot(broker, timeout=timeout, **kw)
@@ -150,7 +161,7 @@ def _snapshot(broker, kw, timeout):
         fail(f"cannot read the fleet from {broker}: {e}")
 
 
-def _table(rows: list[dict], cols: list[tuple[str, str]]) -> None:
+def _table(rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> None:
     cells = [[h for _, h in cols]] + [["-" if r.get(k) in (None, "") else str(r.get(k)) for k, _ in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     for row in cells:
@@ -161,7 +172,8 @@ def _table(rows: list[dict], cols: list[tuple[str, str]]) -> None:
 @_broker_options
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--timeout", default=10.0, show_default=True)
-def status_cmd(broker, username, password_file, tls_ca, tls_cert, tls_key, as_json, timeout) -> None:
+def status_cmd(broker: str, username: str | None, password_file: str | None, tls_ca: str | None,
+               tls_cert: str | None, tls_key: str | None, as_json: bool, timeout: float) -> None:
     """Table: kiosk, online, last heartbeat, configuration version, queue depth, device faults."""
     snap = _snapshot(broker, _client_kw(username, password_file, tls_ca, tls_cert, tls_key), timeout)
     rows = snap.status_rows()
@@ -183,7 +195,8 @@ def status_cmd(broker, username, password_file, tls_ca, tls_cert, tls_key, as_js
 @click.option("--version", "version", required=True, type=int)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--timeout", default=10.0, show_default=True)
-def acks_cmd(broker, username, password_file, tls_ca, tls_cert, tls_key, version, as_json, timeout) -> None:
+def acks_cmd(broker: str, username: str | None, password_file: str | None, tls_ca: str | None, tls_cert: str | None,
+             tls_key: str | None, version: int, as_json: bool, timeout: float) -> None:
     """Who applied bundle VERSION, who refused it and why, who has not answered."""
     snap = _snapshot(broker, _client_kw(username, password_file, tls_ca, tls_cert, tls_key), timeout)
     out = snap.acks(version)

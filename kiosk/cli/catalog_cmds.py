@@ -6,14 +6,13 @@ JSON output (--json) is the item objects exactly as in config/catalog/items.json
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
 
 import click
 
 from kiosk.cli._groups import config_option, echo_json, fail, group
-
-if TYPE_CHECKING:  # pragma: no cover
-    from kiosk.domain.catalog import Catalog, Item
+from kiosk.config import ConfigError, load_config
+from kiosk.domain.catalog import Catalog, CatalogError, Item, load_catalog
 
 FLOW_NAMES = {"query_print": "查询打印", "apply": "申请", "pay": "缴费", "certify": "认证"}
 TYPE_NAMES = {"text": "文字", "phone": "电话", "date": "日期", "choice": "选择", "id_number": "身份证号",
@@ -46,7 +45,7 @@ def limit_text(v: int | str) -> str:
     return v
 
 
-def _table(items: Iterable["Item"], disabled: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+def _table(items: Iterable[Item], disabled: set[str] | frozenset[str] = frozenset()) -> str:
     cols = (("编码", 12), ("领域", 12), ("事项名称", 44), ("方式", 8), ("承诺时限", 20))
     lines = ["  ".join(_pad(h, w) for h, w in cols).rstrip()]
     lines.append("  ".join("-" * w for _, w in cols))
@@ -55,12 +54,12 @@ def _table(items: Iterable["Item"], disabled: set[str] = frozenset()) -> str:  #
         n += 1
         name = it.sub_name + ("（已停用）" if it.code in disabled else "")
         row = (it.code, it.domain, name, FLOW_NAMES[it.flow], limit_text(it.promised_limit))
-        lines.append("  ".join(_pad(v, w) for v, (_, w) in zip(row, cols)).rstrip())
+        lines.append("  ".join(_pad(v, w) for v, (_, w) in zip(row, cols, strict=True)).rstrip())
     lines.append(f"共 {n} 项")
     return "\n".join(lines)
 
 
-def _guide(it: "Item") -> str:
+def _guide(it: Item) -> str:
     """The 一次性告知 of one item, as the technician would read it to a citizen."""
     p = it.provenance
     out = [
@@ -89,10 +88,7 @@ def _guide(it: "Item") -> str:
     return "\n".join(out)
 
 
-def _load(config_file: str | None) -> tuple["Catalog", set[str]]:
-    from kiosk.domain.catalog import CatalogError, load_catalog
-    from kiosk.config import ConfigError, load_config
-
+def _load(config_file: str | None) -> tuple[Catalog, set[str]]:
     try:
         cfg = load_config(site_file=config_file)
     except ConfigError as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from kiosk.cli._groups import echo_json, group
+from kiosk.config import ConfigError, load_config_layers
 
 
 def register(cli: click.Group) -> None:
@@ -14,8 +15,6 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable verdict.")
     def check(file: str | None, as_json: bool) -> None:
         """Validate defaults + FILE (+ environment). Exit 1 with every problem named."""
-        from kiosk.config import ConfigError, load_config_layers
-
         try:
             loaded = load_config_layers(site_file=file)
         except ConfigError as e:
@@ -24,7 +23,7 @@ def register(cli: click.Group) -> None:
                     {"key": k, "source": s, "message": m} for k, s, m in e.problems]})
             else:
                 click.echo(str(e), err=True)
-            raise SystemExit(1)
+            raise SystemExit(1) from None
         c = loaded.config
         if as_json:
             echo_json({"ok": True, "files": loaded.files, "kiosk": c.kiosk.id, "group": c.kiosk.group})

@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from kiosk.cli._groups import config_option, echo_json, group
+from kiosk.config import ConfigError
+from kiosk.fleet.apply import ConfigApplier
+from kiosk.fleet.verify import TrustPolicy, Verdict, verify_bundle
 
 
 def register(cli: click.Group) -> None:
@@ -23,10 +26,6 @@ def register(cli: click.Group) -> None:
         Prints {"accepted", "reason", "version"}; exit 0 accepted, 1 refused,
         2 accepted but rolled back by the health check after --apply.
         """
-        from kiosk.config import ConfigError
-        from kiosk.fleet.apply import ConfigApplier
-        from kiosk.fleet.verify import TrustPolicy, Verdict, verify_bundle
-
         try:
             applier = ConfigApplier(config_file)
             cfg = applier.effective().config
@@ -55,6 +54,6 @@ def register(cli: click.Group) -> None:
     @click.option("--once", is_flag=True, help="Connect, catch up on retained bundles, report health, exit.")
     def agent_cmd(config_file: str | None, once: bool) -> None:
         """Run the kiosk's MQTT agent in the foreground (systemd: Type=notify)."""
-        from kiosk.fleet.agent import run_agent
+        from kiosk.fleet.agent import run_agent  # noqa: PLC0415 - pulls paho-mqtt; only the agent needs it
 
         sys.exit(run_agent(config_file, once=once))

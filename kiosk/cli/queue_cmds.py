@@ -10,16 +10,33 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import logging
+import signal
+import threading
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from kiosk.cli._groups import config_option, echo_json, fail, group
+from kiosk.config import ConfigError, KioskConfig, load_config
+from kiosk.domain.identity import mask_id_number, mask_name, mask_phone
+from kiosk.platform.client import PlatformClient
+from kiosk.platform.credentials import CredentialsError, configured_credentials
+from kiosk.ports.outbox import Record
+from offline_cache.crypto import StorageKeyError, create_key_file, load_key
+from offline_cache.drainer import Drainer
+from offline_cache.outbox import Outbox
 
 EXIT_REMAINING = 3
 
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _queue_options(fn):
+
+def _queue_options(fn: F) -> F:
+    """--config, --db, --key-file and --platform: every queue command can be pointed at any queue."""
     @config_option
     @click.option("--db", "db", type=click.Path(dir_okay=False), default=None,
                   help="Outbox database (default: <storage.data_dir>/outbox.db).")
@@ -27,16 +44,13 @@ def _queue_options(fn):
                   help="Storage key file, mode 0600 (default: [storage] key_file; $KIOSK_STORAGE_KEY wins).")
     @click.option("--platform", "platform_url", default=None, help="Platform base URL (default: [platform] base_url).")
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
-    return wrapper
+    return wrapper  # type: ignore[return-value]
 
 
-def _ctx(config_file, db, key_file):
-    from kiosk.config import ConfigError, load_config
-    from offline_cache.crypto import StorageKeyError, load_key
-    from offline_cache.outbox import Outbox
-
+def _ctx(config_file: str | None, db: str | None, key_file: str | None) -> tuple[KioskConfig, Outbox]:
+    """The configuration and the opened outbox, or exit 2 naming the configuration or key problem."""
     try:
         cfg = load_config(config_file)
     except ConfigError as e:
@@ -56,18 +70,18 @@ def _when(ts: float | None) -> str:
     return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
-def _masked(rec) -> dict:
-    from kiosk.domain.identity import mask_id_number, mask_name, mask_phone
-
+def _masked(rec: Record) -> dict[str, Any]:
+    """One record for the technician: personal data masked, never printed in full."""
     p = rec.payload or {}
     person = p.get("applicant") or p.get("contact") or {}
     if not isinstance(person, dict):
         person = {}
 
-    def m(fn, v):
+    def m(fn: Callable[[str], str], v: object) -> str:
         try:
             return fn(v) if isinstance(v, str) and v else ""
-        except Exception:
+        except Exception:  # noqa: BLE001 - logged (without the value); a field that cannot be masked is hidden
+            log.exception("cannot mask a %s field", fn.__name__)
             return "***"
 
     return {
@@ -76,18 +90,20 @@ def _masked(rec) -> dict:
         "tracking_no": p.get("tracking_no") or "",
         "name": m(mask_name, person.get("name")), "id_number": m(mask_id_number, person.get("id_number")),
         "phone": m(mask_phone, person.get("phone")), "materials": len(rec.attachments),
-        "platform_ref": rec.platform_ref or "", "next_attempt_at": _when(rec.next_attempt_at) if rec.state == "pending" else "",
+        "platform_ref": rec.platform_ref or "",
+        "next_attempt_at": _when(rec.next_attempt_at) if rec.state == "pending" else "",
         "last_error": rec.last_error or "", "failure_reason": rec.failure_reason or "",
     }
 
 
-def register(cli) -> None:
+def register(cli: click.Group) -> None:
     q = group(cli, "queue", help="The offline outbox (离线待发送队列).")
 
     @q.command("status")
     @_queue_options
     @click.option("--json", "as_json", is_flag=True, help="Print stats() as JSON.")
-    def status(config_file, db, key_file, platform_url, as_json) -> None:
+    def status(config_file: str | None, db: str | None, key_file: str | None, platform_url: str | None,
+               as_json: bool) -> None:
         """Counts per state and the age of the oldest waiting record."""
         _, ob = _ctx(config_file, db, key_file)
         st = ob.stats()
@@ -104,7 +120,8 @@ def register(cli) -> None:
                   help="Only these states (repeatable).")
     @click.option("--limit", type=int, default=50, show_default=True)
     @click.option("--json", "as_json", is_flag=True)
-    def list_(config_file, db, key_file, platform_url, states, limit, as_json) -> None:
+    def list_(config_file: str | None, db: str | None, key_file: str | None, platform_url: str | None,
+              states: tuple[str, ...], limit: int, as_json: bool) -> None:
         """Records oldest first, personal data masked."""
         _, ob = _ctx(config_file, db, key_file)
         rows = [_masked(r) for r in ob.list(states or None, limit=limit)]
@@ -126,15 +143,9 @@ def register(cli) -> None:
     @_queue_options
     @click.option("--once", is_flag=True, help="One pass over everything pending now (ignoring backoff), then exit.")
     @click.option("--poll-s", type=float, default=5.0, show_default=True, help="Idle poll interval without --once.")
-    def drain(config_file, db, key_file, platform_url, once, poll_s) -> None:
+    def drain(config_file: str | None, db: str | None, key_file: str | None, platform_url: str | None, once: bool,
+              poll_s: float) -> None:
         """Deliver queued records. With --once: exit 0 when nothing is left pending, 3 when records remain."""
-        import signal
-        import threading
-
-        from kiosk.platform.credentials import CredentialsError, configured_credentials
-        from kiosk.platform.client import PlatformClient
-        from offline_cache.drainer import Drainer
-
         cfg, ob = _ctx(config_file, db, key_file)
         try:
             client = PlatformClient.from_config(cfg, base_url=platform_url, credentials=configured_credentials(cfg))
@@ -144,7 +155,8 @@ def register(cli) -> None:
         if once:
             rep = dr.drain_once(ignore_backoff=True)
             st = ob.stats()
-            click.echo(f"delivered {rep.delivered}, dead-lettered {rep.failed}, retry later {rep.retried + rep.deferred}; "
+            click.echo(f"delivered {rep.delivered}, dead-lettered {rep.failed}, "
+                       f"retry later {rep.retried + rep.deferred}; "
                        f"pending {st['pending']}, inflight {st['inflight']}, failed {st['failed']}")
             if rep.errors:
                 click.echo(f"last error: {rep.errors[-1]}", err=True)
@@ -160,7 +172,8 @@ def register(cli) -> None:
     @q.command("retry")
     @_queue_options
     @click.argument("record_id")
-    def retry(config_file, db, key_file, platform_url, record_id) -> None:
+    def retry(config_file: str | None, db: str | None, key_file: str | None, platform_url: str | None,
+              record_id: str) -> None:
         """Make a dead-lettered (or backing-off) record due again."""
         _, ob = _ctx(config_file, db, key_file)
         if not ob.retry(record_id.strip().upper()):
@@ -170,7 +183,8 @@ def register(cli) -> None:
     @q.command("purge")
     @_queue_options
     @click.option("--older-than-days", type=float, default=None, help="Default: [storage] retention_days.")
-    def purge(config_file, db, key_file, platform_url, older_than_days) -> None:
+    def purge(config_file: str | None, db: str | None, key_file: str | None, platform_url: str | None,
+              older_than_days: float | None) -> None:
         """Delete delivered records (and unused attachments) past the retention period."""
         cfg, ob = _ctx(config_file, db, key_file)
         days = cfg.storage.retention_days if older_than_days is None else older_than_days
@@ -181,11 +195,8 @@ def register(cli) -> None:
     @config_option
     @click.option("--key-file", "key_file", type=click.Path(dir_okay=False), default=None)
     @click.option("--aes", is_flag=True, help="A 32-byte AES-256 key instead of a 16-byte SM4 key.")
-    def init_key(config_file, key_file, aes) -> None:
+    def init_key(config_file: str | None, key_file: str | None, aes: bool) -> None:
         """Create the per-kiosk storage key (mode 0600); refuses to overwrite."""
-        from kiosk.config import load_config
-        from offline_cache.crypto import create_key_file
-
         cfg = load_config(config_file)
         path = key_file or cfg.resolve_path(cfg.storage.key_file)
         try:
