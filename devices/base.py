@@ -253,7 +253,8 @@ class DeviceAdapter:
     """
 
     kind: ClassVar[str] = "device"
-    driver: ClassVar[str] = "base"
+    #: The configured driver name: a class attribute, or per instance where one class serves several.
+    driver: str = "base"
     #: Polling interval for drivers that implement ``_poll_once``.
     default_poll_interval_s: ClassVar[float] = 0.3
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from devices.printer.adapter import NetworkReceiptPrinter
+from devices.printer.adapter import ReceiptPrinter
 from standins.printer_emulator import PrinterEmulator
 
 __all__ = ["SimulatedReceiptPrinter"]
 
 
-class SimulatedReceiptPrinter(NetworkReceiptPrinter):
+class SimulatedReceiptPrinter(ReceiptPrinter):
     driver = "simulated"
+    transport_name = "escpos-network"
 
     def __init__(self, settings: Any = None):
         super().__init__(settings)

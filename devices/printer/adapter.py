@@ -1,4 +1,4 @@
-"""ReceiptPrinter: the ESC/POS receipt printer behind the device contract, one subclass per transport.
+"""ReceiptPrinter: the ESC/POS receipt printer behind the device contract, over any python-escpos transport.
 
 Every job checks the printer's real-time status (DLE EOT) before and after
 printing. A fault (paper end, cover open, cutter error, offline) refuses the job
@@ -9,7 +9,9 @@ shows the tracking code as an on-screen QR and :meth:`reprint_unprinted` prints
 it once the fault is cleared. A background status poll notices the clearing and
 reports ``ready`` again.
 
-Transports are python-escpos's: network (9100), serial, USB and a device file.
+Transports are python-escpos's own printer classes: network (9100), serial, USB
+and a device file. :data:`TRANSPORTS` maps each driver name to its class and to
+how our settings become that class's constructor arguments.
 """
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ import datetime as _dt
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from escpos.exceptions import DeviceNotFoundError
 
 from devices.base import (
     DeviceAdapter,
@@ -30,13 +34,16 @@ from devices.base import (
     HealthLevel,
     HealthResult,
     PromptCallback,
+    UnknownDriver,
+    settings_to_dict,
 )
+from devices.printer.escpos_out import write_blocks
 from devices.printer.status import PrinterCondition, decode_status
+from kiosk.domain.receipt import Cut, Feed, Line, Qr, Rule, columns_for_paper, compose_document, compose_receipt
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PrinterFault", "PrintJob", "PrintResult", "ReceiptPrinter", "NetworkReceiptPrinter",
-           "SerialReceiptPrinter", "UsbReceiptPrinter", "FileReceiptPrinter"]
+__all__ = ["PrinterFault", "PrintJob", "PrintResult", "ReceiptPrinter", "Transport", "TRANSPORTS"]
 
 _job_ids = itertools.count(1)
 
@@ -75,16 +82,67 @@ class PrintResult:
     ms: float
 
 
+Param = Callable[[str, Any], Any]  # DeviceAdapter.param: a setting or its default
+
+
+def _int(v: Any) -> int | None:
+    """USB ids and endpoints from config: 1046, "0x0416" or unset."""
+    if v is None:
+        return None
+    return int(v, 0) if isinstance(v, str) else int(v)
+
+
+@dataclass(frozen=True)
+class Transport:
+    """One python-escpos printer class, the constructor arguments our settings give it, and what its reads mean."""
+
+    escpos_class: str  # the class in escpos.printer (imported on first open: python-escpos is slow to import)
+    args: Callable[[Param], dict[str, Any]]
+    status_readable: bool = True  # DLE EOT answers come back (not from a write-only device file)
+    eof_means_lost: bool = False  # an empty read is EOF, the peer closed (TCP), not a timeout tick (serial/USB)
+
+
+#: driver name -> python-escpos transport
+TRANSPORTS: dict[str, Transport] = {
+    # a 9100-style network printer (raw TCP)
+    "escpos-network": Transport("Network", lambda p: {
+        "host": str(p("host", "127.0.0.1")), "port": int(p("port", 9100)), "timeout": float(p("timeout_s", 3.0))},
+        eof_means_lost=True),
+    # RS-232 / USB-serial printers (pyserial)
+    "escpos-serial": Transport("Serial", lambda p: {
+        "devfile": str(p("devfile", "/dev/ttyUSB0")), "baudrate": int(p("baudrate", 9600)),
+        "timeout": float(p("timeout_s", 0.5)), "dsrdtr": bool(p("dsrdtr", False))}),
+    # USB printer-class devices through pyusb (vendor/product ids from config)
+    "escpos-usb": Transport("Usb", lambda p: {
+        "idVendor": _int(p("id_vendor", None)), "idProduct": _int(p("id_product", None)),
+        "timeout": int(p("timeout_ms", 2000)), "in_ep": _int(p("in_ep", 0x82)), "out_ep": _int(p("out_ep", 0x01))}),
+    # a device file such as /dev/usb/lp0: write-only, so the printer's status cannot be read
+    "escpos-file": Transport("File", lambda p: {"devfile": str(p("devfile", "/dev/usb/lp0"))},
+                             status_readable=False),
+}
+
+
 class ReceiptPrinter(DeviceAdapter):
-    """Common logic; subclasses implement :meth:`_make_escpos` (and say whether status can be read)."""
+    """One class for every transport: the configured driver name picks the :data:`TRANSPORTS` entry.
+
+    A subclass may fix the transport (``transport_name``) and keep its own driver name (the simulated printer).
+    """
 
     kind: ClassVar[str] = "printer"
-    driver: ClassVar[str] = "escpos"
+    driver = "escpos"
     default_poll_interval_s: ClassVar[float] = 2.0
-    supports_status: ClassVar[bool] = True
+    #: None: the transport is the configured driver (escpos-network, escpos-serial, ...)
+    transport_name: ClassVar[str | None] = None
 
     def __init__(self, settings: Any = None):
-        super().__init__(settings)
+        d = settings_to_dict(settings)
+        name = self.transport_name or str(d.get("driver") or "")
+        if name not in TRANSPORTS:
+            raise UnknownDriver(detail=f"printer/{name}; known: {', '.join(TRANSPORTS)}")
+        if self.transport_name is None:
+            self.driver = name
+        self.transport = TRANSPORTS[name]
+        super().__init__(d)
         self.paper_mm = int(self.param("paper_mm", 58))
         if self.paper_mm not in (58, 80):
             raise DeviceError("bad_config", "打印机纸宽配置错误（应为58或80）", detail=f"paper_mm={self.paper_mm}")
@@ -94,12 +152,16 @@ class ReceiptPrinter(DeviceAdapter):
         self.unprinted: list[PrintJob] = []
 
     # -- transport -------------------------------------------------------------
+    @property
+    def supports_status(self) -> bool:
+        return self.transport.status_readable
+
     def _make_escpos(self) -> Any:
-        raise NotImplementedError
+        from escpos import printer  # noqa: PLC0415 - python-escpos loads its printer database (~1.7 s) on import
+
+        return getattr(printer, self.transport.escpos_class)(**self.transport.args(self.param))
 
     def _open_transport(self) -> None:
-        from escpos.exceptions import DeviceNotFoundError
-
         p = self._make_escpos()
         try:
             p.open(raise_not_found=True)
@@ -114,8 +176,8 @@ class ReceiptPrinter(DeviceAdapter):
         if p is not None:
             try:
                 p.close()
-            except Exception:
-                pass
+            except Exception:  # the peer is already gone; a socket/serial/USB close may fail any way
+                log.debug("printer close failed", exc_info=True)
 
     def open(self) -> None:
         super().open()
@@ -139,11 +201,8 @@ class ReceiptPrinter(DeviceAdapter):
                 continue
             if data:
                 return data[-1]  # a late answer to an earlier query would come first
-            if time.monotonic() >= end or self._read_eof_means_lost:
+            if time.monotonic() >= end or self.transport.eof_means_lost:
                 raise DeviceLost("no_status", "打印机无响应", detail=f"DLE EOT {n}")
-
-    #: network: an empty recv is EOF (peer closed); serial/USB: an empty read is a timeout tick.
-    _read_eof_means_lost: ClassVar[bool] = False
 
     def _query_condition(self) -> PrinterCondition:
         if not self.supports_status:
@@ -165,7 +224,8 @@ class ReceiptPrinter(DeviceAdapter):
         if cond.fault:
             self._set_status(DeviceStatus(DeviceState.ERROR, cond.code, cond.message))
         else:
-            self._set_status(DeviceStatus(DeviceState.READY, cond.code, "设备正常" if cond.code == "ok" else cond.message))
+            message = "设备正常" if cond.code == "ok" else cond.message
+            self._set_status(DeviceStatus(DeviceState.READY, cond.code, message))
 
     def _set_status(self, st: DeviceStatus) -> None:
         # The base class reports a reopened transport as plain "ready"; say what the printer said.
@@ -222,11 +282,9 @@ class ReceiptPrinter(DeviceAdapter):
         return self._run(PrintJob(list(blocks), title))
 
     def print_receipt(self, receipt: Any) -> PrintResult:
-        from kiosk.domain.receipt import compose_receipt
         return self.print_blocks(compose_receipt(receipt, self.paper_mm), "receipt")
 
     def print_document(self, doc: Any) -> PrintResult:
-        from kiosk.domain.receipt import compose_document
         return self.print_blocks(compose_document(doc, self.paper_mm), "document")
 
     def test_page(self) -> PrintResult:
@@ -247,8 +305,6 @@ class ReceiptPrinter(DeviceAdapter):
             self.unprinted.append(job)
 
     def _run(self, job: PrintJob, keep: bool = True) -> PrintResult:
-        from devices.printer.escpos_out import write_blocks
-
         job.attempts += 1
         t0 = time.perf_counter()
         with self._lock:
@@ -308,12 +364,11 @@ class ReceiptPrinter(DeviceAdapter):
             res = self.test_page()
         except DeviceError as e:
             return HealthResult(False, HealthLevel.INTERACTIVE, e.message, {"code": e.code})
-        return HealthResult(True, HealthLevel.INTERACTIVE, "测试页已打印", {"job_id": res.job_id, "ms": round(res.ms, 1)})
+        return HealthResult(True, HealthLevel.INTERACTIVE, "测试页已打印",
+                            {"job_id": res.job_id, "ms": round(res.ms, 1)})
 
 
 def test_page_blocks(paper_mm: int, driver: str = "") -> list[Any]:
-    from kiosk.domain.receipt import Cut, Feed, Line, Qr, Rule, columns_for_paper
-
     cols = columns_for_paper(paper_mm)
     digits = "".join(str(i % 10) for i in range(1, cols + 1))
     return [
@@ -333,62 +388,3 @@ def test_page_blocks(paper_mm: int, driver: str = "") -> list[Any]:
         Feed(3),
         Cut(),
     ]
-
-
-# ------------------------------------------------------------------------ transports
-class NetworkReceiptPrinter(ReceiptPrinter):
-    """A 9100-style network printer (raw TCP)."""
-
-    driver = "escpos-network"
-    _read_eof_means_lost = True
-
-    def _make_escpos(self) -> Any:
-        from escpos.printer import Network
-        return Network(str(self.param("host", "127.0.0.1")), int(self.param("port", 9100)),
-                       timeout=float(self.param("timeout_s", 3.0)))
-
-
-class SerialReceiptPrinter(ReceiptPrinter):
-    """RS-232 / USB-serial printers (pyserial)."""
-
-    driver = "escpos-serial"
-
-    def _make_escpos(self) -> Any:
-        from escpos.printer import Serial
-        return Serial(devfile=str(self.param("devfile", "/dev/ttyUSB0")), baudrate=int(self.param("baudrate", 9600)),
-                      timeout=float(self.param("timeout_s", 0.5)), dsrdtr=bool(self.param("dsrdtr", False)))
-
-
-def _int(v: Any) -> int | None:
-    if v is None:
-        return None
-    return int(v, 0) if isinstance(v, str) else int(v)
-
-
-class UsbReceiptPrinter(ReceiptPrinter):
-    """USB printer-class devices through pyusb (vendor/product ids from config)."""
-
-    driver = "escpos-usb"
-
-    def _make_escpos(self) -> Any:
-        from escpos.printer import Usb
-        return Usb(_int(self.param("id_vendor")), _int(self.param("id_product")),
-                   timeout=int(self.param("timeout_ms", 2000)),
-                   in_ep=_int(self.param("in_ep", 0x82)), out_ep=_int(self.param("out_ep", 0x01)))
-
-    def _read_status_byte(self, n: int) -> int:
-        try:
-            return super()._read_status_byte(n)
-        except OSError as e:  # usb.core.USBError / USBTimeoutError
-            raise DeviceLost(detail=type(e).__name__) from None
-
-
-class FileReceiptPrinter(ReceiptPrinter):
-    """A device file such as /dev/usb/lp0: write-only, so the printer's status cannot be read."""
-
-    driver = "escpos-file"
-    supports_status = False
-
-    def _make_escpos(self) -> Any:
-        from escpos.printer import File
-        return File(str(self.param("devfile", "/dev/usb/lp0")))

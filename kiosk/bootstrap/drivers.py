@@ -26,11 +26,12 @@ DRIVERS: dict[tuple[str, str], str] = {
     # Document camera (高拍仪)
     ("camera", "opencv"): "devices.camera.capture:OpenCvCamera",
     ("camera", "simulated"): "standins.camera:SimulatedCamera",
-    # Receipt printer (ESC/POS)
-    ("printer", "escpos-network"): "devices.printer.adapter:NetworkReceiptPrinter",
-    ("printer", "escpos-serial"): "devices.printer.adapter:SerialReceiptPrinter",
-    ("printer", "escpos-usb"): "devices.printer.adapter:UsbReceiptPrinter",
-    ("printer", "escpos-file"): "devices.printer.adapter:FileReceiptPrinter",
+    # Receipt printer (ESC/POS): one class, the driver name picks the python-escpos transport
+    # (devices.printer.adapter.TRANSPORTS)
+    ("printer", "escpos-network"): "devices.printer.adapter:ReceiptPrinter",
+    ("printer", "escpos-serial"): "devices.printer.adapter:ReceiptPrinter",
+    ("printer", "escpos-usb"): "devices.printer.adapter:ReceiptPrinter",
+    ("printer", "escpos-file"): "devices.printer.adapter:ReceiptPrinter",
     ("printer", "simulated"): "standins.printer:SimulatedReceiptPrinter",
 }
 
