@@ -35,11 +35,18 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kiosk.platform import signing
+from kiosk.domain.catalog import load_catalog
+from kiosk.domain.contact import is_mobile
+from kiosk.domain.fields import validate_form
+from kiosk.domain.identity import InvalidIdNumber, mask_id_number, mask_name, validate_id_number
 from kiosk.domain.tracking import new_tracking_no
+from kiosk.domain.workdays import parse_promised_limit
+from kiosk.platform import signing
+from kiosk.platform.credentials import configured_credentials
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,6 @@ LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满�
 BAD_LEVELS = ("不满意", "非常不满意")
 MAX_BODY = 20 * 1024 * 1024
 _SHA = re.compile(r"^[0-9a-f]{64}$")
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
 _IDEM = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 _KIND = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # named kinds and catalog item codes
 CTID_PREFIX = "CTID1."
@@ -83,7 +89,7 @@ def _canon(obj: Any) -> str:
 
 
 def _iso(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # ------------------------------------------------------------------- catalog (lazy)
@@ -96,10 +102,9 @@ def _catalog():
     with _catalog_lock:
         if "cat" not in _catalog_cache:
             try:
-                from kiosk.domain.catalog import load_catalog  # type: ignore
                 _catalog_cache["cat"] = load_catalog()
-            except Exception as e:  # not landed yet, or a broken catalog: the sim still serves
-                log.warning("platform-sim: catalog unavailable (%s); form validation is structural only", type(e).__name__)
+            except Exception:  # noqa: BLE001 - logged; a broken catalog: the sim still serves
+                log.exception("platform-sim: catalog unavailable; form validation is structural only")
                 _catalog_cache["cat"] = None
         return _catalog_cache["cat"]
 
@@ -108,10 +113,7 @@ def _catalog_item(code: str):
     cat = _catalog()
     if cat is None:
         return None, False
-    try:
-        return cat.get(code), True
-    except Exception:
-        return None, True
+    return cat.find(code), True
 
 
 def _item_json(item: Any) -> dict:
@@ -139,7 +141,8 @@ def _catalog_items() -> list[dict]:
         items = list(items.values())
     try:
         return [_item_json(i) for i in (items or [])]
-    except Exception:
+    except Exception:  # noqa: BLE001 - logged; an unreadable catalog serves the fallback one
+        log.exception("platform-sim: catalog items unreadable")
         return list(_FALLBACK_CATALOG)
 
 
@@ -154,12 +157,10 @@ def _validate_form(item_code: str, form: Any) -> tuple[dict[str, str], Any]:
         return errors, item
     if item is not None:
         try:
-            from kiosk.domain.fields import validate_form  # type: ignore
             for k, msg in (validate_form(item, form) or {}).items():
                 errors[f"form.{k}"] = str(msg)
-        except ImportError:
-            pass
-        except Exception:
+        except Exception:  # noqa: BLE001 - logged; an unreadable form is the citizen's 422, not a 500
+            log.exception("platform-sim: form validation failed")
             errors["form"] = "表单内容无法识别，请重新填写"
     return errors, item
 
@@ -168,12 +169,11 @@ def _promised_date(item: Any, now: float) -> str:
     days = 5
     limit = getattr(item, "promised_limit", None) if item is not None else None
     try:
-        from kiosk.domain.workdays import parse_promised_limit  # type: ignore
         n = parse_promised_limit(limit) if limit is not None else None
         if isinstance(n, int):
             days = n
-    except Exception:
-        pass
+    except Exception:  # noqa: BLE001 - logged; an unreadable limit means the default five days
+        log.exception("platform-sim: promised limit unreadable")
     d = _dt.datetime.fromtimestamp(now).date()
     added = 0
     while added < days:
@@ -194,18 +194,15 @@ def _validate_applicant(a: Any, prefix: str = "applicant") -> dict[str, str]:
     if not isinstance(num, str) or not num.strip() or len(num) > 32:
         errors[f"{prefix}.id_number"] = "请填写证件号码"
     elif id_type == "resident_id":
-        from kiosk.domain.identity import InvalidIdNumber, validate_id_number
         try:
             validate_id_number(num)
         except InvalidIdNumber as e:
             errors[f"{prefix}.id_number"] = str(e)
-        except Exception:
-            errors[f"{prefix}.id_number"] = "身份证号码不正确，请核对"
     name = a.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 64:
         errors[f"{prefix}.name"] = "请填写申请人姓名"
     phone = a.get("phone")
-    if not isinstance(phone, str) or not _PHONE.match(phone):
+    if not isinstance(phone, str) or not is_mobile(phone):
         errors[f"{prefix}.phone"] = "请填写11位手机号码"
     return errors
 
@@ -342,7 +339,6 @@ class SimOptions:
 
 def default_secrets() -> dict[str, bytes]:
     """The development kiosk credential named by config/default.toml."""
-    from kiosk.platform.credentials import configured_credentials
     c = configured_credentials()
     return {c.kiosk_id: c.secret}
 
@@ -361,6 +357,8 @@ class PlatformSimulator(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def now(self) -> float:
@@ -455,16 +453,16 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.server
         try:
             body = self._body()
-        except Reply as r:
-            self._send(r.status, r.body, r.ctype, r.headers)
+        except Reply as reply:
+            self._send(reply.status, reply.body, reply.ctype, reply.headers)
             return
         parts = urlsplit(self.path)
         path = parts.path
         if path.startswith("/__sim/"):
             try:
                 self._sim_endpoint(method, path, body)
-            except Reply as r:
-                self._send(r.status, r.body, r.ctype, r.headers)
+            except Reply as reply:
+                self._send(reply.status, reply.body, reply.ctype, reply.headers)
             return
         opts = srv.opts
         mode = opts.mode
@@ -489,8 +487,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             status, payload, ctype, headers = self._v1(method, path, parts.query, body)
-        except Reply as r:
-            status, payload, ctype, headers = r.status, r.body, r.ctype, r.headers
+        except Reply as reply:
+            status, payload, ctype, headers = reply.status, reply.body, reply.ctype, reply.headers
         except Exception:  # a simulator bug must look like a platform 500, not a hang
             log.exception("platform-sim: handler failed")
             r = problem(500, "internal", "internal error", "平台内部错误")
@@ -590,7 +588,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _v1(self, method: str, path: str, query: str, body: bytes):
         kiosk_id = self._authenticate(method, body)
-        routes = [
+        routes: list[tuple[str, str, Callable[..., Any]]] = [
             ("POST", r"/v1/applications", self._post_application),
             ("POST", r"/v1/applications/search", self._search_applications),
             ("GET", r"/v1/applications/([^/]+)", self._get_application),
@@ -833,7 +831,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             if not isinstance(c.get("name"), str) or not c["name"].strip() or len(c["name"]) > 64:
                 errors["contact.name"] = "请填写联系人姓名"
-            if not isinstance(c.get("phone"), str) or not _PHONE.match(c["phone"]):
+            if not isinstance(c.get("phone"), str) or not is_mobile(c["phone"]):
                 errors["contact.phone"] = "请填写11位手机号码"
         return self._post_simple(kiosk_id, data, "help_request", errors)
 
@@ -866,7 +864,7 @@ class _Handler(BaseHTTPRequestHandler):
                 id_type, id_number, name, ts = ident["id_type"], ident["id_number"], ident["name"], float(ident["ts"])
                 if id_type not in ID_TYPES or not all(isinstance(x, str) and x for x in (id_number, name)):
                     raise ValueError
-            except Exception:
+            except (ValueError, KeyError, TypeError):  # not base64, not JSON, fields missing or mistyped
                 return 200, {"verified": False, "reason": "网证二维码无法识别，请在手机上刷新网证后重新出示"}, "application/json", {}
             if abs(time.time() - ts) > CTID_VALID_S:
                 return 200, {"verified": False, "reason": "网证二维码已过期，请在手机上刷新后重新出示"}, "application/json", {}
@@ -880,7 +878,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 try:
                     img = base64.b64decode(photo, validate=True)
-                except Exception:
+                except ValueError:
                     errors["face_photo"] = "照片格式不正确，请重新拍照"
             if errors:
                 raise self._rejected(problem(422, "validation_failed", "card data incomplete", "证件或照片信息不完整", errors))
@@ -910,11 +908,10 @@ class _Handler(BaseHTTPRequestHandler):
                                 (token, srv.now())).fetchone()
         if not row:
             raise self._rejected(problem(403, "identity_required", "identity token missing or expired", "身份核验已过期，请重新核验身份"))
-        from kiosk.domain.identity import mask_id_number, mask_name
         title, lines = titles[kind]
         try:
             holder = f"{mask_name(row[2])} {mask_id_number(row[1])}"
-        except Exception:
+        except (ValueError, TypeError, IndexError):
             holder = "***"
         serial = "ZM" + hashlib.sha256(f"{kind}{token}".encode()).hexdigest()[:12].upper()
         with st.lock:

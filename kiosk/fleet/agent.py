@@ -17,16 +17,20 @@ import signal
 import threading
 import time
 from collections import OrderedDict
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from kiosk.config import ConfigError
 from kiosk.fleet.apply import ConfigApplier, HealthCheck
-from kiosk.fleet.bundle import parse_bundle
-from kiosk.fleet.health import HealthProviders, HealthReporter, utc_now_iso
+from kiosk.fleet.bundle import BundleError, parse_bundle
+from kiosk.fleet.health import HealthProviders, HealthReporter, OutboxOpener, utc_now_iso
 from kiosk.fleet.transport import ack_topic, config_topics, health_topic, make_client, status_topic
 from kiosk.fleet.trust import atomic_write_json, read_json
 from kiosk.fleet.verify import TrustPolicy, verify_bundle
+from kiosk.infra import systemd
+from kiosk.infra.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ class KioskAgent:
         *,
         env: Mapping[str, str] | None = None,
         providers: HealthProviders | None = None,
+        open_outbox: OutboxOpener | None = None,
         health_check: HealthCheck | None = None,
         on_live_change: Callable[[Any, list[str]], None] | None = None,
         on_restart_needed: Callable[[list[str]], None] | None = None,
@@ -57,12 +62,14 @@ class KioskAgent:
         fleet = self.config.fleet
         self.kiosk_id, self.group = self.config.kiosk.id, self.config.kiosk.group
         self.policy = TrustPolicy.from_config(self.config)
-        self.reporter = HealthReporter(self.config, providers or HealthProviders.defaults(self.config))
+        # without providers (standalone agent) the queue figures need ``open_outbox`` from the composition root
+        self.reporter = HealthReporter(self.config, providers or HealthProviders.defaults(self.config, open_outbox))
         self.restart_pending: list[str] = []
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._work: queue.Queue[bytes] = queue.Queue()
-        self._pending_future: dict[str, tuple[bytes, datetime | None]] = {}  # not_yet_valid bundles, re-checked on each tick
+        # not_yet_valid bundles, re-checked on each tick
+        self._pending_future: dict[str, tuple[bytes, datetime | None]] = {}
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, dict[str, Any]] = OrderedDict(
             (d["digest"], d) for d in (read_json(self.applier.state_dir / SEEN_FILE) or []) if "digest" in d)
@@ -229,7 +236,7 @@ class KioskAgent:
         while not self._stop.wait(interval):
             try:
                 self._publish_health()
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 for raw, not_before in list(self._pending_future.values()):
                     if not_before is None or now >= not_before:
                         self._work.put(raw)
@@ -240,23 +247,25 @@ class KioskAgent:
 def _version_or_zero(raw: bytes) -> int:
     try:
         return parse_bundle(raw, max_bytes=1 << 30).version
-    except Exception:
+    except BundleError:
+        return 0  # malformed: handle() refuses it with its reason
+    except Exception:  # noqa: BLE001 - logged; ordering a batch must never stop the worker
+        log.exception("bundle version unreadable")
         return 0
 
 
-def run_agent(site_file: str | None = None, *, once: bool = False) -> int:
-    """Foreground agent for `kiosk fleet agent`: sd_notify READY and watchdog, SIGTERM stops it."""
-    from kiosk.config import ConfigError
-    from kiosk.infra import systemd
+def run_agent(site_file: str | None = None, *, once: bool = False, open_outbox: OutboxOpener | None = None) -> int:
+    """Foreground agent for `kiosk fleet agent`: sd_notify READY and watchdog, SIGTERM stops it.
 
+    ``open_outbox`` (offline_cache.drainer.open_outbox, handed in by the CLI) lets the
+    health report show the outbox's depth; without it the queue reads "not available".
+    """
     try:
-        agent = KioskAgent(site_file)
+        agent = KioskAgent(site_file, open_outbox=open_outbox)
     except (ConfigError, ValueError, OSError) as e:
         print(f"fleet agent cannot start: {e}", flush=True)
         return 3
     try:  # redacting JSON logs in the kiosk's log directory, own file (the app rotates its own)
-        from kiosk.infra.logs import setup_logging
-
         lc = agent.config.logging
         setup_logging(agent.config.resolve_path(lc.dir), lc.level, lc.max_bytes, lc.backups,
                       filename="fleet-agent.jsonl", console=True)
@@ -269,7 +278,8 @@ def run_agent(site_file: str | None = None, *, once: bool = False) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     agent.start()
-    systemd.notify(f"READY=1\nSTATUS=fleet agent for {agent.kiosk_id}, trusted config v{agent.applier.trust.current_version()}")
+    systemd.notify(f"READY=1\nSTATUS=fleet agent for {agent.kiosk_id}, "
+                   f"trusted config v{agent.applier.trust.current_version()}")
     if once:
         reached = agent.connected.wait(30)
         if reached:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
+
+import requests
 
 from kiosk.config import ConfigError, KioskConfig, LoadedConfig, load_config_layers
 from kiosk.fleet.trust import TrustStore, atomic_write_json, read_json
@@ -108,8 +111,6 @@ HealthCheck = Callable[[KioskConfig, KioskConfig], HealthResult]  # (before, aft
 
 def platform_reachable(cfg: KioskConfig, timeout: float = 2.0) -> bool:
     """Any HTTP answer from the platform's base URL counts: we test the route, not the service."""
-    import requests
-
     try:
         requests.get(cfg.platform.base_url, timeout=(min(timeout, cfg.platform.connect_timeout_s), timeout),
                      verify=cfg.platform.verify_tls and (cfg.platform.ca_bundle or True))
@@ -202,7 +203,8 @@ class ConfigApplier:
             health = self.health_check(before, after)
         except ConfigError as e:
             health = HealthResult(False, [f"configuration does not load: {e}"])
-        except Exception as e:  # a crashing check is a failed check
+        except Exception as e:  # noqa: BLE001 - logged; a crashing check is a failed check
+            log.exception("health check crashed")
             health = HealthResult(False, [f"health check crashed: {type(e).__name__}: {e}"])
         if not health.ok:
             self._restore_last_good()

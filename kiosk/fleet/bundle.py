@@ -22,7 +22,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +101,13 @@ def signing_payload(signed: dict[str, Any]) -> bytes:
 
 
 def format_time(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(s: str) -> datetime:
     """ISO 8601; a time without offset is taken as UTC."""
     t = datetime.fromisoformat(s.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------- keys
@@ -166,7 +166,7 @@ def build_signed(config: dict[str, Any], version: int, targets: list[str], *,
         "targets": list(targets),
         "not_before": format_time(not_before) if not_before else None,
         "expires": format_time(expires) if expires else None,
-        "issued_at": format_time(issued_at or datetime.now(timezone.utc)),
+        "issued_at": format_time(issued_at or datetime.now(UTC)),
         "issued_by": list(issued_by or []),
         "config": config,
     }

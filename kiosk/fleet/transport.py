@@ -51,7 +51,7 @@ class BrokerAddress:
     password: str | None = None
 
     @classmethod
-    def parse(cls, url: str) -> "BrokerAddress":
+    def parse(cls, url: str) -> BrokerAddress:
         """mqtt://host[:1883], mqtts://host[:8883]; optional user:password@ (admin convenience)."""
         u = urlparse(url if "://" in url else f"mqtt://{url}")
         if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not u.hostname:

@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from kiosk.fleet.bundle import BundleError, parse_bundle
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +76,6 @@ class TrustStore:
         version = v if isinstance(v, int) else 0
         raw = self.trusted_bundle()
         if raw is not None:
-            from kiosk.fleet.bundle import BundleError, parse_bundle
-
             try:
                 version = max(version, parse_bundle(raw, max_bytes=1 << 30).version)
             except BundleError:
@@ -97,5 +97,5 @@ class TrustStore:
             "version": version,
             "digest": digest,
             "outcome": outcome,
-            "accepted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "accepted_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         })

@@ -8,9 +8,10 @@ from the signed part only.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from kiosk.fleet.bundle import (
     DEFAULT_MAX_BYTES,
@@ -51,7 +52,7 @@ class Verdict:
 class TrustPolicy:
     """What one kiosk pins: admin keys, threshold, and who it is."""
 
-    admin_keys: dict[str, "Ed25519PublicKey"]
+    admin_keys: dict[str, Ed25519PublicKey]
     threshold: int
     kiosk_id: str
     group: str
@@ -59,14 +60,14 @@ class TrustPolicy:
 
     @classmethod
     def create(cls, admin_keys: list[str], threshold: int, kiosk_id: str, group: str,
-               max_bytes: int = DEFAULT_MAX_BYTES) -> "TrustPolicy":
+               max_bytes: int = DEFAULT_MAX_BYTES) -> TrustPolicy:
         keys = {}
         for s in admin_keys:
             keys[s.strip()] = parse_public_key(s)  # ValueError names a bad pinned key
         return cls(keys, max(1, int(threshold)), kiosk_id, group, max_bytes)
 
     @classmethod
-    def from_config(cls, cfg: "KioskConfig") -> "TrustPolicy":
+    def from_config(cls, cfg: KioskConfig) -> TrustPolicy:
         fleet = cfg.fleet
         return cls.create(fleet.admin_keys, fleet.threshold, cfg.kiosk.id, cfg.kiosk.group,
                           int(getattr(fleet, "max_bundle_bytes", DEFAULT_MAX_BYTES) or DEFAULT_MAX_BYTES))
@@ -108,7 +109,7 @@ def verify_bundle(
     content_check: ContentCheck | None = None,
 ) -> Verdict:
     """The whole decision for one received bundle."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     try:
         bundle = parse_bundle(data, policy.max_bytes)
     except BundleError as e:
