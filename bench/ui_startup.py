@@ -97,7 +97,7 @@ def idle(dt):
         EventLoop.idle()
     rss = rss_kb()
     times = []
-    route = [("search", {{}}), ("home", {{}}), ("browse", {{"domain": svc.domains()[0]}}), ("home", {{}}),
+    route = [("search", {{}}), ("home", {{}}), ("browse", {{"domain": svc.browse.domains()[0]}}), ("home", {{}}),
              ("progress", {{}}), ("home", {{}}), ("help", {{}}), ("home", {{}})] * 3
     for name, params in route:
         t = time.perf_counter()

@@ -1,7 +1,7 @@
 """KioskApp: one ScreenManager, the top bar, the idle banner, event polling and recovery.
 
 The app owns no business logic: it routes touches to screens, screens to the
-KioskService, and the service's events (posted from device threads) back to the
+Kiosk services (kiosk.app.services), and the service's events (posted from device threads) back to the
 current screen on the Kivy clock.
 """
 from __future__ import annotations
@@ -24,9 +24,10 @@ from kivy.uix.label import Label
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from kiosk.app.events import UiEvent
+from kiosk.app.services import Kiosk
 from screens import widgets  # noqa: F401 - registers the widget classes the kv files use
-from screens.widgets import HiddenGuard
 from screens.theme import theme
+from screens.widgets import HiddenGuard
 
 log = logging.getLogger(__name__)
 KV_DIR = Path(__file__).parent / "kv"
@@ -108,7 +109,7 @@ class KioskRoot(BoxLayout):
 class _Recover(ExceptionHandler):
     """An unexpected exception in a screen: log it, end the visit, rebuild the screens, go home."""
 
-    def __init__(self, app: "KioskApp") -> None:
+    def __init__(self, app: KioskApp) -> None:
         self.app = app
 
     def handle_exception(self, inst: BaseException) -> int:
@@ -122,11 +123,11 @@ class _Recover(ExceptionHandler):
 class KioskApp(App):
     title = "齐好办 自助服务"
 
-    def __init__(self, service: Any, *, production: bool | None = None, poll_s: float = 0.1, **kw: Any) -> None:
+    def __init__(self, service: Kiosk, *, production: bool | None = None, poll_s: float = 0.1, **kw: Any) -> None:
         super().__init__(**kw)
         self.service = service
         self.theme = theme
-        self.production = service.config.ui.production if production is None else production
+        self.production = service.ctx.config.ui.production if production is None else production
         self.poll_s = poll_s
         self.screen_log: list[str] = []  # screen names in order (tests, demo)
         self.history: list[str] = []
@@ -136,8 +137,8 @@ class KioskApp(App):
     # ------------------------------------------------------------------ building
     def build(self) -> KioskRoot:
         load_kv()
-        theme.elderly = bool(self.service.elderly)
-        cfg = self.service.config
+        theme.elderly = bool(self.service.mode.elderly)
+        cfg = self.service.ctx.config
         root = KioskRoot(brand=cfg.kiosk.brand, station=cfg.kiosk.station_name)
         root.sm.transition = NoTransition()
         self.root = root
@@ -148,7 +149,7 @@ class KioskApp(App):
         self._clock_events = [Clock.schedule_interval(self._poll, self.poll_s),
                                Clock.schedule_interval(self._tick, 1.0)]
         self._tick(0)
-        self.service.add_clear_listener(lambda reason: self.service.events.post("clear", reason=reason))
+        self.service.visit.add_clear_listener(lambda reason: self.service.ctx.events.post("clear", reason=reason))
         self.go("home")
         return root
 
@@ -160,7 +161,7 @@ class KioskApp(App):
         pending = [n for n in SCREENS if n != "home"]
 
         def warm(_dt: float) -> None:
-            if not self.service.ready.is_set():  # the catalog and devices first, then the spare screens
+            if not self.service.ctx.ready.is_set():  # the catalog and devices first, then the spare screens
                 Clock.schedule_once(warm, 0.2)
                 return
             while pending:
@@ -215,7 +216,7 @@ class KioskApp(App):
                 log.warning("no screen %s", name)
                 return
             self._make_screen(name)
-        missing = self.service.missing_devices(getattr(sm.get_screen(name), "needs", ()))
+        missing = self.service.station.missing_devices(getattr(sm.get_screen(name), "needs", ()))
         if missing and name != "out_of_service":
             params = {"missing": missing, "wanted": name}
             name = "out_of_service"
@@ -232,7 +233,7 @@ class KioskApp(App):
         self.screen_log.append(name)
         self.root.can_go_back = name != "home" and bool(self.history)
         if scr.prompt:
-            self.service.say(scr.prompt, key=f"screen-{name}")
+            self.service.mode.say(scr.prompt, key=f"screen-{name}")
 
     def back(self) -> None:
         while self.history:
@@ -244,39 +245,39 @@ class KioskApp(App):
 
     def home(self, end_visit: bool = False) -> None:
         if end_visit:
-            self.service.end_visit("home")
+            self.service.visit.end_visit("home")
             return  # the clear event brings us home
         self.history.clear()
         self.go("home", remember=False)
 
     def toggle_elderly(self) -> None:
-        self.service.set_elderly(not self.service.elderly)
-        theme.elderly = self.service.elderly
+        self.service.mode.set_elderly(not self.service.mode.elderly)
+        theme.elderly = self.service.mode.elderly
         for s in self.root.sm.screens:
             s.refresh_mode()
 
     def keep_alive(self) -> None:
-        self.service.touch()
+        self.service.visit.touch()
         self.root.idle_banner.active = False
 
     # ------------------------------------------------------------------ clock work
     def _on_any_touch(self, *_: Any) -> None:
-        self.service.touch()
+        self.service.visit.touch()
         if self.root.idle_banner.active:
             self.root.idle_banner.active = False
 
     def _tick(self, _elapsed: float) -> None:
         self.root.clock_label.text = _dt.datetime.now().strftime("%m月%d日 %H:%M")
-        self.service.tick(away_from_home=self.root.sm.current != "home")
-        left = self.service.seconds_left()
+        self.service.visit.tick(away_from_home=self.root.sm.current != "home")
+        left = self.service.visit.seconds_left()
         if self.root.idle_banner.active and left is not None:
             self.root.idle_banner.remaining = int(left)
-        st = self.service.status
+        st = self.service.ctx.status
         self.root.status.online = st.online
         self.root.status.text = st.message
 
     def _poll(self, _elapsed: float) -> None:
-        self.service.events.drain(self.handle_event)
+        self.service.ctx.events.drain(self.handle_event)
 
     def handle_event(self, ev: UiEvent) -> None:
         if ev.kind == "clear":
@@ -288,14 +289,14 @@ class KioskApp(App):
             self.root.idle_banner.remaining = int(ev.data.get("remaining", 0))
             if not self.root.idle_banner.active:
                 self.root.idle_banner.active = True
-                self.service.say("没有操作，即将退出。需要继续请点继续办理。", key="idle_warning")
+                self.service.mode.say("没有操作，即将退出。需要继续请点继续办理。", key="idle_warning")
         elif ev.kind == "status":
             self._tick(0)
             self._follow_outage()
         elif ev.kind == "catalog":
             for scr in self.root.sm.screens:
                 scr.refresh_mode()
-            Clock.schedule_once(lambda _dt: self.service.catalog_shown.set(), 0)  # after the next frame
+            Clock.schedule_once(lambda _dt: self.service.ctx.catalog_shown.set(), 0)  # after the next frame
         else:
             cur = self.root.sm.current_screen
             if cur is not None:
@@ -304,7 +305,7 @@ class KioskApp(App):
     def _follow_outage(self) -> None:
         """Everything down and nobody mid-visit: the calm out-of-service page; back home when a device returns."""
         cur = self.root.sm.current
-        down = self.service.everything_down()
+        down = self.service.station.everything_down()
         if down and cur == "home":
             self.go("out_of_service", remember=False)
         elif not down and cur == "out_of_service" and self.screen("out_of_service").everything_down:
@@ -318,10 +319,10 @@ class KioskApp(App):
         """Rebuild every screen from scratch after an unexpected error and return home."""
         self.recoveries += 1
         try:
-            self.service.end_visit("error")
+            self.service.visit.end_visit("error")
         except Exception:  # noqa: BLE001 - recovery must not fail
             log.exception("end_visit failed during recovery")
-        self.service.events.clear()
+        self.service.ctx.events.clear()
         self._make_screens()
         self.history.clear()
         self.root.idle_banner.active = False

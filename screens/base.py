@@ -7,6 +7,7 @@ from kivy.app import App
 from kivy.uix.screenmanager import Screen
 
 from kiosk.app.events import UiEvent
+from kiosk.app.services import Kiosk
 
 
 class KioskScreen(Screen):
@@ -24,8 +25,10 @@ class KioskScreen(Screen):
         return App.get_running_app()
 
     @property
-    def service(self) -> Any:
-        return self.app.service
+    def service(self) -> Kiosk:
+        """The kiosk's services: `service.visit`, `service.mode`, `service.browse`, ... (kiosk.app.services)."""
+        service: Kiosk = self.app.service
+        return service
 
     def enter(self, **params: Any) -> None:
         """Called before the screen becomes current, with the navigation parameters."""

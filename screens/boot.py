@@ -5,23 +5,22 @@ Must run before anything imports `kivy.core.window` (that import opens the windo
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
+import time
+from pathlib import Path
 
 
 def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def start_xvfb(width: int = 1280, height: int = 800) -> "subprocess.Popen | None":
+def start_xvfb(width: int = 1280, height: int = 800) -> subprocess.Popen | None:
     """Start a private Xvfb and point DISPLAY at it; None when Xvfb is not installed or will not start.
 
     The caller owns the process (terminate it when done). Used by `kiosk demo --xvfb` and the UI tests.
     """
-    import shutil
-    import subprocess
-    import time
-    from pathlib import Path
-
     exe = shutil.which("Xvfb")
     if not exe:
         return None
@@ -52,7 +51,7 @@ def configure_kivy(width: int = 1280, height: int = 800, *, production: bool = F
     mode = "window" if has_display() else "offscreen"
     if mode == "offscreen":
         os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
-    from kivy.config import Config
+    from kivy.config import Config  # noqa: PLC0415 - Kivy reads its environment at import: set it first
 
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))

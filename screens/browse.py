@@ -25,7 +25,7 @@ class BrowseScreen(KioskScreen):
 
     def refresh_mode(self) -> None:
         svc = self.service
-        self.pager.per_page = svc.items_per_page
-        self.pager.cols = 1 if svc.elderly else 2
-        self.pager.entries = [item_entry(it) for it in svc.items_in(self.domain)] if self.domain else []
+        self.pager.per_page = svc.mode.items_per_page
+        self.pager.cols = 1 if svc.mode.elderly else 2
+        self.pager.entries = [item_entry(it) for it in svc.browse.items_in(self.domain)] if self.domain else []
         self.pager.on_choose = lambda code: self.app.go("guide", code=code)

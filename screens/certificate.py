@@ -27,17 +27,17 @@ class CertificateScreen(KioskScreen):
         if stage == "choose":
             self.title, self.body = "", ""
             # an explanation line sits above the list here: one row fewer than the browse screen
-            self.pager.per_page = max(1, self.service.items_per_page - (1 if self.service.elderly else 2))
-            self.pager.cols = 1 if self.service.elderly else 2
-            self.pager.entries = [item_entry(it) for it in self.service.items_of_flow("query_print")]
+            self.pager.per_page = max(1, self.service.mode.items_per_page - (1 if self.service.mode.elderly else 2))
+            self.pager.cols = 1 if self.service.mode.elderly else 2
+            self.pager.entries = [item_entry(it) for it in self.service.browse.items_of_flow("query_print")]
             self.pager.on_choose = self._choose
         else:
             self.stage = "fetching"
             self.message = "正在查询，请稍候……"
-            self.service.fetch_certificate()
+            self.service.certificates.fetch_certificate()
 
     def _choose(self, code: str) -> None:
-        self.service.choose_item(code)
+        self.service.visit.choose_item(code)
         self.app.go("identify")
 
     def on_service_event(self, ev: UiEvent) -> None:
@@ -59,10 +59,10 @@ class CertificateScreen(KioskScreen):
 
     def print_it(self) -> None:
         self.message = "正在打印……"
-        self.service.print_certificate()
+        self.service.certificates.print_certificate()
 
     def finish(self) -> None:
-        self.app.go(self.service.next_screen("certificate"))
+        self.app.go(self.service.visit.next_screen("certificate"))
 
     def wipe(self) -> None:
         self.title, self.body, self.message = "", "", ""

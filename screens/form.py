@@ -33,8 +33,8 @@ class FormScreen(KioskScreen):
         self.keypad.on_key = self.press
 
     def enter(self, **params: Any) -> None:
-        self.fields = self.service.form_fields()
-        self.values = self.service.prefill()
+        self.fields = self.service.visit.form_fields()
+        self.values = self.service.visit.prefill()
         self.index = 0
         self.error = ""
         self.show()
@@ -62,7 +62,7 @@ class FormScreen(KioskScreen):
         if f.get("type") != "choice":
             return
         choices = list(f.get("choices") or [])
-        slots = 4 if self.service.elderly else 6  # two columns; what fits above the navigation buttons
+        slots = 4 if self.service.mode.elderly else 6  # two columns; what fits above the navigation buttons
         per_page = len(choices) if len(choices) <= slots else slots - 1
         pages = max(1, -(-len(choices) // per_page))
         start = (self.choice_page % pages) * per_page
@@ -113,11 +113,11 @@ class FormScreen(KioskScreen):
         return out
 
     def next(self) -> None:
-        errors = self.service.validate_form(self._value_for_check())
+        errors = self.service.visit.validate_form(self._value_for_check())
         msg = errors.get(self.field["name"])
         if msg:
             self.error = msg
-            self.service.say(msg, key="form_error")
+            self.service.mode.say(msg, key="form_error")
             return
         if self.index < len(self.fields) - 1:
             self.index += 1
@@ -130,8 +130,8 @@ class FormScreen(KioskScreen):
                     self.index, self.error = i, errors[f["name"]]
                     self.show()
                     return
-        self.service.set_form(self._value_for_check())
-        self.app.go(self.service.next_screen("form"))
+        self.service.visit.set_form(self._value_for_check())
+        self.app.go(self.service.visit.next_screen("form"))
 
     def prev(self) -> None:
         if self.index > 0:

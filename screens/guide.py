@@ -18,8 +18,8 @@ class GuideScreen(KioskScreen):
 
     def enter(self, code: str = "", **params: Any) -> None:
         if code:
-            self.service.choose_item(code)
-        self.view = self.service.item_view()
+            self.service.visit.choose_item(code)
+        self.view = self.service.browse.item_view()
         self.title = self.view.get("title", "")
         self.subtitle = "　·　".join(x for x in (self.view.get("domain"), self.view.get("item_type"),
                                               self.view.get("fee")) if x)
@@ -42,4 +42,4 @@ class GuideScreen(KioskScreen):
         section("怎么办", v.get("steps") or [])
 
     def start(self) -> None:
-        self.app.go(self.service.next_screen("guide"))
+        self.app.go(self.service.visit.next_screen("guide"))

@@ -45,31 +45,31 @@ class HelpScreen(KioskScreen):
         self.message = "请留下您的手机号，工作人员会马上联系您。"
 
     def call(self) -> None:
-        err = self.service.request_help(self.phone)
+        err = self.service.help.request_help(self.phone)
         if err:
             self.error = True
             self.message = err
             return
         self.error = False
-        phone = self.service.config.kiosk.helper_phone
+        phone = self.service.ctx.config.kiosk.helper_phone
         self.stage = "helped"
         self.message = f"已通知工作人员，请稍等。也可以打电话：{phone}"
-        self.service.say(f"已通知工作人员，请稍等。电话是 {phone}。", key="help_now")
+        self.service.mode.say(f"已通知工作人员，请稍等。电话是 {phone}。", key="help_now")
 
     def start_visit(self) -> None:
-        if self.service.session.data.identity is None:
+        if self.service.ctx.session.data.identity is None:
             self.app.go("identify", purpose="visit")
             return
         self.stage = "visit"
         self.message = ""
-        self.person = "（%s）" % self.service.person_view().get("name", "")
+        self.person = "（%s）" % self.service.identify.person_view().get("name", "")
         self.times_box.clear_widgets()
         for i, t in enumerate(TIMES):
             b = KButton(text=t, key=f"time-{i}", payload=t, style="secondary")
             b.bind(on_release=self._pick_time)
             self.times_box.add_widget(b)
         self.items_box.clear_widgets()
-        for i, it in enumerate(self.service.most_used(2 if self.service.elderly else 3)):
+        for i, it in enumerate(self.service.browse.most_used(2 if self.service.mode.elderly else 3)):
             name = it.sub_name or it.main_name
             b = Tile(text=name, key=f"visit-item-{i}", payload=it.code, style="secondary")
             b.bind(on_release=self._pick_item)
@@ -92,7 +92,7 @@ class HelpScreen(KioskScreen):
         self.error = False
 
     def book(self) -> None:
-        err = self.service.book_home_visit(self.visit_item, self.phone, self.when)
+        err = self.service.help.book_home_visit(self.visit_item, self.phone, self.when)
         if err:
             self.error = True
             self.message = err
@@ -100,7 +100,7 @@ class HelpScreen(KioskScreen):
         self.stage = "booked"
         self.error = False
         self.message = f"已预约{self.when}上门服务。工作人员会先打电话联系您。"
-        self.service.say(self.message, key="visit_booked")
+        self.service.mode.say(self.message, key="visit_booked")
 
     def on_service_event(self, ev: UiEvent) -> None:
         pass

@@ -26,9 +26,9 @@ class IdentifyScreen(KioskScreen):
     def enter(self, purpose: str = "item", **params: Any) -> None:
         self.purpose = purpose
         self.wipe()
-        self.need_face = purpose == "item" and self.service.current_flow() in ("certify", "query_print")
+        self.need_face = purpose == "item" and self.service.visit.current_flow() in ("certify", "query_print")
         self.message = "正在等待读卡……"
-        self.service.start_identify()
+        self.service.identify.start_identify()
         self._animate()
 
     def _animate(self) -> None:
@@ -43,7 +43,7 @@ class IdentifyScreen(KioskScreen):
     def leave(self) -> None:
         if self.card is not None:
             Animation.cancel_all(self.card)
-        self.service.stop_identify()
+        self.service.identify.stop_identify()
 
     def on_service_event(self, ev: UiEvent) -> None:
         if ev.kind == "identified":
@@ -52,14 +52,14 @@ class IdentifyScreen(KioskScreen):
             self.error = False
             if self.need_face:
                 self.message = "身份已确认。还需要拍一张本人照片，请正对摄像头，点「拍照」。"
-                self.service.say("请正对摄像头，点拍照。", key="face")
+                self.service.mode.say("请正对摄像头，点拍照。", key="face")
             else:
                 self.message = "身份已确认，请点「下一步」。"
-                self.service.say("身份已确认，请点下一步。", key="identified")
+                self.service.mode.say("身份已确认，请点下一步。", key="identified")
         elif ev.kind == "identify_error":
             self.error = True
             self.message = ev.data.get("message", "读卡失败，请重新放置身份证")
-            self.service.say(self.message, key="identify_error")
+            self.service.mode.say(self.message, key="identify_error")
         elif ev.kind == "face_result":
             if ev.data.get("ok"):
                 self.face_done = True
@@ -71,7 +71,7 @@ class IdentifyScreen(KioskScreen):
 
     def take_face(self) -> None:
         self.message = "正在拍照，请不要动……"
-        self.service.capture_face()
+        self.service.identify.capture_face()
 
     def next(self) -> None:
         if self.purpose == "progress":
@@ -79,7 +79,7 @@ class IdentifyScreen(KioskScreen):
         elif self.purpose == "visit":
             self.app.go("help", stage="visit")
         else:
-            self.app.go(self.service.next_screen("identify"))
+            self.app.go(self.service.visit.next_screen("identify"))
 
     def wipe(self) -> None:
         self.person = {}

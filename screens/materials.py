@@ -35,26 +35,26 @@ class MaterialsScreen(KioskScreen):
     checklist = StringProperty("")
 
     def enter(self, **params: Any) -> None:
-        self.names = self.service.materials_to_capture()
+        self.names = self.service.materials.materials_to_capture()
         self.done = [False] * len(self.names)
         self.index = 0
         self.reviewing = False
         self.error = False
         self.message = "请把「%s」放进框里，点「拍照」" % self.names[0] if self.names else ""
         self._update_checklist()
-        self.service.start_preview()
+        self.service.materials.start_preview()
         self._ev = Clock.schedule_interval(self._refresh_preview, 0.2)
 
     def leave(self) -> None:
         ev = getattr(self, "_ev", None)
         if ev is not None:
             ev.cancel()
-        self.service.stop_preview()
+        self.service.materials.stop_preview()
 
     def _refresh_preview(self, _dt: float) -> None:
         if self.reviewing or self.preview is None:
             return
-        tex = to_texture(self.service.preview_frame())
+        tex = to_texture(self.service.materials.preview_frame())
         if tex is not None:
             self.preview.texture = tex
 
@@ -68,7 +68,7 @@ class MaterialsScreen(KioskScreen):
     def capture(self) -> None:
         self.message = "正在拍照，请不要移动材料……"
         self.error = False
-        self.service.capture_material(self.names[self.index])
+        self.service.materials.capture_material(self.names[self.index])
 
     def on_service_event(self, ev: UiEvent) -> None:
         if ev.kind != "capture_result":
@@ -80,15 +80,15 @@ class MaterialsScreen(KioskScreen):
                 self.preview.texture = tex
             self.done[self.index] = True
             self.message = "拍好了。看得清楚请点「下一份」，不清楚请点「重拍」。"
-            self.service.say("拍好了。看得清楚请点下一份，不清楚请点重拍。", key="captured")
+            self.service.mode.say("拍好了。看得清楚请点下一份，不清楚请点重拍。", key="captured")
         else:
             self.error = True
             self.message = ev.data.get("message", "没有拍清楚，请重拍")
-            self.service.say(self.message, key="capture_error")
+            self.service.mode.say(self.message, key="capture_error")
         self._update_checklist()
 
     def retake(self) -> None:
-        self.service.discard_material(self.names[self.index])
+        self.service.materials.discard_material(self.names[self.index])
         self.done[self.index] = False
         self.reviewing = False
         self.error = False
@@ -102,7 +102,7 @@ class MaterialsScreen(KioskScreen):
             self.message = "请把「%s」放进框里，点「拍照」" % self.names[self.index]
             self._update_checklist()
             return
-        self.app.go(self.service.next_screen("materials"))
+        self.app.go(self.service.visit.next_screen("materials"))
 
     def wipe(self) -> None:
         self.reviewing = False

@@ -7,7 +7,8 @@ from kivy.properties import BooleanProperty, StringProperty
 
 from screens.base import KioskScreen
 
-DEVICE_NAMES = {"idcard": "身份证读卡器", "qr": "扫码器", "camera": "材料拍摄仪", "printer": "打印机", "sscard": "社保卡读卡器"}
+DEVICE_NAMES = {"idcard": "身份证读卡器", "qr": "扫码器", "camera": "材料拍摄仪", "printer": "打印机",
+                "sscard": "社保卡读卡器"}
 
 
 class OutOfServiceScreen(KioskScreen):
@@ -18,13 +19,13 @@ class OutOfServiceScreen(KioskScreen):
 
     def enter(self, missing: list[str] | None = None, wanted: str = "", **params: Any) -> None:
         svc = self.service
-        phone = svc.config.kiosk.helper_phone or svc.config.kiosk.service_phone
-        self.everything_down = svc.everything_down()
+        phone = svc.ctx.config.kiosk.helper_phone or svc.ctx.config.kiosk.service_phone
+        self.everything_down = svc.station.everything_down()
         if self.everything_down:
             self.headline = "自助机正在维护"
             self.message = f"很抱歉，自助机暂时不能使用。\n请拨打 {phone}，工作人员会帮您办理。"
             return
         names = "、".join(DEVICE_NAMES.get(k, k) for k in (missing or []))
-        still = svc.working_flows_text()
+        still = svc.station.working_flows_text()
         self.headline = "这项业务暂时不能办理"
         self.message = f"{names}暂时不能使用。\n现在还可以：{still}\n需要帮忙请拨打 {phone}。"

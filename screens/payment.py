@@ -27,10 +27,10 @@ class PaymentScreen(KioskScreen):
         self.message = "正在查询账单……"
         if self.qr is not None:
             self.qr.texture = None
-        self.service.create_payment()
+        self.service.payments.create_payment()
 
     def leave(self) -> None:
-        self.service.cancel_payment_wait()
+        self.service.payments.cancel_payment_wait()
 
     def on_service_event(self, ev: UiEvent) -> None:
         if ev.kind == "payment":
@@ -38,7 +38,7 @@ class PaymentScreen(KioskScreen):
             self.qr.texture = qr_texture(ev.data["qr_text"])
             self.waiting = True
             self.message = "请用手机微信、支付宝或爱山东扫右边的二维码付款。付好后屏幕会自动跳转。"
-            self.service.say("请用手机扫屏幕上的二维码付款。", key="pay_qr")
+            self.service.mode.say("请用手机扫屏幕上的二维码付款。", key="pay_qr")
         elif ev.kind == "payment_wait":
             self.remaining = int(ev.data.get("remaining", 0))
         elif ev.kind == "payment_paid":

@@ -22,14 +22,14 @@ class ProgressScreen(KioskScreen):
         self.has_results = False
         self.results = ""
         self.message = "请扫描回执二维码，或放身份证"
-        self.service.start_progress_lookup()
+        self.service.progress.start_progress_lookup()
         if by == "card":
-            self.service.query_progress_by_identity()
+            self.service.progress.query_progress_by_identity()
         elif tracking_no:
-            self.service.query_progress_by_tracking(tracking_no)
+            self.service.progress.query_progress_by_tracking(tracking_no)
 
     def leave(self) -> None:
-        self.service.stop_progress_lookup()
+        self.service.progress.stop_progress_lookup()
 
     def on_service_event(self, ev: UiEvent) -> None:
         if ev.kind == "progress_result":
@@ -43,13 +43,13 @@ class ProgressScreen(KioskScreen):
                 self.message = f"查到 {len(cases)} 件："
                 self.results = "\n\n".join(
                     f"{c.get('item', '')}\n编号 {c.get('tracking_no', '')}　状态：{c.get('state', '')}" for c in cases)
-            self.service.say(self.message, key="progress")
+            self.service.mode.say(self.message, key="progress")
         elif ev.kind == "progress_error":
             self.error = True
             self.message = ev.data.get("message", "查询没有成功，请稍后再试")
         elif ev.kind == "identified":
             self.message = "正在查询……"
-            self.service.query_progress_by_identity()
+            self.service.progress.query_progress_by_identity()
         elif ev.kind == "identify_error":
             self.error = True
             self.message = ev.data.get("message", "读卡失败")

@@ -29,7 +29,7 @@ class RatingScreen(KioskScreen):
 
     def _fill(self, options: tuple[str, ...], cb: Any, prefix: str) -> None:
         self.box.clear_widgets()
-        self.box.cols = len(options) if prefix == "rate" else (1 if self.service.elderly else 2)
+        self.box.cols = len(options) if prefix == "rate" else (1 if self.service.mode.elderly else 2)
         styles = {"非常满意": "ok", "满意": "ok", "基本满意": "primary", "不满意": "danger", "非常不满意": "danger"}
         for i, text in enumerate(options):
             b = Tile(text=text, key=f"{prefix}-{i}", payload=text, style=styles.get(text, "secondary"))
@@ -41,7 +41,7 @@ class RatingScreen(KioskScreen):
         if self.level in BAD:
             self.asking_reason = True
             self._fill(REASONS, self._pick_reason, "reason")
-            self.service.say("请告诉我们哪里不满意。", key="rating_reason")
+            self.service.mode.say("请告诉我们哪里不满意。", key="rating_reason")
         else:
             self._send(None)
 
@@ -49,11 +49,11 @@ class RatingScreen(KioskScreen):
         self._send(btn.payload)
 
     def _send(self, reason: str | None) -> None:
-        self.service.rate(self.level, reason)
+        self.service.visit.rate(self.level, reason)
         self.thanks = True
         self.box.clear_widgets()
-        self.service.say("谢谢您的评价，再见。", key="thanks")
-        Clock.schedule_once(lambda _dt: self.service.end_visit("finished"), self.service.thanks_s)
+        self.service.mode.say("谢谢您的评价，再见。", key="thanks")
+        Clock.schedule_once(lambda _dt: self.service.visit.end_visit("finished"), self.service.visit.thanks_s)
 
     def skip(self) -> None:
-        self.service.end_visit("finished")
+        self.service.visit.end_visit("finished")

@@ -13,7 +13,7 @@ from screens.base import KioskScreen
 
 def qr_texture(text: str) -> Any:
     """A QR code as a Kivy texture (qrcode -> PNG -> texture)."""
-    import qrcode
+    import qrcode  # noqa: PLC0415 - qrcode and PIL only when a receipt falls back to a QR
 
     img = qrcode.make(text, box_size=8, border=2)
     buf = io.BytesIO()
@@ -46,24 +46,24 @@ class ReceiptScreen(KioskScreen):
         self.print_message = "正在打印回执……"
         if self.qr is not None:
             self.qr.texture = None
-        self.service.print_receipt()
+        self.service.receipts.print_receipt()
 
     def on_service_event(self, ev: UiEvent) -> None:
         if ev.kind != "printed":
             return
         if ev.data.get("ok"):
             self.print_message = "回执已打印，请从下方出纸口取走。"
-            self.service.say(self.print_message, key="printed")
+            self.service.mode.say(self.print_message, key="printed")
         else:
             self.print_fault = True
             self.print_message = ev.data.get("message", "打印机故障，请联系工作人员")
             self.print_message += "。请用手机拍下右边的二维码，它就是您的回执编号。"
             self.show_qr = True
             self.qr.texture = qr_texture(ev.data.get("qr_text") or self.tracking_no)
-            self.service.say("打印机出了问题。请用手机拍下屏幕上的二维码。", key="print_fault")
+            self.service.mode.say("打印机出了问题。请用手机拍下屏幕上的二维码。", key="print_fault")
 
     def finish(self) -> None:
-        self.app.go(self.service.next_screen("receipt"))
+        self.app.go(self.service.visit.next_screen("receipt"))
 
     def wipe(self) -> None:
         self.tracking_no = ""

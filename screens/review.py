@@ -22,13 +22,13 @@ class ReviewScreen(KioskScreen):
         self.busy = False
         self.error = False
         self.message = ""
-        self.lines = self.service.review_summary()
+        self.lines = self.service.visit.review_summary()
         self.summary = "\n".join(f"{k}：{v}" for k, v in self.lines)
 
     def submit(self) -> None:
         self.busy = True
         self.message = "正在提交，请稍候……"
-        self.service.submit()
+        self.service.visit.submit()
 
     def on_service_event(self, ev: UiEvent) -> None:
         if ev.kind == "submitted":

@@ -31,9 +31,9 @@ class SearchScreen(KioskScreen):
 
     def update(self) -> None:
         svc = self.service
-        self.pager.per_page = 2 if svc.elderly else 4  # beside the keyboard, under the query box
-        self.pager.cols = 1 if svc.elderly else 2
-        results = svc.search(self.query, limit=12) if self.query else []
+        self.pager.per_page = 2 if svc.mode.elderly else 4  # beside the keyboard, under the query box
+        self.pager.cols = 1 if svc.mode.elderly else 2
+        results = svc.browse.search(self.query, limit=12) if self.query else []
         self.pager.entries = [item_entry(it) for it in results]
         self.pager.on_choose = lambda code: self.app.go("guide", code=code)
         if not self.query:

@@ -25,7 +25,7 @@ class TechnicianScreen(KioskScreen):
         self.unlocked = False
         self.pin = ""
         self.report = ""
-        gate = self.service.pin_gate
+        gate = self.service.technician.pin_gate
         self.message = (f"已锁定，请 {int(gate.lockout_remaining() // 60) + 1} 分钟后再试"
                         if gate.locked() else "技术人员请输入密码")
 
@@ -40,7 +40,7 @@ class TechnicianScreen(KioskScreen):
         self.pin = apply_key(self.pin, key, 12)
 
     def submit_pin(self) -> None:
-        result = self.service.technician_unlock(self.pin)
+        result = self.service.technician.technician_unlock(self.pin)
         self.pin = ""
         if result == "ok":
             self.unlocked = True
@@ -48,17 +48,17 @@ class TechnicianScreen(KioskScreen):
             self._build_actions()
             self.refresh()
         elif result == "locked":
-            self.message = "密码错误次数太多，已锁定 %d 分钟" % (self.service.config.ui.technician_lockout_s // 60)
+            self.message = "密码错误次数太多，已锁定 %d 分钟" % (self.service.ctx.config.ui.technician_lockout_s // 60)
         elif result == "disabled":
             self.message = "本机未设置技术人员密码"
         else:
-            self.message = "密码错误，还可以试 %d 次" % self.service.pin_gate.attempts_left()
+            self.message = "密码错误，还可以试 %d 次" % self.service.technician.pin_gate.attempts_left()
 
     def _build_actions(self) -> None:
         self.actions.clear_widgets()
         specs = [("刷新状态", "tech-refresh", self.refresh), ("立即提交队列", "tech-drain", self.drain),
                  ("补打回执", "tech-reprint", self.reprint)]
-        for kind in self.service.device_kinds():
+        for kind in self.service.technician.device_kinds():
             specs.append((f"检测 {kind}", f"tech-health-{kind}", lambda k=kind: self.health(k)))
         specs += [("查看日志", "tech-log", self.show_log), ("重启程序", "tech-restart", self.restart),
                   ("退出", "tech-exit", lambda: self.app.home(end_visit=True))]
@@ -68,24 +68,24 @@ class TechnicianScreen(KioskScreen):
             self.actions.add_widget(b)
 
     def refresh(self) -> None:
-        self.report = self.service.technician_report()
+        self.report = self.service.technician.technician_report()
 
     def drain(self) -> None:
-        self.report = self.service.drain_now() + "\n\n" + self.service.technician_report()
+        self.report = self.service.technician.drain_now() + "\n\n" + self.service.technician.technician_report()
 
     def reprint(self) -> None:
         """Every receipt the printer never delivered (paper ran out at night, say), oldest first."""
-        pending = list(reversed(self.service.unprinted_receipts()))
+        pending = list(reversed(self.service.receipts.unprinted_receipts()))
         if not pending:
             self.report = "没有未打印的回执"
             return
-        self.report = "\n".join(self.service.reprint_receipt(r.local_no) for r in pending)
+        self.report = "\n".join(self.service.receipts.reprint_receipt(r.local_no) for r in pending)
 
     def health(self, kind: str) -> None:
-        self.report = self.service.device_health_text(kind)
+        self.report = self.service.technician.device_health_text(kind)
 
     def show_log(self) -> None:
-        self.report = self.service.log_tail_text()
+        self.report = self.service.technician.log_tail_text()
 
     def restart(self) -> None:
         self.app.recover()

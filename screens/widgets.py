@@ -6,11 +6,18 @@ demo can find and press them without reading Chinese labels.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from kivy.metrics import dp
-from kivy.properties import (BooleanProperty, ListProperty, NumericProperty, ObjectProperty, OptionProperty,
-                             StringProperty)
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    OptionProperty,
+    StringProperty,
+)
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
@@ -174,5 +181,6 @@ def walk(widget: Any) -> Sequence[Any]:
     return out
 
 
-__all__ = ["KLabel", "Headline", "Muted", "KButton", "Tile", "Key", "Card", "Hideable", "HideableGrid", "HiddenGuard", "Pager", "KeyGrid", "LETTERS", "DIGITS", "NUMBER_KEYS",
-           "apply_key", "walk", "theme", "dp", "BooleanProperty"]
+__all__ = ["KLabel", "Headline", "Muted", "KButton", "Tile", "Key", "Card", "Hideable", "HideableGrid",
+           "HiddenGuard", "Pager", "KeyGrid", "LETTERS", "DIGITS", "NUMBER_KEYS", "apply_key", "walk", "theme", "dp",
+           "BooleanProperty"]

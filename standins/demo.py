@@ -12,8 +12,20 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
+
+import cv2  # the demo's synthetic face; the demo is loaded only by `kiosk demo`
+
+from kiosk.app.services import Kiosk
+from kiosk.config import load_config
+from kiosk.infra.speech import RecordingSpeech
+from standins.camera_scenes import make_face_frame
+from standins.ui_driver import start_app, stop_app
+
+#: builds the kiosk's services (kiosk.bootstrap.app.build_kiosk, handed in by `kiosk demo`)
+KioskBuilder = Callable[..., Kiosk]
 
 MATERIALS_ITEM = "QHB-RS-027"  # 就业困难人员认定: form + one paper
 CERT_ITEM = "QHB-RS-008"  # 个人参保缴费证明查询打印
@@ -29,12 +41,8 @@ class DemoClock:
         return time.monotonic() + self.offset
 
 
-def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    from kiosk.app.service import KioskService
-    from kiosk.config import load_config
-    from kiosk.infra.speech import RecordingSpeech
-    from standins.ui_driver import start_app, stop_app
-
+def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Walk through the kiosk with `build` (kiosk.bootstrap.app.build_kiosk) making its services."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("[0-9][0-9]-*.png"):
         old.unlink()
@@ -44,9 +52,15 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str,
     state = Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     clock = DemoClock()
     cfg = load_config(cli={"ui": {"voice": False}})
-    svc = KioskService(cfg, simulate=True, state_dir=state, speech=RecordingSpeech(), clock=clock,
-                       device_overrides={"printer": {"out_dir": str(receipts)}}, submit_wait_s=3.0)
+    svc = build(cfg, simulate=True, state_dir=state, speech=RecordingSpeech(), clock=clock,
+                device_overrides={"printer": {"out_dir": str(receipts)}}, submit_wait_s=3.0)
     svc.start()
+    # the simulated drivers and the embedded simulator, as the concrete things the demo drives
+    devices: dict[str, Any] = dict(svc.ctx.devices)
+    sim: Any = cast(Any, svc.wiring).simulator
+    outbox = svc.ctx.require_outbox()
+    drainer = svc.ctx.drainer
+    assert drainer is not None
     app, drv = start_app(svc)
     steps: list[dict[str, Any]] = []
 
@@ -55,18 +69,17 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str,
         png = out / f"{n:02d}-{name}.png"
         drv.pump(0.3)
         drv.screenshot(png)
-        ob = svc.outbox.stats()
-        sim = svc.simulator
+        ob = outbox.stats()
         cases = sim.state.db.execute("SELECT count(*) FROM applications").fetchone()[0]
         steps.append({"step": n, "name": name, "screen": app.current, "png": png.name, "note": note,
                       "outbox": {k: ob[k] for k in ("pending", "inflight", "done", "failed")},
-                      "platform": {"mode": sim.options.mode, "cases": cases, "online": svc.status.online}})
+                      "platform": {"mode": sim.options.mode, "cases": cases, "online": svc.ctx.status.online}})
         log(f"{n:02d} {name:<22} screen={app.current:<14} outbox pending={ob['pending']} done={ob['done']} "
             f"platform={sim.options.mode}")
 
     def identify_with_card() -> None:
         drv.wait_screen("identify")
-        svc.devices["idcard"].insert_card()
+        devices["idcard"].insert_card()
         drv.wait_until(lambda: drv.has("identify-next") or drv.has("identify-face"), what="card read")
 
     def fill_form() -> None:
@@ -105,7 +118,7 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str,
         record("materials", "拍摄申请表：裁剪后的结果")
         drv.tap("materials-next")
         drv.wait_screen("review")
-        svc.simulator.options.mode = "outage"  # the village uplink goes down
+        sim.options.mode = "outage"  # the village uplink goes down
         record("review", "核对信息（已遮盖）；此时平台中断")
         drv.tap("review-submit")
         drv.wait_screen("receipt", timeout=30)
@@ -118,8 +131,8 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str,
         record("rating", "好差评：五个大按钮")
         drv.tap("rate-0")
         drv.wait_screen("home", timeout=10)
-        svc.devices["idcard"].remove_card()
-        drv.wait_until(lambda: not svc.status.online, what="offline indicator", timeout=15)
+        devices["idcard"].remove_card()
+        drv.wait_until(lambda: not svc.ctx.status.online, what="offline indicator", timeout=15)
         record("home-offline", "首页提示：网络中断，申请将在恢复后自动提交")
         # a second villager walks away in the middle of a form
         app.go("guide", code=MATERIALS_ITEM)
@@ -127,22 +140,22 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str,
         identify_with_card()
         drv.tap("identify-next")
         drv.wait_screen("form")
-        clock.offset += svc.session.idle_timeout_s - svc.config.ui.idle_warning_s + 1
+        clock.offset += svc.ctx.session.idle_timeout_s - svc.ctx.config.ui.idle_warning_s + 1
         drv.wait_until(lambda: app.root.idle_banner.active, what="idle warning")
         record("idle-countdown", "无操作倒计时（横幅，不遮挡）")
-        clock.offset += svc.config.ui.idle_warning_s + 1
+        clock.offset += svc.ctx.config.ui.idle_warning_s + 1
         drv.wait_screen("home")
-        svc.devices["idcard"].remove_card()
+        devices["idcard"].remove_card()
         record("idle-wipe", "超时：个人信息已清除，回到首页")
-        svc.simulator.options.mode = "normal"  # the uplink comes back
-        svc.drainer.notify()
-        drv.wait_until(lambda: svc.outbox.stats()["pending"] + svc.outbox.stats()["inflight"] == 0,
+        sim.options.mode = "normal"  # the uplink comes back
+        drainer.notify()
+        drv.wait_until(lambda: outbox.stats()["pending"] + outbox.stats()["inflight"] == 0,
                        what="queue drained", timeout=60)
-        drv.wait_until(lambda: svc.status.online, what="online indicator", timeout=15)
+        drv.wait_until(lambda: svc.ctx.status.online, what="online indicator", timeout=15)
         record("network-back-drained", "网络恢复：队列已自动提交")
         drv.tap("home-progress")
         drv.wait_screen("progress")
-        svc.devices["qr"].scan(f"QHB1:{local_no}")
+        devices["qr"].scan(f"QHB1:{local_no}")
         pr = app.screen("progress")
         drv.wait_until(lambda: pr.has_results or pr.error, what="progress", timeout=15)
         record("progress-query", "扫回执二维码查询进度")
@@ -150,7 +163,7 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str,
         drv.wait_screen("home")
         face = state / "face.png"
         _write_face(face)
-        cam = svc.devices["camera"]
+        cam = devices["camera"]
         cam.images = [str(face)]
         drv.tap("home-certificate")
         drv.wait_screen("certificate")
@@ -177,7 +190,7 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str,
         drv.wait_screen("rating")
         drv.tap("rating-skip")
         drv.wait_screen("home")
-        svc.devices["idcard"].remove_card()
+        devices["idcard"].remove_card()
         drv.tap("nav-elderly")
         record("elderly-home", "长辈版：字更大、按钮更大、每页更少")
         drv.tap("home-search")
@@ -195,8 +208,5 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> list[dict[str,
 
 def _write_face(path: Path) -> None:
     """A synthetic citizen in front of the camera (the demo has no real face to show)."""
-    import cv2
-
-    from standins.camera_scenes import make_face_frame
 
     cv2.imwrite(str(path), make_face_frame([(0.5, 0.45, 0.3)], size=(1632, 1224)))

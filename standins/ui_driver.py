@@ -7,14 +7,16 @@ running the event loop, so buttons see press, hold (min_state_time) and release.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from kivy.base import EventLoop, ExceptionManager
 from kivy.clock import Clock
 from kivy.tests.common import UnitTestTouch
 from kivy.uix.behaviors import ButtonBehavior
 
+from kiosk.app.services import Kiosk
 from screens.widgets import walk
 
 
@@ -142,9 +144,9 @@ class Driver:
         return path
 
 
-def start_app(service: Any, **kw: Any) -> tuple[Any, Driver]:
+def start_app(service: Kiosk, **kw: Any) -> tuple[Any, Driver]:
     """Build the KioskApp without entering its main loop: the caller advances frames."""
-    from screens.app import KioskApp
+    from screens.app import KioskApp  # noqa: PLC0415 - opens the window: only after configure_kivy
 
     app = KioskApp(service, **kw)
     app._run_prepare()
@@ -155,7 +157,7 @@ def start_app(service: Any, **kw: Any) -> tuple[Any, Driver]:
 
 def stop_app(app: Any) -> None:
     """Undo start_app: stop callbacks, detach the root, free the running-app slot."""
-    from kivy.app import App
+    from kivy.app import App  # noqa: PLC0415 - Kivy's app module, only when a test stops its app
 
     app.dispatch("on_stop")
     win = EventLoop.window

@@ -1,9 +1,10 @@
-"""The application service: the one object the screens talk to.
+"""The application services: what the screens talk to.
 
-It wires configuration, catalog, the visit session, the devices, the outbox and
-its drainer, the platform client (and the embedded platform simulator when
-asked) and the printer, and hands device events to the UI through a queue.
-No Kivy here: the same service drives the demo, the tests and the real kiosk.
+`Kiosk` (kiosk.app.services) groups small typed services over one `AppContext`
+(kiosk.app.context): status, catalog views, mode, visit, identify, materials,
+receipts, progress, certificates, payments, help and technician tools. They hold
+ports (kiosk.ports), never concrete adapters; kiosk.bootstrap.app builds those.
+No Kivy here: the same services drive the demo, the tests and the real kiosk.
 """
 from kiosk.app.events import UiEvent, UiEventQueue
 

@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import shutil
 import sqlite3
 import tarfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+import requests
+
+from kiosk.config import ConfigError, KioskConfig
 from kiosk.domain.redaction import REDACTOR, SECRET_PLACEHOLDER, is_secret_key
+from kiosk.fleet.apply import ConfigApplier, load_effective
+from kiosk.fleet.health import OutboxOpener, outbox_queue
+from kiosk.ports.devices import DeviceFactory, DevicePort
+
+log = logging.getLogger(__name__)
 
 OK, WARN, FAIL, UNAVAILABLE = "ok", "warn", "fail", "unavailable"
 SKEW_WARN_S, SKEW_FAIL_S = 30.0, 300.0
@@ -40,7 +50,7 @@ class Check:
 @dataclass
 class Report:
     checks: list[Check]
-    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     @property
     def needs_technician(self) -> bool:
@@ -53,9 +63,6 @@ class Report:
 
 # ------------------------------------------------------------------ checks
 def check_config(site_file: str | None, env: Mapping[str, str] | None) -> tuple[Check, Any]:
-    from kiosk.config import ConfigError
-    from kiosk.fleet.apply import ConfigApplier
-
     try:
         applier = ConfigApplier(site_file, env=env)
         loaded = applier.effective()
@@ -77,19 +84,19 @@ def check_config(site_file: str | None, env: Mapping[str, str] | None) -> tuple[
     return Check("config", OK, summary, details), loaded
 
 
-def check_devices(cfg: Any, level: str = "external", timeout: float = 10.0) -> list[Check]:
-    try:
-        from kiosk.bootstrap import drivers
-    except ImportError:
+def check_devices(cfg: KioskConfig, level: str = "external", timeout: float = 10.0,
+                  create: DeviceFactory | None = None) -> list[Check]:
+    """Open each enabled device with `create` (the composition root's driver table) and run its health checks."""
+    if create is None:
         return [Check("devices", UNAVAILABLE, "devices package not available", {})]
     checks = []
     for kind, settings in sorted(cfg.devices.items()):
         if not settings.enabled:
             checks.append(Check(f"device.{kind}", OK, "disabled in configuration", {"driver": settings.driver}))
             continue
-        adapter = None
+        adapter: DevicePort | None = None
         try:
-            adapter = drivers.create(kind, settings)
+            adapter = create(kind, settings)
             adapter.open()
             internal = adapter.health("internal", timeout=timeout)
             external = adapter.health(level, timeout=timeout) if level != "internal" else internal
@@ -99,21 +106,20 @@ def check_devices(cfg: Any, level: str = "external", timeout: float = 10.0) -> l
                        "statistics": adapter.statistics}
             msg = "设备正常" if ok else (external.message if not external.ok else internal.message)
             checks.append(Check(f"device.{kind}", OK if ok else FAIL, msg, details))
-        except Exception as e:  # DeviceError carries a Chinese message and a code
+        except Exception as e:  # noqa: BLE001 - a failing device is the finding; DeviceError has message and code
+            log.info("device %s check failed", kind, exc_info=True)
             checks.append(Check(f"device.{kind}", FAIL, getattr(e, "message", None) or f"{type(e).__name__}",
                                 {"driver": settings.driver, "code": getattr(e, "code", type(e).__name__)}))
         finally:
             if adapter is not None:
                 try:
                     adapter.close()
-                except Exception:
-                    pass
+                except Exception:  # noqa: BLE001 - the check already has its answer
+                    log.info("closing %s after its check failed", kind, exc_info=True)
     return checks
 
 
 def check_platform(cfg: Any, timeout: float = 5.0) -> Check:
-    import requests
-
     url = cfg.platform.base_url
     t0 = time.time()
     try:
@@ -140,10 +146,9 @@ def check_platform(cfg: Any, timeout: float = 5.0) -> Check:
     return Check("platform", OK, f"platform reachable, clock skew {skew:+.1f} s", details)
 
 
-def check_queue(cfg: Any) -> Check:
-    from kiosk.fleet.health import outbox_queue
-
-    provider = outbox_queue(cfg)
+def check_queue(cfg: KioskConfig, open_outbox: OutboxOpener | None = None) -> Check:
+    """Depth and age of the offline queue, opened read-only through `open_outbox` (from the composition root)."""
+    provider = outbox_queue(cfg, open_outbox)
     if provider is None:
         return Check("queue", UNAVAILABLE, "not available: the offline outbox (offline_cache) is not installed", {})
     s = provider()
@@ -153,7 +158,8 @@ def check_queue(cfg: Any) -> Check:
     if s.get("failed"):
         return Check("queue", WARN, f"{s['failed']} record(s) refused by the platform need follow-up", s)
     if age is not None and age > 86400:
-        return Check("queue", WARN, f"{s['depth']} waiting, oldest {age / 3600:.0f} h old: is the platform reachable?", s)
+        return Check("queue", WARN,
+                     f"{s['depth']} waiting, oldest {age / 3600:.0f} h old: is the platform reachable?", s)
     return Check("queue", OK, f"{s.get('depth', 0)} record(s) waiting", s)
 
 
@@ -194,15 +200,17 @@ def check_disk(data_dir: Path) -> Check:
 
 
 def run_diagnostics(site_file: str | None = None, *, env: Mapping[str, str] | None = None,
-                    devices: bool = True, device_level: str = "external", http_timeout: float = 5.0) -> Report:
+                    devices: bool = True, device_level: str = "external", http_timeout: float = 5.0,
+                    create_device: DeviceFactory | None = None, open_outbox: OutboxOpener | None = None) -> Report:
+    """Every check; devices and the queue through the factories the caller (the CLI) hands in."""
     cfg_check, loaded = check_config(site_file, env)
     checks = [cfg_check]
     if loaded is None:
         return Report(checks)
     cfg = loaded.config
     if devices:
-        checks += check_devices(cfg, device_level)
-    checks += [check_platform(cfg, http_timeout), check_queue(cfg), check_databases(cfg.data_dir),
+        checks += check_devices(cfg, device_level, create=create_device)
+    checks += [check_platform(cfg, http_timeout), check_queue(cfg, open_outbox), check_databases(cfg.data_dir),
                check_disk(cfg.data_dir)]
     return Report(checks)
 
@@ -234,8 +242,6 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def write_support_bundle(out: str | Path, report: Report, site_file: str | None = None,
                          env: Mapping[str, str] | None = None) -> list[str]:
     """OUT.tar.gz: diagnose.json, config.json (no secrets), devices.json, logs/ (redacted), fleet/."""
-    from kiosk.fleet.apply import load_effective
-
     names = []
     with tarfile.open(out, "w:gz") as tar:
         def add(name: str, data: bytes) -> None:
@@ -247,7 +253,8 @@ def write_support_bundle(out: str | Path, report: Report, site_file: str | None 
         add("devices.json", json.dumps(devices, ensure_ascii=False, indent=1, default=str).encode())
         try:
             loaded = load_effective(site_file, env=env)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the bundle still goes out, saying why the config is missing
+            log.info("configuration unreadable for the support bundle", exc_info=True)
             add("config.json", json.dumps({"error": str(e)}, ensure_ascii=False).encode())
             return names
         cfg = loaded.config

@@ -9,38 +9,38 @@ Keys that need a restart are held until the terminal is idle.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from kiosk.app.service import KioskService
+from kiosk.app.services import Kiosk
+from kiosk.fleet.agent import KioskAgent
+from kiosk.fleet.health import HealthProviders, adapter_devices
 
 log = logging.getLogger(__name__)
 
 
 class FleetLink:
-    def __init__(self, service: "KioskService", site_file: str | None = None, env: dict[str, str] | None = None):
+    def __init__(self, service: Kiosk, site_file: str | None = None, env: dict[str, str] | None = None):
         self.service = service
         self.site_file = site_file
         self.env = env
-        self.agent: Any = None
+        self.agent: KioskAgent | None = None
 
-    def start(self) -> "FleetLink":
-        from kiosk.fleet.agent import KioskAgent
-        from kiosk.fleet.health import HealthProviders, adapter_devices
-
-        svc = self.service
+    def start(self) -> FleetLink:
+        ctx = self.service.ctx
+        station = self.service.station
         providers = HealthProviders(
-            devices=lambda: adapter_devices(list(svc.devices.values()))(),
+            devices=lambda: adapter_devices(list(ctx.devices.values()))(),
             queue=self._queue,
-            last_platform_contact=lambda: svc.last_platform_contact,
+            last_platform_contact=lambda: ctx.last_platform_contact,
         )
         self.agent = KioskAgent(self.site_file, env=self.env, providers=providers,
-                                on_live_change=svc.apply_live_config, on_restart_needed=svc.request_restart_at_idle)
+                                on_live_change=station.apply_live_config,
+                                on_restart_needed=station.request_restart_at_idle)
         self.agent.start()
         return self
 
     def _queue(self) -> dict[str, Any]:
-        outbox = self.service.outbox
+        outbox = self.service.ctx.outbox
         if outbox is None:
             return {"available": False, "note": "outbox not open yet"}
         s = outbox.stats()

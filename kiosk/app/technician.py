@@ -1,14 +1,25 @@
-"""The technician's PIN gate: a hidden gesture opens it, a PIN from config passes it.
+"""The technician's tools and their PIN gate: a hidden gesture opens it, a PIN from config passes it.
 
 After `attempts` wrong PINs in a row the gate stays shut for `lockout_s`
 seconds whatever is typed, so a passer-by cannot guess the PIN at night.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
+
+from kiosk.app.context import AppContext
+from kiosk.app.receipts import ReceiptService
+from kiosk.app.status import StatusService
+from kiosk.infra.logs import tail
+
+log = logging.getLogger(__name__)
 
 PinResult = Literal["ok", "wrong", "locked", "disabled"]
 
@@ -45,3 +56,84 @@ class PinGate:
             self.locked_until = self.clock() + self.lockout_s
             return "locked"
         return "wrong"
+
+
+class TechnicianTools:
+    """What the technician screen does behind the PIN: status report, device checks, drain, reprint, log tail."""
+
+    def __init__(self, ctx: AppContext, status: StatusService, receipts: ReceiptService) -> None:
+        self.ctx = ctx
+        self._status = status
+        self._receipts = receipts
+        ui = ctx.config.ui
+        self.pin_gate = PinGate(ui.technician_pin, ui.technician_lockout_attempts, ui.technician_lockout_s,
+                                clock=ctx.clock)
+
+    def technician_unlock(self, pin: str) -> PinResult:
+        return self.pin_gate.check(pin)
+
+    def device_kinds(self) -> list[str]:
+        return sorted(self.ctx.devices)
+
+    def technician_report(self) -> str:
+        ctx = self.ctx
+        ctx.wait_ready()
+        st = self._status.refresh_status()
+        lines = ["设备状态："]
+        for kind in sorted(set(ctx.devices) | set(st.devices)):
+            dev = ctx.devices.get(kind)
+            if dev is None:
+                lines.append(f"  {kind}: 未安装驱动")
+                continue
+            last = dev.last_health
+            lines.append(f"  {kind} ({dev.driver}): {dev.status.state.value} {dev.status.message}"
+                         + (f"；上次检测 {last.level.value} {'通过' if last.ok else '失败'}" if last else ""))
+        q = ctx.outbox.stats() if ctx.outbox else {}
+        lines.append(f"队列：待提交 {q.get('pending', 0)}，提交中 {q.get('inflight', 0)}，"
+                     f"失败 {q.get('failed', 0)}，已完成 {q.get('done', 0)}")
+        base_url = ctx.platform.base_url if ctx.platform else "-"
+        lines.append(f"平台：{'可以连接' if st.online else '无法连接'}（{base_url}）")
+        unprinted = self._receipts.unprinted_receipts()
+        if unprinted:
+            lines.append(f"未打印的回执：{len(unprinted)} 张（" + "、".join(r.tracking_no for r in unprinted[:5])
+                         + ("……" if len(unprinted) > 5 else "") + "）")
+        lines.append(f"配置版本：{self.config_version()}")
+        if ctx.restart_pending:
+            lines.append("待重启生效的配置：" + "、".join(ctx.restart_pending))
+        return "\n".join(lines)
+
+    def config_version(self) -> str:
+        raw = json.dumps(self.ctx.config.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+    def device_health_text(self, kind: str) -> str:
+        dev = self.ctx.devices.get(kind)
+        if dev is None:
+            return f"{kind}: 未安装驱动"
+        out = []
+        for level in ("internal", "external"):
+            r = dev.health(level, timeout=5)
+            out.append(f"{kind} {level}: {'通过' if r.ok else '失败'} {r.message}")
+        prn = self.ctx.printer() if kind == "printer" else None
+        if prn is not None:
+            try:
+                prn.test_page()
+                out.append("测试页已打印")
+            except Exception as e:  # noqa: BLE001 - the technician reads the reason on the screen
+                log.warning("test page failed", exc_info=True)
+                out.append("测试页失败：" + getattr(e, "message", type(e).__name__))
+        return "\n".join(out)
+
+    def drain_now(self) -> str:
+        if self.ctx.drainer is None:
+            return "提交程序未运行"
+        rep = self.ctx.drainer.drain_once(ignore_backoff=True)
+        self._status.refresh_status()
+        return f"已提交 {rep.delivered} 件，失败 {rep.failed} 件，稍后重试 {rep.retried} 件，剩余 {rep.remaining} 件"
+
+    def log_tail_text(self, lines: int = 30) -> str:
+        """The last lines of the JSON log, redacted again on the way out."""
+        cfg = self.ctx.config
+        path = self.ctx.log_path or cfg.resolve_path(cfg.logging.dir) / "kiosk.jsonl"
+        got = tail(path, lines)
+        return "\n".join(got) if got else "（暂无日志）"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from screens.boot import configure_kivy, start_xvfb
+
 
 def register(cli: click.Group) -> None:
     @cli.command("demo")
@@ -23,21 +25,19 @@ def register(cli: click.Group) -> None:
         xproc = None
         if not os.environ.get("DISPLAY"):
             if xvfb:
-                from screens.boot import start_xvfb
-
                 xproc = start_xvfb()
                 click.echo(f"kiosk demo: started Xvfb on {os.environ.get('DISPLAY')}" if xproc else
                            "kiosk demo: Xvfb not available; rendering offscreen", err=True)
             else:
                 click.echo("kiosk demo: no display; rendering offscreen (SDL offscreen/EGL)", err=True)
         try:
-            from screens.boot import configure_kivy
-
             configure_kivy(1280, 800)
-            from standins.demo import run_demo
+            # Kivy (through the UI driver), OpenCV and the drivers load only after configure_kivy
+            from kiosk.bootstrap.app import build_kiosk  # noqa: PLC0415 - drivers, outbox, requests
+            from standins.demo import run_demo  # noqa: PLC0415 - Kivy: only after configure_kivy
 
             out = Path(out_dir).resolve()
-            steps = run_demo(out, log=lambda s: click.echo(s, err=True))
+            steps = run_demo(out, build=build_kiosk, log=lambda s: click.echo(s, err=True))
         finally:
             if xproc is not None:
                 xproc.terminate()

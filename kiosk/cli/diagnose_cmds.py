@@ -24,9 +24,13 @@ def register(cli: click.Group) -> None:
 
         Exit 0 when nothing needs a technician, 1 when something does.
         """
-        from kiosk.app.diagnostics import run_diagnostics, write_support_bundle
+        # requests, the driver table and the outbox load only when the command runs: `kiosk --help` stays instant
+        from kiosk.app.diagnostics import run_diagnostics, write_support_bundle  # noqa: PLC0415 - requests
+        from kiosk.bootstrap import drivers  # noqa: PLC0415 - the device drivers' modules
+        from offline_cache.drainer import open_outbox  # noqa: PLC0415 - the outbox and its crypto
 
-        report = run_diagnostics(config_file, devices=not no_devices, http_timeout=timeout)
+        report = run_diagnostics(config_file, devices=not no_devices, http_timeout=timeout,
+                                 create_device=drivers.create, open_outbox=open_outbox)
         if bundle_out:
             write_support_bundle(bundle_out, report, config_file)
         if as_json:

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
+from typing import Any
 
 import click
 
 from kiosk.cli._groups import config_option
+from kiosk.config import ConfigError
+from kiosk.domain.session import State
+from kiosk.infra.logs import setup_logging
+from kiosk.infra.systemd import notify, start_watchdog
+from screens.boot import configure_kivy
 
 
 def register(cli: click.Group) -> None:
@@ -23,29 +30,25 @@ def register(cli: click.Group) -> None:
                   help="Save the first home frame as PNG (with --exit-after).")
     def run_cmd(simulate: bool, config_file: str | None, exit_after: float | None, screenshot: str | None) -> None:
         """Open the kiosk UI."""
-        from kiosk.config import ConfigError
-        from kiosk.fleet.apply import load_effective
+        from kiosk.fleet.apply import load_effective  # noqa: PLC0415 - requests and the bundle crypto: not for --help
 
         try:
             cfg = load_effective(config_file).config  # site file + the last confirmed fleet bundle
         except ConfigError as e:
             click.echo(str(e), err=True)
             sys.exit(2)
-        from screens.boot import configure_kivy
-
         mode = configure_kivy(cfg.ui.width, cfg.ui.height, production=cfg.ui.production)
         if mode == "offscreen":
             click.echo("kiosk run: no display found; rendering offscreen (SDL offscreen/EGL). "
                        "Use `kiosk demo --out DIR` for screenshots, or run under Xvfb.", err=True)
-        from kiosk.app.service import KioskService
-        from kiosk.infra.logs import setup_logging
+        from kiosk.bootstrap.app import build_kiosk  # noqa: PLC0415 - drivers, outbox, requests: not for --help
 
-        service = KioskService(cfg, simulate=simulate)
-        log_dir = service.state_dir / "log" if simulate else cfg.resolve_path(cfg.logging.dir)
-        service.log_path = setup_logging(log_dir, cfg.logging.level, cfg.logging.max_bytes, cfg.logging.backups)
-        from kivy.clock import Clock
+        service = build_kiosk(cfg, simulate=simulate)
+        log_dir = service.ctx.state_dir / "log" if simulate else cfg.resolve_path(cfg.logging.dir)
+        service.ctx.log_path = setup_logging(log_dir, cfg.logging.level, cfg.logging.max_bytes, cfg.logging.backups)
+        from kivy.clock import Clock  # noqa: PLC0415 - Kivy only once the window opens
 
-        from screens.app import KioskApp
+        from screens.app import KioskApp  # noqa: PLC0415 - Kivy only once the window opens
 
         app = KioskApp(service)
 
@@ -55,7 +58,7 @@ def register(cli: click.Group) -> None:
         def _ready(_dt: float) -> None:
             click.echo(f"kiosk run: home screen shown ({mode})", err=True)
             if app.production:
-                from kivy.core.window import Window
+                from kivy.core.window import Window  # noqa: PLC0415 - Kivy only once the window opens
 
                 click.echo(f"kiosk run: production mode: fullscreen={Window.fullscreen} "
                            f"borderless={Window.borderless} cursor_shown={Window.show_cursor} exit_keys=disabled",
@@ -63,20 +66,18 @@ def register(cli: click.Group) -> None:
             service.start(background=True)  # catalog, platform, outbox, devices: after the first frame
             _arm_watchdog(Clock, cfg.kiosk.station_name)
             if cfg.fleet.enabled:
-                from kiosk.app.fleet_link import FleetLink
+                from kiosk.app.fleet_link import FleetLink  # noqa: PLC0415 - paho only with the fleet on
 
                 fleet.append(FleetLink(service, config_file).start())
                 Clock.schedule_interval(_restart_when_idle, 5.0)
 
-        fleet: list = []
+        fleet: list[Any] = []
         exit_code = [0]
 
         def _restart_when_idle(_dt: float) -> None:
-            from kiosk.domain.session import State
-
-            if service.restart_pending and service.session.state is State.IDLE:
-                click.echo("kiosk run: restarting for pushed configuration: " + ", ".join(service.restart_pending),
-                           err=True)
+            pending = service.station.restart_pending
+            if pending and service.ctx.session.state is State.IDLE:
+                click.echo("kiosk run: restarting for pushed configuration: " + ", ".join(pending), err=True)
                 exit_code[0] = RESTART_EXIT_CODE
                 app.stop()
 
@@ -95,8 +96,6 @@ def register(cli: click.Group) -> None:
         try:
             app.run()
         finally:
-            from kiosk.infra.systemd import notify
-
             notify("STOPPING=1")
             for link in fleet:
                 link.stop()
@@ -116,10 +115,6 @@ def _arm_watchdog(clock: object, station: str) -> None:
     The heartbeat is a Kivy clock callback, so a frozen UI stops the pings and
     systemd restarts the kiosk after WatchdogSec.
     """
-    import time
-
-    from kiosk.infra.systemd import start_watchdog
-
     beat = [time.monotonic()]
     clock.schedule_interval(lambda _dt: beat.__setitem__(0, time.monotonic()), 1.0)  # type: ignore[attr-defined]
     start_watchdog(lambda: time.monotonic() - beat[0] < 10.0, status=f"serving {station}")

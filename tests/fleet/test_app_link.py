@@ -6,7 +6,7 @@ import threading
 
 from fleet.helpers import AckWatcher, wait_for
 from kiosk.app.fleet_link import FleetLink
-from kiosk.app.service import KioskService
+from kiosk.bootstrap.app import build_kiosk
 from kiosk.fleet.apply import load_effective
 from kiosk.fleet.bundle import build_signed, sign
 from kiosk.fleet.transport import health_topic, make_client
@@ -45,7 +45,7 @@ class HealthWatcher:
 def test_running_kiosk_reports_live_devices_and_applies_pushed_keys(tmp_path, broker, site_factory, admin_keys):
     site = site_factory("app", broker_url=broker.url)
     cfg = load_effective(str(site)).config
-    svc = KioskService(cfg, simulate=True, state_dir=tmp_path / "state", speech=NoSpeech(), status_interval_s=0.5)
+    svc = build_kiosk(cfg, simulate=True, state_dir=tmp_path / "state", speech=NoSpeech(), status_interval_s=0.5)
     svc.start()
     link = FleetLink(svc, str(site)).start()
     health = HealthWatcher(broker.url, cfg.kiosk.id)
@@ -56,7 +56,7 @@ def test_running_kiosk_reports_live_devices_and_applies_pushed_keys(tmp_path, br
         assert doc["devices"]["printer"]["state"] == "ready" and doc["device_faults"] == []
         assert doc["queue"]["available"] is True
 
-        code = svc.items()[0].code
+        code = svc.browse.items()[0].code
         bundle = sign(build_signed({"catalog": {"disabled": [code]},
                                     "announcements": [{"text": "今晚22点系统维护，自助服务暂停半小时"}],
                                     "ui": {"idle_timeout_s": 150},
@@ -65,12 +65,12 @@ def test_running_kiosk_reports_live_devices_and_applies_pushed_keys(tmp_path, br
         push(broker.url, f"qhb/config/kiosk/{cfg.kiosk.id}", bundle)
         ack = acks.wait(lambda a: a["kiosk_id"] == cfg.kiosk.id and a["version"] == 2)
         assert ack["result"] == "applied", ack
-        wait_for(lambda: code not in {i.code for i in svc.items()}, what="item switched off live")
-        assert svc.announcements() == ["今晚22点系统维护，自助服务暂停半小时"]
-        assert svc.session.idle_timeout_s == 150
-        assert any(k.startswith("devices.printer") for k in svc.restart_pending)
+        wait_for(lambda: code not in {i.code for i in svc.browse.items()}, what="item switched off live")
+        assert svc.browse.announcements() == ["今晚22点系统维护，自助服务暂停半小时"]
+        assert svc.ctx.session.idle_timeout_s == 150
+        assert any(k.startswith("devices.printer") for k in svc.station.restart_pending)
         kinds: list[str] = []
-        svc.events.drain(lambda ev: kinds.append(ev.kind), limit=10_000)
+        svc.ctx.events.drain(lambda ev: kinds.append(ev.kind), limit=10_000)
         assert "catalog" in kinds  # the screens are told to rebuild their lists and announcements
     finally:
         acks.close()

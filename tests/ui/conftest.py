@@ -39,11 +39,11 @@ def kiosk(request, tmp_path_factory):
 @pytest.fixture
 def ui(kiosk):
     app, drv, svc = kiosk
-    svc.end_visit("test-start")
-    drv.wait_until(lambda: svc.events.pending() == 0, what="clear event handled")
+    svc.visit.end_visit("test-start")
+    drv.wait_until(lambda: svc.ctx.events.pending() == 0, what="clear event handled")
     drv.pump(0.2)
     drv.wait_screen("home")
-    if svc.elderly:
+    if svc.mode.elderly:
         app.toggle_elderly()
     app.screen_log.clear()
     return kiosk

@@ -18,18 +18,18 @@ APPLY_ITEM = "QHB-RS-027"
 def prepare(app, drv, svc, name):
     """Bring the session into the state the screen expects, then open it."""
     if name in ("form", "materials", "review", "identify"):
-        svc.end_visit("prepare")
-        svc.devices["idcard"].remove_card()
+        svc.visit.end_visit("prepare")
+        svc.ctx.devices["idcard"].remove_card()
         drv.pump(0.5)
-        svc.choose_item(APPLY_ITEM)
-        svc.devices["idcard"].insert_card()
-        svc.start_identify()
-        drv.wait_until(lambda: svc.session.data.identity is not None, what="card read")
-        svc.stop_identify()
-    params = {"guide": {"code": APPLY_ITEM}, "browse": {"domain": svc.domains()[0]},
+        svc.visit.choose_item(APPLY_ITEM)
+        svc.ctx.devices["idcard"].insert_card()
+        svc.identify.start_identify()
+        drv.wait_until(lambda: svc.ctx.session.data.identity is not None, what="card read")
+        svc.identify.stop_identify()
+    params = {"guide": {"code": APPLY_ITEM}, "browse": {"domain": svc.browse.domains()[0]},
               "out_of_service": {"missing": ["printer"], "wanted": "receipt"}}.get(name, {})
     if name == "review":
-        svc.set_form({"phone": "13912345678"})
+        svc.visit.set_form({"phone": "13912345678"})
     app.go(name, **params)
     if name == "search":
         drv.type_keys("yl")
@@ -103,7 +103,7 @@ def _in_scroll(w) -> bool:
 @pytest.mark.parametrize("mode", ["normal", "elderly"])
 def test_every_screen_meets_the_minimums(kiosk, mode):
     app, drv, svc = kiosk
-    if (mode == "elderly") != svc.elderly:
+    if (mode == "elderly") != svc.mode.elderly:
         app.toggle_elderly()
     assert theme.elderly == (mode == "elderly")
     problems = {}
@@ -114,8 +114,8 @@ def test_every_screen_meets_the_minimums(kiosk, mode):
         bad = violations(app.root, mode)
         if bad:
             problems[name] = bad
-    svc.end_visit("done")
-    svc.devices["idcard"].remove_card()
+    svc.visit.end_visit("done")
+    svc.ctx.devices["idcard"].remove_card()
     drv.pump(0.3)
     assert problems == {}
 
@@ -144,24 +144,24 @@ def test_contrast_ratio_formula():
 
 def test_elderly_mode_pages_fewer_items_waits_longer_and_speaks(kiosk):
     app, drv, svc = kiosk
-    if svc.elderly:
+    if svc.mode.elderly:
         app.toggle_elderly()
     app.go("browse", domain="人社")
     drv.pump(0.2)
     normal_tiles = len(app.screen("browse").pager.grid.children)
-    normal_timeout = svc.session.idle_timeout_s
+    normal_timeout = svc.ctx.session.idle_timeout_s
     app.toggle_elderly()
     app.go("browse", domain="人社")
     drv.pump(0.2)
     elderly_tiles = len(app.screen("browse").pager.grid.children)
     assert elderly_tiles < normal_tiles
-    assert svc.session.idle_timeout_s > normal_timeout
-    svc.speech.spoken.clear()
+    assert svc.ctx.session.idle_timeout_s > normal_timeout
+    svc.ctx.speech.spoken.clear()
     app.go("search")
     drv.pump(0.1)
-    assert any(key == "screen-search" for key, _ in svc.speech.spoken)
+    assert any(key == "screen-search" for key, _ in svc.ctx.speech.spoken)
     app.toggle_elderly()
-    svc.end_visit("done")
+    svc.visit.end_visit("done")
     drv.pump(0.2)
 
 
@@ -185,10 +185,10 @@ def test_the_check_catches_small_text_and_small_buttons(kiosk):
 def test_a_long_choice_list_pages_instead_of_overflowing(kiosk, mode):
     """QHB-RS-018's 缴费档次 has ten choices: every one reachable, none pushed off the screen."""
     app, drv, svc = kiosk
-    if (mode == "elderly") != svc.elderly:
+    if (mode == "elderly") != svc.mode.elderly:
         app.toggle_elderly()
     prepare(app, drv, svc, "form")
-    svc.choose_item("QHB-RS-018")
+    svc.visit.choose_item("QHB-RS-018")
     app.go("form")
     drv.pump(0.3)
     form = app.screen("form")
@@ -208,6 +208,6 @@ def test_a_long_choice_list_pages_instead_of_overflowing(kiosk, mode):
     last = f"choice-{len(choices) - 1}"
     drv.tap(last)
     assert form.values[form.fields[idx]["name"]] == choices[-1]
-    svc.end_visit("done")
-    svc.devices["idcard"].remove_card()
+    svc.visit.end_visit("done")
+    svc.ctx.devices["idcard"].remove_card()
     drv.pump(0.3)

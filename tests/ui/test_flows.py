@@ -76,13 +76,13 @@ def fill_form(drv, app, phone="13912345678"):
 
 def identify(drv, svc, card=None):
     drv.wait_screen("identify")
-    svc.devices["idcard"].insert_card(card)
+    svc.ctx.devices["idcard"].insert_card(card)
     drv.wait_until(lambda: drv.has("identify-next"), what="identified")
     drv.tap("identify-next")
 
 
 def remove_card(svc):
-    svc.devices["idcard"].remove_card()
+    svc.ctx.devices["idcard"].remove_card()
 
 
 def test_apply_visit_online(ui):
@@ -111,7 +111,7 @@ def test_apply_visit_online(ui):
     assert rc.tracking_no.startswith("SD") and not rc.queued  # the platform's number
     drv.wait_until(lambda: "已打印" in rc.print_message, what="receipt printed")
     shot(drv, "07-receipt")
-    emu = svc.devices["printer"].emulator
+    emu = svc.ctx.devices["printer"].emulator
     assert emu.receipts and rc.tracking_no in emu.receipts[-1].text()
     drv.tap("receipt-done")
     drv.wait_screen("rating")
@@ -121,18 +121,18 @@ def test_apply_visit_online(ui):
     remove_card(svc)
     assert app.screen_log[:8] == ["search", "guide", "identify", "form", "review", "receipt", "rating", "home"][:8] \
         or app.screen_log[-7:] == ["guide", "identify", "form", "review", "receipt", "rating", "home"]
-    assert svc.session.data.identity is None
+    assert svc.ctx.session.data.identity is None
     assert personal_texts_left(drv, svc) == []
     # the rating went through the outbox to the platform
-    drv.wait_until(lambda: any(r.kind == "evaluation" and r.state == "done" for r in svc.outbox.list()),
+    drv.wait_until(lambda: any(r.kind == "evaluation" and r.state == "done" for r in svc.ctx.outbox.list()),
                    what="rating delivered")
-    apps = svc.simulator.state.db.execute("SELECT count(*) FROM applications").fetchone()[0]
+    apps = svc.wiring.simulator.state.db.execute("SELECT count(*) FROM applications").fetchone()[0]
     assert apps >= 1
 
 
 def test_apply_with_materials(ui):
     app, drv, svc = ui
-    cam = svc.devices["camera"]
+    cam = svc.ctx.devices["camera"]
     app.go("guide", code=MATERIALS_ITEM)
     drv.tap("guide-start")
     identify(drv, svc)
@@ -152,7 +152,7 @@ def test_apply_with_materials(ui):
     drv.wait_until(lambda: ms.reviewing, what="cropped result", timeout=30)
     shot(drv, "16-materials-cropped")
     drv.tap("materials-retake")
-    assert not ms.reviewing and not svc.session.data.materials
+    assert not ms.reviewing and not svc.ctx.session.data.materials
     drv.tap("materials-capture")
     drv.wait_until(lambda: ms.reviewing, what="cropped result", timeout=30)
     drv.tap("materials-next")
@@ -164,9 +164,9 @@ def test_apply_with_materials(ui):
     assert tn.startswith("SD")
     import json
 
-    body = json.loads(svc.simulator.state.db.execute("SELECT body FROM applications WHERE tracking_no=?",
+    body = json.loads(svc.wiring.simulator.state.db.execute("SELECT body FROM applications WHERE tracking_no=?",
                                                      (tn,)).fetchone()[0])
-    assert len(body["materials"]) == 1 and svc.simulator.state.material_path(body["materials"][0]).exists()
+    assert len(body["materials"]) == 1 and svc.wiring.simulator.state.material_path(body["materials"][0]).exists()
     drv.tap("receipt-done")
     drv.wait_screen("rating")
     drv.tap("rating-skip")
@@ -182,7 +182,7 @@ def test_certificate_print_visit(ui, face_in_front):
     shot(drv, "60-certificates")
     drv.tap(f"item-{CERT_ITEM}")
     drv.wait_screen("identify")
-    svc.devices["idcard"].insert_card()
+    svc.ctx.devices["idcard"].insert_card()
     take_face(drv, app)
     drv.wait_screen("form")
     fill_form(drv, app)
@@ -195,14 +195,14 @@ def test_certificate_print_visit(ui, face_in_front):
     drv.tap("certificate-print")
     drv.wait_until(lambda: cs.stage == "printed", what="printed")
     assert "已打印" in cs.message
-    assert "证明编号" in svc.devices["printer"].emulator.receipts[-1].text()
+    assert "证明编号" in svc.ctx.devices["printer"].emulator.receipts[-1].text()
     drv.tap("certificate-done")
     drv.wait_screen("rating")
     drv.tap("rate-2")
     drv.wait_screen("home")
     remove_card(svc)
     assert personal_texts_left(drv, svc) == []
-    assert svc.session.data.face_photo is None
+    assert svc.ctx.session.data.face_photo is None
 
 
 def test_certify_visit(ui, face_in_front):
@@ -210,7 +210,7 @@ def test_certify_visit(ui, face_in_front):
     app.go("guide", code=CERTIFY_ITEM)
     drv.tap("guide-start")
     drv.wait_screen("identify")
-    svc.devices["idcard"].insert_card()
+    svc.ctx.devices["idcard"].insert_card()
     take_face(drv, app)
     drv.wait_screen("form")
     fill_form(drv, app)
@@ -228,7 +228,7 @@ def test_certify_visit(ui, face_in_front):
 
 def test_offline_submission_queues_then_drains(ui):
     app, drv, svc = ui
-    svc.simulator.options.mode = "outage"
+    svc.wiring.simulator.options.mode = "outage"
     try:
         app.go("guide", code=APPLY_ITEM)
         drv.tap("guide-start")
@@ -244,7 +244,7 @@ def test_offline_submission_queues_then_drains(ui):
         drv.wait_until(lambda: "已打印" in rc.print_message, what="receipt printed")
         shot(drv, "10-receipt-queued")
         local_no = rc.tracking_no
-        rec = svc.outbox.get(local_no)
+        rec = svc.ctx.outbox.get(local_no)
         assert rec is not None and rec.state in ("pending", "inflight")
         drv.tap("receipt-done")
         drv.wait_screen("rating")
@@ -254,19 +254,19 @@ def test_offline_submission_queues_then_drains(ui):
         drv.tap("reason-0")
         drv.wait_screen("home", timeout=10)
         remove_card(svc)
-        drv.wait_until(lambda: not svc.status.online, what="offline indicator", timeout=15)
+        drv.wait_until(lambda: not svc.ctx.status.online, what="offline indicator", timeout=15)
         assert app.root.status.text == "网络中断：申请将在恢复后自动提交"
         shot(drv, "12-home-offline")
     finally:
-        svc.simulator.options.mode = "normal"
-    svc.drainer.notify()
-    drv.wait_until(lambda: svc.outbox.get(local_no).state == "done", what="queue drained", timeout=30)
-    assert svc.outbox.get(local_no).platform_ref.startswith("SD")
+        svc.wiring.simulator.options.mode = "normal"
+    svc.ctx.drainer.notify()
+    drv.wait_until(lambda: svc.ctx.outbox.get(local_no).state == "done", what="queue drained", timeout=30)
+    assert svc.ctx.outbox.get(local_no).platform_ref.startswith("SD")
 
 
 def test_printer_out_of_paper_shows_qr(ui):
     app, drv, svc = ui
-    emu = svc.devices["printer"].emulator
+    emu = svc.ctx.devices["printer"].emulator
     emu.set_status("paper-out")
     try:
         app.go("guide", code=APPLY_ITEM)
@@ -281,7 +281,7 @@ def test_printer_out_of_paper_shows_qr(ui):
         assert rc.print_message.startswith("打印机缺纸，请联系工作人员")
         assert rc.show_qr and rc.qr.texture is not None
         shot(drv, "13-receipt-paper-out")
-        tracking = svc.session.data.tracking_no
+        tracking = svc.ctx.session.data.tracking_no
         drv.tap("receipt-done")
         drv.wait_screen("rating")
         drv.tap("rating-skip")
@@ -290,16 +290,16 @@ def test_printer_out_of_paper_shows_qr(ui):
     finally:
         emu.set_status("ok")
     # nothing lost silently: the technician sees the receipt that never came out, and reprints it
-    missing = [r for r in svc.unprinted_receipts() if tracking in (r.local_no, r.tracking_no)]
+    missing = [r for r in svc.receipts.unprinted_receipts() if tracking in (r.local_no, r.tracking_no)]
     assert len(missing) == 1
-    assert "未打印的回执：" in svc.technician_report() and missing[0].tracking_no in svc.technician_report()
+    assert "未打印的回执：" in svc.technician.technician_report() and missing[0].tracking_no in svc.technician.technician_report()
     before = len(emu.receipts)
-    drv.wait_until(lambda: svc.devices["printer"].status.state.value == "ready", what="paper back", timeout=20)
-    assert svc.reprint_receipt(missing[0].local_no).startswith("已补打回执")
+    drv.wait_until(lambda: svc.ctx.devices["printer"].status.state.value == "ready", what="paper back", timeout=20)
+    assert svc.receipts.reprint_receipt(missing[0].local_no).startswith("已补打回执")
     assert len(emu.receipts) == before + 1
     text = emu.receipts[-1].text()
     assert missing[0].tracking_no in text and card_name(svc) not in text  # masked on paper
-    assert all(r.local_no != missing[0].local_no for r in svc.unprinted_receipts())
+    assert all(r.local_no != missing[0].local_no for r in svc.receipts.unprinted_receipts())
 
 
 def open_payment(drv, app, svc):
@@ -319,10 +319,10 @@ def test_pay_visit(ui):
     drv.wait_until(lambda: pay.waiting, what="payment QR")
     shot(drv, "20-payment")
     assert "应缴金额" in pay.bill and pay.qr.texture is not None
-    pid = svc._visit["payment_id"]
+    pid = svc.ctx.scratch["payment_id"]
     import requests
 
-    requests.post(f"{svc.simulator.url}/__sim/payments/{pid}/pay", timeout=5)
+    requests.post(f"{svc.wiring.simulator.url}/__sim/payments/{pid}/pay", timeout=5)
     drv.wait_screen("receipt", timeout=20)
     drv.wait_until(lambda: "已打印" in app.screen("receipt").print_message, what="receipt printed")
     drv.tap("receipt-done")
@@ -332,17 +332,17 @@ def test_pay_visit(ui):
     remove_card(svc)
     assert app.screen_log[-6:] == ["form", "payment", "receipt", "rating", "home"][-6:] or "payment" in app.screen_log
     # the rating of a payment case is delivered, not dead-lettered
-    svc.drainer.notify()
-    drv.wait_until(lambda: svc.outbox.stats()["pending"] == 0, what="rating delivered", timeout=30)
-    assert svc.outbox.stats()["failed"] == 0
-    evals = svc.simulator.state.db.execute("SELECT body FROM records WHERE kind='evaluation'").fetchall()
+    svc.ctx.drainer.notify()
+    drv.wait_until(lambda: svc.ctx.outbox.stats()["pending"] == 0, what="rating delivered", timeout=30)
+    assert svc.ctx.outbox.stats()["failed"] == 0
+    evals = svc.wiring.simulator.state.db.execute("SELECT body FROM records WHERE kind='evaluation'").fetchall()
     assert any(pid in row[0] for row in evals)
 
 
 def test_payment_not_made_times_out_without_charging(ui):
     app, drv, svc = ui
-    before = svc.payment_timeout_s
-    svc.payment_timeout_s = 2.0
+    before = svc.ctx.timings.payment_timeout_s
+    svc.ctx.timings.payment_timeout_s = 2.0
     try:
         pay = open_payment(drv, app, svc)
         drv.wait_until(lambda: pay.error, what="payment timeout", timeout=30)
@@ -350,20 +350,20 @@ def test_payment_not_made_times_out_without_charging(ui):
         assert "超时" in pay.message and "没有扣款" in pay.message
         assert app.current == "payment" and pay.qr.texture is None
     finally:
-        svc.payment_timeout_s = before
-        svc.end_visit("done")
+        svc.ctx.timings.payment_timeout_s = before
+        svc.visit.end_visit("done")
         remove_card(svc)
         drv.pump(0.3)
 
 
 def test_progress_query_by_receipt_qr(ui):
     app, drv, svc = ui
-    rows = svc.simulator.state.db.execute("SELECT tracking_no FROM applications").fetchall()
+    rows = svc.wiring.simulator.state.db.execute("SELECT tracking_no FROM applications").fetchall()
     assert rows, "an earlier test submitted a case"
     tn = rows[0][0]
     drv.tap("home-progress")
     drv.wait_screen("progress")
-    svc.devices["qr"].scan(f"QHB1:{tn}")
+    svc.ctx.devices["qr"].scan(f"QHB1:{tn}")
     pr = app.screen("progress")
     drv.wait_until(lambda: pr.has_results, what="progress result")
     assert tn in pr.results
@@ -376,7 +376,7 @@ def test_progress_query_by_card(ui):
     app, drv, svc = ui
     drv.tap("home-progress")
     drv.wait_screen("progress")
-    svc.devices["idcard"].insert_card()
+    svc.ctx.devices["idcard"].insert_card()
     pr = app.screen("progress")
     drv.wait_until(lambda: pr.has_results, what="cases of the card holder")
     assert "编号 SD" in pr.results
@@ -395,9 +395,9 @@ def test_help_request_goes_through_outbox(ui):
     drv.type_keys("13912345678")
     drv.tap("help-call")
     hs = app.screen("help")
-    assert hs.stage == "helped" and svc.config.kiosk.helper_phone in hs.message
+    assert hs.stage == "helped" and svc.ctx.config.kiosk.helper_phone in hs.message
     shot(drv, "41-help-called")
-    drv.wait_until(lambda: any(r.kind == "help_request" and r.state == "done" for r in svc.outbox.list()),
+    drv.wait_until(lambda: any(r.kind == "help_request" and r.state == "done" for r in svc.ctx.outbox.list()),
                    what="help request delivered")
     drv.tap("nav-home")
     drv.wait_screen("home")
@@ -416,7 +416,7 @@ def test_home_visit_booking(ui):
     shot(drv, "42-home-visit")
     drv.tap("visit-book")
     assert app.screen("help").stage == "booked"
-    drv.wait_until(lambda: any(r.kind == "home_visit" and r.state == "done" for r in svc.outbox.list()),
+    drv.wait_until(lambda: any(r.kind == "home_visit" and r.state == "done" for r in svc.ctx.outbox.list()),
                    what="home visit delivered")
     drv.tap("nav-home")
     drv.wait_screen("home")
@@ -434,7 +434,7 @@ def test_expired_card_is_refused(ui):
     app.go("guide", code=APPLY_ITEM)
     drv.tap("guide-start")
     drv.wait_screen("identify")
-    svc.devices["idcard"].insert_card(old)
+    svc.ctx.devices["idcard"].insert_card(old)
     ids = app.screen("identify")
     drv.wait_until(lambda: ids.error, what="refusal")
     assert "有效期" in ids.message and not ids.done
@@ -446,22 +446,22 @@ def test_expired_card_is_refused(ui):
 
 def test_reader_down_shows_out_of_service_with_what_still_works(ui):
     app, drv, svc = ui
-    reader = svc.devices["idcard"]
+    reader = svc.ctx.devices["idcard"]
     reader.plugged_in = False
     try:
-        drv.wait_until(lambda: svc.status.devices.get("idcard") == "offline", what="reader offline", timeout=15)
+        drv.wait_until(lambda: svc.ctx.status.devices.get("idcard") == "offline", what="reader offline", timeout=15)
         app.go("guide", code=APPLY_ITEM)
         drv.tap("guide-start")
         drv.wait_screen("out_of_service")
         oos = app.screen("out_of_service")
         assert "身份证读卡器暂时不能使用" in oos.message and "办件查询" in oos.message
-        assert svc.config.kiosk.helper_phone in oos.message
+        assert svc.ctx.config.kiosk.helper_phone in oos.message
         shot(drv, "70-out-of-service")
         drv.tap("oos-home")
         drv.wait_screen("home")
     finally:
         reader.plugged_in = True
-    drv.wait_until(lambda: svc.status.devices.get("idcard") == "ready", what="reader back", timeout=30)
+    drv.wait_until(lambda: svc.ctx.status.devices.get("idcard") == "ready", what="reader back", timeout=30)
 
 
 def test_identify_with_electronic_id_qr(ui):
@@ -473,7 +473,7 @@ def test_identify_with_electronic_id_qr(ui):
     app.go("guide", code=APPLY_ITEM)
     drv.tap("guide-start")
     drv.wait_screen("identify")
-    svc.devices["qr"].scan(make_ctid_token("resident_id", c.id_number, c.name))
+    svc.ctx.devices["qr"].scan(make_ctid_token("resident_id", c.id_number, c.name))
     ids = app.screen("identify")
     drv.wait_until(lambda: ids.done or ids.error, what="e-ID verified")
     assert ids.done and ids.person["name"] == "张**", ids.message
@@ -481,7 +481,7 @@ def test_identify_with_electronic_id_qr(ui):
     drv.wait_screen("form")
     drv.tap("nav-home")
     drv.wait_screen("home")
-    assert svc.session.data.identity is None
+    assert svc.ctx.session.data.identity is None
 
 
 def test_everything_down_shows_the_calm_page_and_returns_home(ui, monkeypatch):
@@ -489,11 +489,11 @@ def test_everything_down_shows_the_calm_page_and_returns_home(ui, monkeypatch):
     app.go("home")
     drv.pump(0.2)
     monkeypatch.setattr(svc, "everything_down", lambda: True)
-    svc.events.post("status")
+    svc.ctx.events.post("status")
     drv.wait_screen("out_of_service")
     oos = app.screen("out_of_service")
-    assert oos.everything_down and "暂时不能使用" in oos.message and svc.config.kiosk.helper_phone in oos.message
+    assert oos.everything_down and "暂时不能使用" in oos.message and svc.ctx.config.kiosk.helper_phone in oos.message
     shot(drv, "71-everything-down")
     monkeypatch.setattr(svc, "everything_down", lambda: False)
-    svc.events.post("status")
+    svc.ctx.events.post("status")
     drv.wait_screen("home")

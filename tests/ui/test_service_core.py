@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.app.service import OFFLINE_MESSAGE, KioskService, StationStatus
+from kiosk.app.common import OFFLINE_MESSAGE, StationStatus
+from kiosk.bootstrap.app import build_kiosk
 from kiosk.config import load_config
 
 
@@ -11,7 +12,7 @@ from kiosk.config import load_config
 def svc(tmp_path_factory):
     from kiosk.domain.catalog import load_catalog
 
-    return KioskService(load_config(), state_dir=tmp_path_factory.mktemp("svc"), catalog=load_catalog())
+    return build_kiosk(load_config(), state_dir=tmp_path_factory.mktemp("svc"), catalog=load_catalog())
 
 
 @pytest.mark.parametrize("code, steps", [
@@ -22,27 +23,27 @@ def svc(tmp_path_factory):
     ("QHB-RS-022", ["identify", "form", "review"]),  # certify
 ])
 def test_flow_order(svc, code, steps):
-    svc.session.end("test")
-    svc.choose_item(code)
+    svc.ctx.session.end("test")
+    svc.visit.choose_item(code)
     seen, after = [], "guide"
     while True:
-        nxt = svc.next_screen(after)
+        nxt = svc.visit.next_screen(after)
         seen.append(nxt)
         if nxt in ("review", "payment", "certificate_fetch"):
             break
         after = nxt
     assert seen == steps
-    assert svc.next_screen("receipt") == "rating"
+    assert svc.visit.next_screen("receipt") == "rating"
 
 
 def test_out_of_service_logic(svc):
-    svc.status.devices = {"idcard": "offline", "qr": "ready", "camera": "ready", "printer": "error"}
-    assert svc.missing_devices(["idcard", "camera"]) == ["idcard"]
-    assert not svc.everything_down()
-    text = svc.working_flows_text()
+    svc.ctx.status.devices = {"idcard": "offline", "qr": "ready", "camera": "ready", "printer": "error"}
+    assert svc.station.missing_devices(["idcard", "camera"]) == ["idcard"]
+    assert not svc.station.everything_down()
+    text = svc.station.working_flows_text()
     assert "申请办理" not in text and "办件查询" in text and "帮办代办" in text and "二维码" in text
-    svc.status.devices = {k: "offline" for k in svc.status.devices}
-    assert svc.everything_down()
+    svc.ctx.status.devices = {k: "offline" for k in svc.ctx.status.devices}
+    assert svc.station.everything_down()
 
 
 def test_status_message():
@@ -51,15 +52,15 @@ def test_status_message():
 
 
 def test_item_view_tells_everything_at_once(svc):
-    v = svc.item_view("QHB-RS-001")
+    v = svc.browse.item_view("QHB-RS-001")
     assert v["title"] and v["conditions"] and v["steps"][0].startswith("第1步")
     assert any("免提交" in m for m in v["materials"])  # shared data is marked exempt
     assert v["promised"] and v["legal"] and v["fee"]
 
 
 def test_applicant_phone_must_be_a_mobile_number(svc):
-    svc.session.end("test")
-    svc.choose_item("QHB-RS-022")  # certify: phone optional in the catalog, required by the platform
-    errors = svc.validate_form({})
+    svc.ctx.session.end("test")
+    svc.visit.choose_item("QHB-RS-022")  # certify: phone optional in the catalog, required by the platform
+    errors = svc.visit.validate_form({})
     assert "phone" in errors and "11位" in errors["phone"]
-    assert svc.validate_form({"phone": "13912345678"}) == {}
+    assert svc.visit.validate_form({"phone": "13912345678"}) == {}

@@ -34,24 +34,24 @@ def test_idle_countdown_then_wipe(kiosk_clock):
     app.go("guide", code="QHB-RS-018")
     drv.tap("guide-start")
     drv.wait_screen("identify")
-    svc.devices["idcard"].insert_card()
+    svc.ctx.devices["idcard"].insert_card()
     drv.wait_until(lambda: drv.has("identify-next"), what="identified")
     drv.tap("identify-next")
     drv.wait_screen("form")
     drv.type_keys("139")
     assert app.screen("form").shown == "139"
-    clock.t += svc.session.idle_timeout_s - svc.config.ui.idle_warning_s + 1
+    clock.t += svc.ctx.session.idle_timeout_s - svc.ctx.config.ui.idle_warning_s + 1
     banner = app.root.idle_banner
     drv.wait_until(lambda: banner.active, what="idle warning")
-    assert 0 < banner.remaining <= svc.config.ui.idle_warning_s
+    assert 0 < banner.remaining <= svc.ctx.config.ui.idle_warning_s
     drv.screenshot(drv.artifacts / "idle-countdown.png")
     assert app.current == "form"  # a banner, not a pop-up over the task
     drv.tap("idle-continue")  # the citizen is still there
-    assert not banner.active and svc.session.data.identity is not None
-    clock.t += svc.session.idle_timeout_s + 1
+    assert not banner.active and svc.ctx.session.data.identity is not None
+    clock.t += svc.ctx.session.idle_timeout_s + 1
     drv.wait_screen("home")
-    svc.devices["idcard"].remove_card()
-    assert svc.session.data.identity is None and svc.session.data.form == {}
+    svc.ctx.devices["idcard"].remove_card()
+    assert svc.ctx.session.data.identity is None and svc.ctx.session.data.form == {}
     form = app.screen("form")
     assert form.shown == "" and form.values == {}
     assert app.screen("identify").person == {}
@@ -64,7 +64,7 @@ def test_idle_away_from_home_without_a_visit(kiosk_clock):
     drv.tap("help-now")
     drv.type_keys("139")
     assert app.screen("help").phone == "139"
-    clock.t += svc.idle_timeout_s + 1
+    clock.t += svc.mode.idle_timeout_s + 1
     drv.wait_screen("home")
     assert app.screen("help").phone == ""
 
@@ -76,16 +76,16 @@ def test_technician_pin_lockout_and_panel(kiosk_clock):
         drv.tap_widget(brand, settle=0.02)
     drv.wait_screen("technician")
     tech = app.screen("technician")
-    pin = svc.config.ui.technician_pin
+    pin = svc.ctx.config.ui.technician_pin
     wrong = "0" * len(pin) if pin != "0" * len(pin) else "1" * len(pin)
-    for i in range(svc.config.ui.technician_lockout_attempts):
+    for i in range(svc.ctx.config.ui.technician_lockout_attempts):
         drv.type_keys(wrong)
         drv.tap("key-OK")
     assert "锁定" in tech.message and not tech.unlocked
     drv.type_keys(pin)
     drv.tap("key-OK")
     assert not tech.unlocked  # the right PIN does not open a locked gate
-    clock.t += svc.config.ui.technician_lockout_s + 1
+    clock.t += svc.ctx.config.ui.technician_lockout_s + 1
     drv.wait_screen("home")  # an unattended technician screen closes like any other
     for _ in range(5):
         drv.tap_widget(brand, settle=0.02)

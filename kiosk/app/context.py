@@ -1,0 +1,137 @@
+"""AppContext: the one typed bag the application services share (config, catalog, session, ports).
+
+Every service gets the same context; the lifecycle fills in the platform, the
+outbox, the drainer and the devices once they are up (until then those are None
+or empty, and anything that needs them waits for `ready`).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from kiosk.app.common import StationStatus
+from kiosk.app.events import UiEventQueue
+from kiosk.config import KioskConfig
+from kiosk.domain.catalog import Catalog, Item
+from kiosk.domain.session import Session
+from kiosk.ports.clock import Clock
+from kiosk.ports.devices import DevicePort, DocumentCameraPort, IdCardReaderPort, ReceiptPrinterPort
+from kiosk.ports.outbox import DrainerPort, OutboxPort
+from kiosk.ports.platform import PlatformPort
+from kiosk.ports.speech import SpeechBackend
+
+
+@dataclass
+class Timings:
+    """How long the services wait; tests shorten them."""
+
+    submit_wait_s: float = 4.0  # for the platform's number after a submit, before showing the local one
+    payment_timeout_s: float = 180.0
+    status_interval_s: float = 3.0
+    thanks_s: float = 2.0  # how long the rating's thank-you stays before the visit ends
+
+
+@dataclass
+class AppContext:
+    """Shared state of one kiosk process. Never imports Kivy or a concrete adapter."""
+
+    config: KioskConfig
+    session: Session
+    speech: SpeechBackend
+    clock: Clock
+    state_dir: Path
+    timings: Timings = field(default_factory=Timings)
+    catalog: Catalog | None = None
+    events: UiEventQueue = field(default_factory=UiEventQueue)
+    status: StationStatus = field(default_factory=StationStatus)
+    devices: dict[str, DevicePort] = field(default_factory=dict)
+    platform: PlatformPort | None = None
+    outbox: OutboxPort | None = None
+    drainer: DrainerPort | None = None
+    pool: cf.ThreadPoolExecutor = field(
+        default_factory=lambda: cf.ThreadPoolExecutor(max_workers=3, thread_name_prefix="kiosk-svc"))
+    stopping: threading.Event = field(default_factory=threading.Event)
+    ready: threading.Event = field(default_factory=threading.Event)  # platform, outbox and devices are up
+    catalog_shown: threading.Event = field(default_factory=threading.Event)  # set by a UI once it drew the catalog
+    #: non-personal per-visit scratch (payment id, identity token, local number, document blocks)
+    scratch: dict[str, Any] = field(default_factory=dict)
+    #: what device events the current screen wants: identify, progress
+    listening: set[str] = field(default_factory=set)
+    elderly: bool = False
+    log_path: Path | None = None  # set by whoever installed the JSON log (kiosk run)
+    restart_pending: list[str] = field(default_factory=list)  # pushed keys that need a restart
+    last_platform_contact: str | None = None  # ISO time of the last answer from the platform
+    last_receipt: list[Any] | None = None  # blocks of the last receipt (tests, demo)
+
+    @classmethod
+    def create(cls, config: KioskConfig, *, speech: SpeechBackend, clock: Clock = time.monotonic,
+               state_dir: str | Path | None = None, catalog: Catalog | None = None,
+               timings: Timings | None = None) -> AppContext:
+        """A context with a fresh session whose idle timeout follows the configured mode."""
+        elderly = config.ui.elderly_mode
+        timeout = config.ui.elderly_idle_timeout_s if elderly else config.ui.idle_timeout_s
+        ctx = cls(config=config, session=Session(timeout, config.ui.idle_warning_s, clock=clock), speech=speech,
+                  clock=clock, state_dir=Path(state_dir) if state_dir else config.data_dir,
+                  timings=timings or Timings(), catalog=catalog, elderly=elderly)
+        for kind, settings in config.devices.items():
+            if settings.enabled:
+                ctx.status.devices[kind] = "starting"
+        return ctx
+
+    # ------------------------------------------------------------------ small shared reads
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        return self.ready.wait(timeout)
+
+    def timeout_for(self, elderly: bool) -> float:
+        ui = self.config.ui
+        return ui.elderly_idle_timeout_s if elderly else ui.idle_timeout_s
+
+    @property
+    def current_item(self) -> Item | None:
+        code = self.session.data.item_code
+        return self.require_catalog().get(code) if code else None
+
+    def require_item(self) -> Item:
+        """The item of the visit; a screen that needs one is only reachable after choosing it."""
+        it = self.current_item
+        if it is None:
+            raise RuntimeError("no item chosen")
+        return it
+
+    def require_catalog(self) -> Catalog:
+        if self.catalog is None:
+            raise RuntimeError("catalog not loaded yet")
+        return self.catalog
+
+    def require_platform(self) -> PlatformPort:
+        if self.platform is None:
+            raise RuntimeError("platform not connected yet")
+        return self.platform
+
+    def require_outbox(self) -> OutboxPort:
+        if self.outbox is None:
+            raise RuntimeError("outbox not open yet")
+        return self.outbox
+
+    def enqueue(self, kind: str, body: dict[str, Any], key_prefix: str) -> str:
+        """Queue a record for the platform (once the outbox is up) and wake the drainer."""
+        self.wait_ready()
+        local_no = self.require_outbox().enqueue(kind, body, idempotency_key=f"{key_prefix}-{uuid.uuid4().hex}")
+        if self.drainer is not None:
+            self.drainer.notify()
+        return local_no
+
+    # ------------------------------------------------------------------ devices by kind
+    def idcard(self) -> IdCardReaderPort | None:
+        return cast("IdCardReaderPort | None", self.devices.get("idcard"))
+
+    def camera(self) -> DocumentCameraPort | None:
+        return cast("DocumentCameraPort | None", self.devices.get("camera"))
+
+    def printer(self) -> ReceiptPrinterPort | None:
+        return cast("ReceiptPrinterPort | None", self.devices.get("printer"))

@@ -1,0 +1,68 @@
+"""办件查询: a case's progress by its receipt's tracking number (scanned or typed) or by the citizen's ID."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kiosk.app.common import id_type, platform_message
+from kiosk.app.context import AppContext
+from kiosk.domain.tracking import tracking_origin
+
+log = logging.getLogger(__name__)
+
+CASE_STATES = {"received": "已收件", "accepted": "已受理", "in_review": "审核中", "done": "已办结",
+               "queued": "本机已保存，等待网络恢复后提交"}
+
+
+class ProgressService:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def start_progress_lookup(self) -> None:
+        self.ctx.listening.add("progress")
+
+    def stop_progress_lookup(self) -> None:
+        self.ctx.listening.discard("progress")
+
+    def query_progress_by_tracking(self, tracking_no: str) -> None:
+        self.ctx.pool.submit(self.progress_by_tracking, tracking_no)
+
+    def query_progress_by_identity(self) -> None:
+        self.ctx.pool.submit(self._progress_by_identity)
+
+    def _case_view(self, a: dict[str, Any]) -> dict[str, str]:
+        code = a.get("item_code", "")
+        it = self.ctx.catalog.find(code) if self.ctx.catalog is not None else None
+        status = a.get("status", "")
+        state = "已退回：" + (a.get("reason") or "") if status == "returned" else CASE_STATES.get(status, status)
+        return {"tracking_no": a.get("tracking_no", ""), "item": (it.title if it is not None else code),
+                "state": state}
+
+    def progress_by_tracking(self, tracking_no: str) -> None:
+        """Look one case up (worker thread): a local number is resolved through the outbox first."""
+        ctx = self.ctx
+        try:
+            if tracking_origin(tracking_no) == "local":
+                platform_no = ctx.outbox.resolve(tracking_no) if ctx.outbox else None
+                if not platform_no:
+                    ctx.events.post("progress_result", cases=[{"tracking_no": tracking_no, "item": "",
+                                                               "state": "本机已保存，等待网络恢复后提交"}])
+                    return
+                tracking_no = platform_no
+            a = ctx.require_platform().get_application(tracking_no)
+            ctx.events.post("progress_result", cases=[self._case_view(a)])
+        except Exception as e:  # noqa: BLE001 - told to the citizen, logged for the technician
+            log.warning("progress lookup failed", exc_info=True)
+            ctx.events.post("progress_error", message=platform_message(e))
+
+    def _progress_by_identity(self) -> None:
+        ctx = self.ctx
+        ident = ctx.session.data.identity
+        if ident is None:
+            return
+        try:
+            apps = ctx.require_platform().search_applications(id_type(ident), ident.id_number)
+            ctx.events.post("progress_result", cases=[self._case_view(a) for a in apps])
+        except Exception as e:  # noqa: BLE001 - told to the citizen, logged for the technician
+            log.warning("progress search failed", exc_info=True)
+            ctx.events.post("progress_error", message=platform_message(e))
