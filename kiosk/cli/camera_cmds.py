@@ -11,11 +11,11 @@ from typing import Any
 import click
 
 from kiosk.cli._groups import config_option, echo_json, fail, group
+from kiosk.config import ConfigError, load_config
 
 
 def _camera_settings(config_file: str | None) -> dict[str, Any]:
-    from kiosk.config import ConfigError, load_config
-
+    """The [devices.camera] settings of the configuration (exit 2 when it does not load)."""
     try:
         cfg = load_config(config_file)
     except ConfigError as e:
@@ -29,8 +29,9 @@ def _camera_settings(config_file: str | None) -> dict[str, Any]:
 
 
 def _read_image(path: str) -> Any:
-    import cv2
-    import numpy as np
+    """IMAGE as a BGR array, or exit 2 when OpenCV cannot read it."""
+    import cv2  # noqa: PLC0415 - OpenCV takes ~0.3 s to import; only the camera commands need it
+    import numpy as np  # noqa: PLC0415 - comes with OpenCV; only the camera commands need it
 
     data = np.fromfile(path, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
@@ -51,7 +52,7 @@ def register(cli: click.Group) -> None:
     @config_option
     def scan(image: str, out_path: str, as_json: bool, mode: str | None, config_file: str | None) -> None:
         """Run the document pipeline on IMAGE and write the flattened page to OUT."""
-        from devices.camera.pipeline import PipelineSettings, process
+        from devices.camera.pipeline import PipelineSettings, process  # noqa: PLC0415 - imports OpenCV/numpy
 
         settings = _camera_settings(config_file)
         if mode:
@@ -83,7 +84,7 @@ def register(cli: click.Group) -> None:
     @click.option("--dpi", type=int, default=200, show_default=True)
     def pdf(pages: tuple[str, ...], out_path: str, dpi: int) -> None:
         """Join processed pages (JPEG) of one material into one PDF."""
-        from devices.camera.pipeline import pages_to_pdf
+        from devices.camera.pipeline import pages_to_pdf  # noqa: PLC0415 - imports OpenCV/numpy
 
         data = [Path(p).read_bytes() for p in pages]
         try:
@@ -100,7 +101,11 @@ def register(cli: click.Group) -> None:
     @config_option
     def face(image: str, out_path: str | None, as_json: bool, config_file: str | None) -> None:
         """Check IMAGE for exactly one frontal, centred, sharp face (certify items)."""
-        from devices.camera.face import FaceSettings, FaceUnavailable, check_face
+        from devices.camera.face import (  # noqa: PLC0415 - imports OpenCV/numpy
+            FaceSettings,
+            FaceUnavailable,
+            check_face,
+        )
 
         try:
             res = check_face(_read_image(image), FaceSettings.from_settings(_camera_settings(config_file)))

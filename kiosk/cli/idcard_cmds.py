@@ -5,19 +5,27 @@ the reason (bad_preamble, bad_length, bad_checksum, sam_status, malformed_text).
 """
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from devices.base import DeviceError, DeviceState
+from devices.idcard.ga467 import FrameError, GA467Frame, parse_read_data, sam_error
+from devices.idcard.reader import NoCard
+from devices.idcard.text_block import parse_text_block
+from kiosk.bootstrap import drivers
 from kiosk.cli._groups import echo_json, group
+from kiosk.domain.identity_card import IdentityCard
+from standins.sam_emulator import PtyServer, SamEmulator, sample_card
 
 DECODE_EXIT = 2
 
 
-def _card_view(card: Any, unmasked: bool) -> dict[str, Any]:
-    import datetime as dt
+def _card_view(card: IdentityCard, unmasked: bool) -> dict[str, Any]:
+    """The card as printed: masked unless the technician asked otherwise, plus whether it has expired."""
     d = card.unmasked() if unmasked else card.masked()
     d["expired"] = card.is_expired(dt.date.today())
     return d
@@ -37,7 +45,7 @@ def _print_card(d: dict[str, Any]) -> None:
         click.echo("注意: 证件已过有效期")
 
 
-def _fail(as_json: bool, reason: str, message: str, exit_code: int, /, **extra: Any) -> None:
+def _fail(as_json: bool, reason: str, message: str, exit_code: int, /, **extra: Any) -> NoReturn:
     if as_json:
         echo_json({"ok": False, "reason": reason, "message": message, **extra})
     else:
@@ -66,10 +74,6 @@ def register_idcard(cli: click.Group) -> None:
     def read(driver: str, port: str | None, baudrate: int, wait_s: float, fingerprint: bool, as_json: bool,
              unmasked: bool) -> None:
         """Read one card and print it (masked). Exit 1 on reader problems, 2 on a card that cannot be used."""
-        from kiosk.bootstrap import drivers
-        from devices.base import DeviceError, DeviceState
-        from devices.idcard.reader import NoCard
-
         if driver == "ga467-serial" and not port:
             raise click.UsageError("--port is required for ga467-serial")
         settings = {"driver": driver, "port": port, "baudrate": baudrate, "card_present": True,
@@ -107,10 +111,6 @@ def register_idcard(cli: click.Group) -> None:
     @click.option("--unmasked", is_flag=True, help="Show personal data in full (technician only).")
     def decode(hex_text: str, as_json: bool, unmasked: bool) -> None:
         """Decode a read-card response frame and print the card (masked), or exit 2 with the reason."""
-        from devices.base import DeviceError
-        from devices.idcard.ga467 import FrameError, GA467Frame, parse_read_data, sam_error
-        from devices.idcard.text_block import parse_text_block
-
         cleaned = "".join(hex_text.replace("0x", "").replace(",", " ").split())
         try:
             raw = bytes.fromhex(cleaned)
@@ -147,8 +147,6 @@ def register_idcard(cli: click.Group) -> None:
     @click.option("--seconds", type=float, default=0, help="Stop after this long (0: until Ctrl-C).")
     def emulate(link: str, no_card: bool, seconds: float) -> None:
         """Run the GA 467 SAM emulator on a pseudo-terminal (demo and bench without hardware)."""
-        from standins.sam_emulator import PtyServer, SamEmulator, sample_card
-
         server = PtyServer(SamEmulator(None if no_card else sample_card()), link)
         click.echo(f"SAM emulator on {link}")
         try:
@@ -172,9 +170,6 @@ def register_sscard(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def read(reader_name: str, wait_s: float, as_json: bool) -> None:
         """Read the card on a PC/SC reader (masked). Exit 1 on reader problems or no card, 2 on card errors."""
-        from kiosk.bootstrap import drivers
-        from devices.base import DeviceError, DeviceState
-
         dev = drivers.create("sscard", {"driver": "pcsc", "reader": reader_name})
         dev.open()
         try:

@@ -6,10 +6,20 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any, cast
 
 import click
 
+from devices.base import DeviceError
+from devices.printer.escpos_out import blocks_to_bytes
+from kiosk.bootstrap import drivers
 from kiosk.cli._groups import config_option, echo_json, fail, group
+from kiosk.config import ConfigError, load_config
+from kiosk.domain.receipt import Receipt, ReceiptDataError, compose_receipt
+from kiosk.ports.devices import ReceiptPrinterPort
+from standins.escpos_parser import parse
+from standins.printer_emulator import PrinterEmulator
+from standins.printer_render import render_ops, split_receipts
 
 STATUSES = ["ok", "paper-near-end", "paper-out", "cover-open", "offline", "cutter-error"]
 
@@ -24,21 +34,17 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def test_page(config_file: str | None, out_dir: str | None, as_json: bool) -> None:
         """Print a test page on the configured printer (exit 2 when the printer refuses)."""
-        from kiosk.bootstrap import drivers
-        from devices.base import DeviceError
-        from kiosk.config import ConfigError, load_config
-
         try:
             cfg = load_config(config_file)
         except ConfigError as e:
             fail(str(e))
         settings = cfg.devices.get("printer")
-        params = dict(settings.model_dump()) if settings else {"driver": "simulated"}
+        params: dict[str, Any] = dict(settings.model_dump()) if settings else {"driver": "simulated"}
         params.update((settings.model_extra or {}) if settings else {})
         params["poll_status"] = False
         if out_dir:
             params["out_dir"] = out_dir
-        printer = drivers.create("printer", params)
+        printer = cast(ReceiptPrinterPort, drivers.create("printer", params))
         printer.open()
         try:
             res = printer.test_page()
@@ -71,8 +77,6 @@ def register(cli: click.Group) -> None:
     @click.option("--chinese-default", is_flag=True, help="Start in Chinese mode (like many local models).")
     def emulate(port: int, host: str, out_dir: str, status: str, paper: str, chinese_default: bool) -> None:
         """Run a 9100-style ESC/POS printer emulator until SIGTERM/SIGINT."""
-        from standins.printer_emulator import PrinterEmulator
-
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
@@ -98,11 +102,6 @@ def register(cli: click.Group) -> None:
     @click.option("--paper", type=click.Choice(["58", "80"]), default="58", show_default=True)
     def render(receipt_json: str, png_path: str, paper: str) -> None:
         """Compose a receipt from RECEIPT.json and render it through the emulator's renderer."""
-        from devices.printer.escpos_out import blocks_to_bytes
-        from standins.escpos_parser import parse
-        from standins.printer_render import render_ops, split_receipts
-        from kiosk.domain.receipt import Receipt, ReceiptDataError, compose_receipt
-
         try:
             data = json.loads(Path(receipt_json).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -6,6 +6,7 @@ import sys
 import click
 
 from kiosk.cli._groups import echo_json, group
+from kiosk.domain.qr_payload import PayloadRefused, QrClassifier
 
 
 def register(cli: click.Group) -> None:
@@ -17,9 +18,9 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def decode(image: str, decoder: str, as_json: bool) -> None:
         """Print {"text", "format", "ms"} for the first code found; exit 1 when none."""
-        import cv2
+        import cv2  # noqa: PLC0415 - OpenCV takes ~0.3 s to import; only `decode` needs it
 
-        from devices.qr.decoders import QrImageDecoder
+        from devices.qr.decoders import QrImageDecoder  # noqa: PLC0415 - imports numpy and the zxing/zbar decoders
 
         frame = cv2.imread(image, cv2.IMREAD_COLOR)
         if frame is None:  # not a still image: try it as a video, first frames
@@ -57,8 +58,6 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def classify_cmd(text: str, allow: tuple[str, ...], as_json: bool) -> None:
         """Show how the kiosk classifies a payload; exit 2 when it would be refused."""
-        from kiosk.domain.qr_payload import PayloadRefused, QrClassifier
-
         try:
             p = QrClassifier(allow).classify(text)
         except PayloadRefused as e:
