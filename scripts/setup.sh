@@ -11,7 +11,6 @@ APT_PACKAGES=(
   libpcsclite-dev pcscd vsmartcard-vpcd                 # pyscard + virtual reader for tests
   mosquitto                                             # fleet MQTT broker for tests
   espeak-ng                                             # offline Mandarin voice prompts
-  opencv-data                                           # Haar face cascades (OpenCV 5 wheels ship none)
   gcc python3-dev python3-venv make                     # pyscard / evdev build from source; venv
 )
 

@@ -2,8 +2,9 @@
 centred, sharp, lit. Matching the face to the card is the platform's job; the kiosk only makes
 sure the photo it sends is usable, and tells the citizen what to change when it is not.
 
-Detection uses the frontal-face Haar cascade OpenCV ships, through cv2.CascadeClassifier
-when the installed OpenCV has it and through devices.camera.haar otherwise (OpenCV 5).
+Detection is OpenCV's own ``cv2.CascadeClassifier`` with the frontal-face Haar cascade
+the opencv-python wheel ships under ``cv2.data.haarcascades`` (OpenCV 4.x: the 5.x
+wheels carry neither, hence the ``<5`` pin).
 """
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+from cv2.data import haarcascades
 
 from devices.base import DeviceError
 from devices.camera.quality import Problem
@@ -36,7 +40,7 @@ def _problem(code: str) -> Problem:
 
 class FaceUnavailable(DeviceError):
     code = "face_model_missing"
-    message = "人脸检测组件缺失，请联系技术人员安装 opencv-data"
+    message = "人脸检测组件缺失，请联系技术人员重新安装 OpenCV（opencv-python-headless 4.x）"
 
 
 @dataclass(frozen=True)
@@ -84,39 +88,32 @@ class FaceResult:
                 "sharpness": None if self.sharpness is None else round(self.sharpness, 1), "ms": round(self.ms, 1)}
 
 
+def cascade_path(cascade: str = "haarcascade_frontalface_default.xml") -> Path:
+    """A cascade file: a path as given, a bare name from the wheel's ``cv2.data.haarcascades``."""
+    return Path(cascade) if "/" in cascade else Path(haarcascades) / cascade
+
+
+Detector = Callable[[np.ndarray, float, int, tuple[int, int]], np.ndarray]
+
+
 @functools.lru_cache(maxsize=4)
-def face_detector(cascade: str = "haarcascade_frontalface_default.xml") -> Callable[..., np.ndarray]:
-    """A detectMultiScale-like callable; FaceUnavailable when no cascade file is installed."""
-    import cv2
-
-    from devices.camera.haar import HaarCascade, find_cascade
-
-    path = cascade if "/" in cascade else find_cascade(cascade)
-    if path is None:
+def face_detector(cascade: str = "haarcascade_frontalface_default.xml") -> Detector:
+    """A detectMultiScale callable (x, y, w, h rows); FaceUnavailable when the cascade is not there."""
+    path = cascade_path(cascade)
+    if not path.is_file():
         raise FaceUnavailable(detail=cascade)
-    if hasattr(cv2, "CascadeClassifier"):
-        clf = cv2.CascadeClassifier(str(path))
-        if clf.empty():
-            raise FaceUnavailable(detail="cascade did not load")
+    clf = cv2.CascadeClassifier(str(path))
+    if clf.empty():
+        raise FaceUnavailable(detail="cascade did not load")
 
-        def detect(gray: np.ndarray, scale_factor: float, min_neighbors: int, min_size: tuple[int, int]) -> np.ndarray:
-            r = clf.detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=min_size)
-            return np.asarray(r, np.int32).reshape(-1, 4)
-        return detect
-    try:
-        hc = HaarCascade(path)
-    except (OSError, ValueError) as e:
-        raise FaceUnavailable(detail=type(e).__name__) from None
-
-    def detect_np(gray: np.ndarray, scale_factor: float, min_neighbors: int, min_size: tuple[int, int]) -> np.ndarray:
-        return hc.detect(gray, scale_factor, min_neighbors, min_size)
-    return detect_np
+    def detect(gray: np.ndarray, scale_factor: float, min_neighbors: int, min_size: tuple[int, int]) -> np.ndarray:
+        r = clf.detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=min_size)
+        return np.asarray(r, np.int32).reshape(-1, 4)
+    return detect
 
 
 def check_face(frame: np.ndarray, settings: FaceSettings | None = None) -> FaceResult:
     """Exactly one frontal face, centred, big enough, sharp and lit; problems say what to change."""
-    import cv2
-
     s = settings or FaceSettings()
     t0 = time.perf_counter()
     detect = face_detector(s.cascade)
@@ -124,7 +121,8 @@ def check_face(frame: np.ndarray, settings: FaceSettings | None = None) -> FaceR
 
     def find(work_width: int, min_frac: float, scale_factor: float) -> tuple[np.ndarray, float]:
         scale = min(1.0, work_width / w)
-        small = cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else frame
+        small = (cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+                 if scale < 1 else frame)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
         gray = cv2.equalizeHist(gray)
         min_side = max(24, int(gray.shape[0] * min_frac))

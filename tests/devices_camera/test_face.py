@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from kiosk.bootstrap import drivers
-from devices.camera.face import FACE_MESSAGES, FaceSettings, check_face
-from devices.camera.haar import HaarCascade, find_cascade, group_rectangles
+from devices.camera.face import FACE_MESSAGES, FaceSettings, check_face, face_detector
 from standins.camera_scenes import make_face_frame
 
 CASES = {
@@ -59,14 +58,20 @@ def test_settings_from_device_extras():
     assert [p.code for p in r.problems] == ["too_far"]
 
 
-def test_numpy_cascade_finds_the_face_at_several_scales():
-    hc = HaarCascade(find_cascade())
+def test_cascade_finds_the_face_at_several_scales():
+    detect = face_detector()  # cv2.CascadeClassifier with the wheel's haarcascade_frontalface_default.xml
     for width in (0.2, 0.35):
         frame = make_face_frame([(0.5, 0.5, width)], size=(320, 240))
-        rects = hc.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 1.1, 3, (30, 30))
+        rects = detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), 1.1, 3, (30, 30))
         assert len(rects) == 1
         x, y, w, h = rects[0]
         assert abs(x + w / 2 - 160) < 15 and abs(y + h / 2 - 120) < 20
+
+
+def group_rectangles(rects, min_neighbors):
+    """OpenCV's grouping of raw detections, the step behind detectMultiScale's minNeighbors."""
+    grouped, _weights = cv2.groupRectangles(list(rects), min_neighbors, 0.2)
+    return [tuple(r) for r in grouped]
 
 
 def test_grouping_keeps_dense_clusters_only():
