@@ -47,9 +47,9 @@ def main() -> None:
 
     import requests
 
-    from kiosk.platform.credentials import configured_credentials
     from kiosk.platform import signing
     from kiosk.platform.client import PlatformClient, encode_json
+    from kiosk.platform.credentials import configured_credentials
     from offline_cache.drainer import Drainer
     from offline_cache.outbox import Outbox
     from tests.platform.samples import application_payload
@@ -71,7 +71,7 @@ def main() -> None:
             for _ in range(n):
                 p = application_payload(rng)
                 bodies.append({**p, "materials": [], "kiosk_id": creds.kiosk_id, "local_tracking_no": "LQBENCH",
-                               "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")})
+                               "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")})
             t = time.perf_counter()
             for b in bodies:
                 raw = encode_json(b)

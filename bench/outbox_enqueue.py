@@ -145,7 +145,8 @@ def main() -> None:
     verdict = {"vs_raw_floor": round(ours / floor, 3), "vs_persist_queue": round(ours / pq, 3),
                "vs_persist_queue_sealed": round(ours / med["persist-queue + SM4 sealing"], 3),
                "target_met": ours >= 0.5 * floor and ours >= pq}
-    print(f"targets (outbox >= 0.50 x floor and >= 1.00 x persist-queue): {'met' if verdict['target_met'] else 'NOT met'}")
+    met = "met" if verdict["target_met"] else "NOT met"
+    print(f"targets (outbox >= 0.50 x floor and >= 1.00 x persist-queue): {met}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "outbox_enqueue.json").write_text(json.dumps(
         {"blocks": args.blocks, "block": args.block, "rates": rates, "median_ops_s": med, **verdict}, indent=2))

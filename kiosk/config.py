@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -54,7 +55,7 @@ class UISection(_Section):
     elderly_items_per_page: int = Field(default=3, ge=1)  # three big tiles fit 1280x800 without scrolling
 
     @model_validator(mode="after")
-    def _warning_shorter_than_timeout(self) -> "UISection":
+    def _warning_shorter_than_timeout(self) -> UISection:
         if self.idle_warning_s >= self.idle_timeout_s:
             raise ValueError("idle_warning_s must be shorter than idle_timeout_s")
         return self

@@ -14,11 +14,21 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError,
-                      field_validator, model_serializer, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from kiosk.config import PROJECT_ROOT
 from kiosk.domain.search import SearchIndex
@@ -77,7 +87,7 @@ class FormField(_Model):
     choices: tuple[str, ...]
 
     @model_validator(mode="after")
-    def _choices_match_type(self) -> "FormField":
+    def _choices_match_type(self) -> FormField:
         if self.type == "choice":
             if len(self.choices) < 2:
                 raise ValueError(f"choice field {self.name!r} needs at least two choices")
@@ -93,7 +103,7 @@ class Source(_Model):
     row: StrictInt | None
 
     @model_validator(mode="after")
-    def _row_iff_seed(self) -> "Source":
+    def _row_iff_seed(self) -> Source:
         if (self.list == "outside seed") != (self.row is None):
             raise ValueError("row must be a number for seed lists and null for 'outside seed'")
         return self
@@ -109,7 +119,7 @@ class Provenance(_Model):
     basis: str | None = None  # why an outside-seed item is in the catalog
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Provenance":
+    def _consistent(self) -> Provenance:
         if self.sources[0].list != self.list or self.sources[0].row != self.row:
             raise ValueError("sources must start with the primary list and row")
         if self.list == "outside seed" and not self.basis:
@@ -173,7 +183,7 @@ class Item(_Model):
         return v
 
     @model_validator(mode="after")
-    def _unique_field_names(self) -> "Item":
+    def _unique_field_names(self) -> Item:
         names = [f.name for f in self.fields]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -281,7 +291,7 @@ class Catalog:
         self.warm_search()
         return self._index.search(query, limit=limit)
 
-    def enabled(self, disabled_codes: Iterable[str]) -> "Catalog":
+    def enabled(self, disabled_codes: Iterable[str]) -> Catalog:
         """A catalog without the items a site switched off ([catalog] disabled)."""
         disabled = set(disabled_codes)
         unknown = sorted(disabled - set(self._by_code))

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from kiosk.domain.contact import is_landline, is_mobile, normalise_phone
 from kiosk.domain.identity import InvalidIdNumber, validate_id_number

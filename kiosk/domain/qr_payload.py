@@ -12,8 +12,9 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from kiosk.domain.tracking import QR_PREFIX, parse_qr_payload
@@ -78,7 +79,7 @@ class QrClassifier:
         self.max_chars, self.token_min, self.token_max = max_chars, token_min, token_max
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "QrClassifier":
+    def from_settings(cls, settings: Any) -> QrClassifier:
         """From ``[devices.qr]`` (DeviceSettings extras or a dict): url_allow_list, max_payload_chars."""
         if settings is None:
             return cls()

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence, Union
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kiosk.domain.identity import mask_id_number, mask_name
 from kiosk.domain.tracking import qr_payload
+from kiosk.domain.workdays import WorkdayCalendar, parse_promised_limit, promised_date
 
 __all__ = [
     "COLUMNS", "OFFLINE_NOTICE", "RATING_LEVELS",
@@ -74,7 +76,7 @@ class Cut:
     partial: bool = False
 
 
-Block = Union[Line, Rule, Qr, Feed, Cut]
+Block = Line | Rule | Qr | Feed | Cut
 
 
 # -------------------------------------------------------------------- text width
@@ -258,17 +260,15 @@ class Receipt(BaseModel):
         return v
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "Receipt":
+    def from_mapping(cls, data: Mapping[str, Any]) -> Receipt:
         """Validate e.g. a RECEIPT.json; raises ReceiptDataError without personal data."""
         return _validated(cls, data)
 
     @classmethod
     def for_visit(cls, cfg: Any, item: Any, *, applicant_name: str, applicant_id: str, tracking_no: str,
-                  submitted_at: _dt.datetime, queued: bool, calendar: Any = None) -> "Receipt":
+                  submitted_at: _dt.datetime, queued: bool, calendar: Any = None) -> Receipt:
         """A receipt for a submitted visit: station and phones from config, the item's name, and
         the promised date counted in working days from its promised limit."""
-        from kiosk.domain.workdays import WorkdayCalendar, parse_promised_limit, promised_date
-
         cal = calendar or WorkdayCalendar.from_config(cfg)
         limit = getattr(item, "promised_limit", None)
         name = getattr(item, "sub_name", None) or getattr(item, "main_name", None) or str(item)
@@ -301,7 +301,7 @@ class QueryDocument(BaseModel):
     tracking_no: str | None = None
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "QueryDocument":
+    def from_mapping(cls, data: Mapping[str, Any]) -> QueryDocument:
         return _validated(cls, data)
 
 

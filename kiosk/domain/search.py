@@ -22,8 +22,9 @@ import functools
 import re
 import types
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, Sequence, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 
 class _Named(Protocol):
@@ -61,7 +62,7 @@ PHRASE_FIXES: dict[str, list[list[str]]] = {
 
 @functools.cache
 def _pypinyin() -> types.ModuleType:
-    import pypinyin  # deferred: its dictionaries take ~0.26 s to load and the home screen needs no search
+    import pypinyin  # noqa: PLC0415 - deferred: its dictionaries take ~0.26 s to load and the home screen needs no search
 
     pypinyin.load_phrases_dict(PHRASE_FIXES)
     return pypinyin
@@ -88,7 +89,7 @@ class Syllables:
     letter_set: frozenset[str]  # every letter any reading uses
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _heteronyms(ch: str) -> frozenset[str]:
     py = _pypinyin()
     return frozenset(r for r in py.pinyin(ch, style=py.Style.NORMAL, heteronym=True)[0] if r.isascii())

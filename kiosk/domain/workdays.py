@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = ["WorkdayCalendar", "parse_promised_limit", "promised_date"]
 
@@ -36,12 +37,12 @@ class WorkdayCalendar:
     workdays: frozenset[_dt.date] = field(default_factory=frozenset)
 
     @classmethod
-    def from_lists(cls, holidays: Iterable[Any] = (), workdays: Iterable[Any] = ()) -> "WorkdayCalendar":
+    def from_lists(cls, holidays: Iterable[Any] = (), workdays: Iterable[Any] = ()) -> WorkdayCalendar:
         """ISO date strings or dates; a bad date raises ValueError naming nothing personal."""
         return cls(_dates(holidays), _dates(workdays))
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "WorkdayCalendar":
+    def from_config(cls, cfg: Any) -> WorkdayCalendar:
         """Accepts a KioskConfig or its CalendarSection."""
         section = getattr(cfg, "calendar", cfg)
         return cls.from_lists(section.holidays, section.workdays)

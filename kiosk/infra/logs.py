@@ -11,8 +11,8 @@ import datetime as _dt
 import json
 import logging
 import logging.handlers
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from kiosk.domain.redaction import REDACTOR, Redactor
 
@@ -39,7 +39,7 @@ class RedactingFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
-            "ts": _dt.datetime.fromtimestamp(record.created, _dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": _dt.datetime.fromtimestamp(record.created, _dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING, Callable
-
-if TYPE_CHECKING:
-    import threading
+import threading
+import time
+from collections.abc import Callable
 
 
 def notify(message: str) -> bool:
@@ -40,22 +39,18 @@ def watchdog_interval_s() -> float | None:
         return None
 
 
-def start_watchdog(is_alive: Callable[[], bool], status: str | None = None) -> "threading.Thread | None":
+def start_watchdog(is_alive: Callable[[], bool], status: str | None = None) -> threading.Thread | None:
     """For the kiosk app: READY=1 now, then WATCHDOG=1 every half period while `is_alive()` holds.
 
     When `is_alive` stops returning True (a frozen UI loop), the pings stop and
     systemd restarts the service after WatchdogSec.
     """
-    import threading
-
     notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
     interval = watchdog_interval_s()
     if interval is None:
         return None
 
     def loop() -> None:
-        import time
-
         while True:
             time.sleep(interval)
             if is_alive():

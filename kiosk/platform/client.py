@@ -18,15 +18,18 @@ import email.utils
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from kiosk.config import KioskConfig, load_config
 from kiosk.platform import signing
-from kiosk.ports.platform import PermanentError, PlatformError, RetryableError
+from kiosk.platform.credentials import Credentials, configured_credentials
+from kiosk.ports.platform import PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,8 @@ def parse_retry_after(value: str | None, now: _dt.datetime | None = None) -> flo
         if when is None:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.timezone.utc)
-        now = now or _dt.datetime.now(_dt.timezone.utc)
+            when = when.replace(tzinfo=_dt.UTC)
+        now = now or _dt.datetime.now(_dt.UTC)
         secs = (when - now).total_seconds()
     if secs != secs:  # NaN
         return None
@@ -86,7 +89,8 @@ def _problem(body: bytes) -> tuple[str, str, dict[str, str]]:
 
 
 def _need(d: Any, key: str, typ: type | tuple, what: str) -> Any:
-    if not isinstance(d, dict) or key not in d or not isinstance(d[key], typ) or isinstance(d[key], bool) and typ is not bool:
+    if (not isinstance(d, dict) or key not in d or not isinstance(d[key], typ)
+            or isinstance(d[key], bool) and typ is not bool):
         raise RetryableError(f"malformed {what} response from platform (field {key})", code="malformed_response")
     return d[key]
 
@@ -120,13 +124,12 @@ class PlatformClient:
         self._prefix = requests.utils.urlparse(self.base_url).path.rstrip("/")
 
     @classmethod
-    def from_config(cls, cfg=None, base_url: str | None = None, credentials=None) -> "PlatformClient":
+    def from_config(cls, cfg: KioskConfig | None = None, base_url: str | None = None,
+                    credentials: Credentials | None = None) -> PlatformClient:
         """Build from ``[platform]`` of the configuration (credentials from its credentials_file)."""
         if cfg is None:
-            from kiosk.config import load_config
             cfg = load_config()
         if credentials is None:
-            from kiosk.platform.credentials import configured_credentials
             credentials = configured_credentials(cfg)
         p = cfg.platform
         return cls(base_url or p.base_url, credentials.kiosk_id, credentials.secret, alg=p.signature_alg,
@@ -136,7 +139,7 @@ class PlatformClient:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> "PlatformClient":
+    def __enter__(self) -> PlatformClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -228,9 +231,10 @@ class PlatformClient:
         for k in ("tracking_no", "status", "promised_date"):
             v = _need(r.body, k, str, "application")
             if not v or len(v) > 64:
-                raise RetryableError(f"malformed application response from platform (field {k})", code="malformed_response")
-        return {"tracking_no": r.body["tracking_no"], "status": r.body["status"], "promised_date": r.body["promised_date"],
-                "replayed": r.replayed}
+                raise RetryableError(f"malformed application response from platform (field {k})",
+                                     code="malformed_response")
+        return {"tracking_no": r.body["tracking_no"], "status": r.body["status"],
+                "promised_date": r.body["promised_date"], "replayed": r.replayed}
 
     def put_material(self, sha256: str, content: bytes) -> dict:
         """PUT /v1/materials/{sha256}: idempotent upload of one material."""

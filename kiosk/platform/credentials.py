@@ -9,6 +9,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk.config import KioskConfig, load_config
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -38,9 +40,8 @@ def load_credentials(path: str | Path) -> Credentials:
     return Credentials(kiosk_id, secret)
 
 
-def configured_credentials(cfg=None) -> Credentials:
+def configured_credentials(cfg: KioskConfig | None = None) -> Credentials:
     """The credential named by ``[platform] credentials_file`` of the loaded configuration."""
     if cfg is None:
-        from kiosk.config import load_config
         cfg = load_config()
     return load_credentials(cfg.resolve_path(cfg.platform.credentials_file))
