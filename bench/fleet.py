@@ -28,6 +28,14 @@ import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+from kiosk.fleet.apply import check_overrides
+from kiosk.fleet.bundle import build_signed, public_key_string, sign
+from kiosk.fleet.verify import TrustPolicy, verify_bundle
+
 ROOT = Path(__file__).resolve().parent.parent
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -56,12 +64,6 @@ def free_port() -> int:
 # ----------------------------------------------------------------- simulated kiosks
 def worker(port: int, first: int, count: int, groups: int, pubs: list[str], ready: mp.Queue, stop: mp.Event) -> None:
     """`count` kiosks in one process: verify like a kiosk, ack like a kiosk."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from kiosk.fleet.apply import check_overrides
-    from kiosk.fleet.verify import TrustPolicy, verify_bundle
-
     base = TrustPolicy.create(pubs, 1, "x", "y")
     verify_times: list[float] = []
     subscribed = 0
@@ -126,9 +128,6 @@ def worker(port: int, first: int, count: int, groups: int, pubs: list[str], read
 # ----------------------------------------------------------------- coordinator
 class AckCounter:
     def __init__(self, port: int):
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.lock = threading.Condition()
         self.by_token: dict[str, set[str]] = {}
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-coordinator", clean_session=True)
@@ -159,10 +158,6 @@ class AckCounter:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from kiosk.fleet.bundle import build_signed, public_key_string, sign
-
     tmp = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     port = free_port()
     conf = tmp / "mosquitto.conf"
@@ -183,7 +178,7 @@ def run(args: argparse.Namespace) -> dict:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not start")
+                    raise RuntimeError("mosquitto did not start") from None
                 time.sleep(0.05)
         counter = AckCounter(port)
         per = [args.agents // args.procs + (1 if i < args.agents % args.procs else 0) for i in range(args.procs)]
@@ -200,7 +195,6 @@ def run(args: argparse.Namespace) -> dict:
         connect_s = time.perf_counter() - t_conn
         time.sleep(1.0)
         group_topics = [f"qhb/config/group/g{g}" for g in range(args.groups)]
-        pids = {"broker": broker.pid, "agents": [p.pid for p in procs]}
 
         def measure(payload: bytes, token: str) -> dict:
             b0 = cpu_seconds(broker.pid)
@@ -249,9 +243,6 @@ def run(args: argparse.Namespace) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
     # the same checks in isolation (this process, no broker traffic): what one kiosk spends
-    from kiosk.fleet.apply import check_overrides
-    from kiosk.fleet.verify import TrustPolicy, verify_bundle
-
     pol = TrustPolicy.create(pubs, 1, "bench-00000", "g0")
     t = time.perf_counter()
     for _ in range(200):
@@ -293,7 +284,8 @@ def main() -> None:
           f"{res['cpus']} CPUs; median of {res['rounds']} rounds; bundle {res['bundle_bytes']} bytes")
     print(f"connect + subscribe all: {res['connect_and_subscribe_s']:.1f} s; all acked: {res['all_acked']}")
     print(f"{'metric':<28}{'plain retained (floor)':>24}{'signed bundle':>16}{'ratio':>8}")
-    for k, label, fmt in (("seconds", "time until all acked (s)", "{:.2f}"), ("acks_per_s", "acks per second", "{:.0f}"),
+    for k, label, fmt in (("seconds", "time until all acked (s)", "{:.2f}"),
+                          ("acks_per_s", "acks per second", "{:.0f}"),
                           ("broker_cpu_s", "broker CPU per push (s)", "{:.2f}"),
                           ("agents_cpu_s", "agents CPU per push (s)", "{:.2f}")):
         p, s = m[k]["plain"], m[k]["signed"]
