@@ -213,6 +213,7 @@ def acks_cmd(broker: str, username: str | None, password_file: str | None, tls_c
 
 
 def main() -> None:
+    """Entry point of the `kiosk-admin` console script."""
     admin(prog_name="kiosk-admin")
 
 

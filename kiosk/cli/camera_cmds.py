@@ -41,6 +41,7 @@ def _read_image(path: str) -> Any:
 
 
 def register(cli: click.Group) -> None:
+    """Add `device camera scan|pdf|face` to the root group (called by kiosk.cli.main)."""
     grp = group(cli, "device", "camera", help="Document camera (高拍仪) and face capture.")
 
     @grp.command("scan")

@@ -40,6 +40,7 @@ def _pad(s: str, width: int) -> str:
 
 
 def limit_text(v: int | str) -> str:
+    """A time limit as the guide prints it: 0 is 当场办结, N working days, or the text as given."""
     if isinstance(v, int):
         return "当场办结" if v == 0 else f"{v}个工作日"
     return v
@@ -102,6 +103,7 @@ def _load(config_file: str | None) -> tuple[Catalog, set[str]]:
 
 
 def register(cli: click.Group) -> None:
+    """Add `catalog list|show|search` to the root group (called by kiosk.cli.main)."""
     grp = group(cli, "catalog", help="The service items (事项目录): list, show, search.")
 
     @grp.command("list")

@@ -8,6 +8,7 @@ from kiosk.config import ConfigError, load_config_layers
 
 
 def register(cli: click.Group) -> None:
+    """Add `config check` to the root group (called by kiosk.cli.main)."""
     cfg = group(cli, "config", help="Configuration tools.")
 
     @cfg.command("check")

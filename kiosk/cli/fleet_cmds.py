@@ -13,6 +13,7 @@ from kiosk.fleet.verify import TrustPolicy, Verdict, verify_bundle
 
 
 def register(cli: click.Group) -> None:
+    """Add `config verify` and `fleet agent` to the root group (called by kiosk.cli.main)."""
     cfg_grp = group(cli, "config", help="Configuration: show, check, verify bundles.")
     fleet_grp = group(cli, "fleet", help="Fleet agent: signed configuration over MQTT, health telemetry.")
 

@@ -54,11 +54,13 @@ def _fail(as_json: bool, reason: str, message: str, exit_code: int, /, **extra: 
 
 
 def register(cli: click.Group) -> None:
+    """Add the ID-card and social security card commands (called by kiosk.cli.main)."""
     register_idcard(cli)
     register_sscard(cli)
 
 
 def register_idcard(cli: click.Group) -> None:
+    """`device idcard read|decode|emulate`."""
     grp = group(cli, "device", "idcard", help="ID-card reader tools.")
 
     @grp.command("read")
@@ -162,6 +164,7 @@ def register_idcard(cli: click.Group) -> None:
 
 
 def register_sscard(cli: click.Group) -> None:
+    """`device sscard read`."""
     grp = group(cli, "device", "sscard", help="Social security card (PC/SC) tools.")
 
     @grp.command("read")

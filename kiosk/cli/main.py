@@ -90,6 +90,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    """Entry point of the `kiosk` console script."""
     cli(prog_name="kiosk")
 
 

@@ -14,6 +14,7 @@ MODES = ("normal", "outage", "flaky", "slow", "garbage", "accept-then-drop")
 
 
 def register(cli: click.Group) -> None:
+    """Add `platform-sim` to the root group (called by kiosk.cli.main)."""
     @cli.command("platform-sim")
     @click.option("--port", type=int, default=18080, show_default=True, help="TCP port (0: any free port).")
     @click.option("--host", default="127.0.0.1", show_default=True)

@@ -25,6 +25,7 @@ STATUSES = ["ok", "paper-near-end", "paper-out", "cover-open", "offline", "cutte
 
 
 def register(cli: click.Group) -> None:
+    """Add `device printer test-page|emulate|render` to the root group (called by kiosk.cli.main)."""
     grp = group(cli, "device", "printer", help="Receipt printer (ESC/POS).")
 
     @grp.command("test-page")

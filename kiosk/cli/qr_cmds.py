@@ -10,6 +10,7 @@ from kiosk.domain.qr_payload import PayloadRefused, QrClassifier
 
 
 def register(cli: click.Group) -> None:
+    """Add `device qr decode|classify` to the root group (called by kiosk.cli.main)."""
     grp = group(cli, "device", "qr", help="QR scanner tools.")
 
     @grp.command("decode")

@@ -97,6 +97,7 @@ def _masked(rec: Record) -> dict[str, Any]:
 
 
 def register(cli: click.Group) -> None:
+    """Add `queue status|list|drain|retry|purge|init-key` to the root group (called by kiosk.cli.main)."""
     q = group(cli, "queue", help="The offline outbox (离线待发送队列).")
 
     @q.command("status")

@@ -5,6 +5,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -84,8 +85,6 @@ def test_kiosk_demo_walkthrough(tmp_path):
 
 def test_kiosk_run_speaks_sd_notify_ready_watchdog_and_stopping(tmp_path):
     """Under systemd (Type=notify, WatchdogSec) the UI loop feeds the watchdog."""
-    import socket
-
     sock_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
@@ -97,7 +96,7 @@ def test_kiosk_run_speaks_sd_notify_ready_watchdog_and_stopping(tmp_path):
         while not stop.is_set():
             try:
                 got.append(sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 pass
 
     t = threading.Thread(target=collect, daemon=True)
