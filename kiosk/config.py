@@ -191,7 +191,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([("(syntax)", str(path), f"not valid TOML: {e}")]) from None
 
 
-def _merge(base: dict, layer: Mapping, source: str, sources: dict[str, str], prefix: str = "") -> None:
+def _merge(base: dict[str, Any], layer: Mapping[str, Any], source: str, sources: dict[str, str],
+           prefix: str = "") -> None:
     for k, v in layer.items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping) and isinstance(base.get(k), dict):
@@ -221,7 +222,7 @@ def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _source_for(loc: tuple, sources: dict[str, str]) -> str:
+def _source_for(loc: tuple[int | str, ...], sources: dict[str, str]) -> str:
     parts = [str(p) for p in loc]
     while parts:
         key = ".".join(parts)
@@ -234,7 +235,7 @@ def _source_for(loc: tuple, sources: dict[str, str]) -> str:
 class LoadedConfig:
     """A validated config plus where each key came from (for `kiosk diagnose`)."""
 
-    def __init__(self, config: KioskConfig, raw: dict, sources: dict[str, str], files: list[str]):
+    def __init__(self, config: KioskConfig, raw: dict[str, Any], sources: dict[str, str], files: list[str]):
         self.config = config
         self.raw = raw
         self.sources = sources

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,7 +128,7 @@ class Provenance(_Model):
 
     @model_serializer(mode="wrap")
     def _drop_unset_optionals(self, handler: Any) -> dict[str, Any]:
-        data = handler(self)
+        data: dict[str, Any] = handler(self)
         for k in ("domain_in_seed", "repaired", "basis"):
             if data.get(k) is None:
                 data.pop(k, None)
@@ -262,7 +262,7 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Item]:
         return iter(self.items)
 
     def __contains__(self, code: object) -> bool:
@@ -289,7 +289,10 @@ class Catalog:
     def search(self, query: str, limit: int = 20) -> list[Item]:
         """Pinyin initials, full pinyin or Chinese; main name and domain rank first."""
         self.warm_search()
-        return self._index.search(query, limit=limit)
+        index = self._index
+        if index is None:  # cannot happen: warm_search built it
+            raise RuntimeError("search index missing")
+        return index.search(query, limit=limit)
 
     def enabled(self, disabled_codes: Iterable[str]) -> Catalog:
         """A catalog without the items a site switched off ([catalog] disabled)."""

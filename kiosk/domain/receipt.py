@@ -17,7 +17,7 @@ import datetime as _dt
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -221,7 +221,10 @@ class ReceiptDataError(ValueError):
         super().__init__("回执数据不完整或有误：" + "；".join(f"{k}: {m}" for k, m in problems))
 
 
-def _validated(model: type[BaseModel], data: Mapping[str, Any]) -> Any:
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validated(model: type[_M], data: Mapping[str, Any]) -> _M:
     try:
         return model.model_validate(dict(data))
     except ValidationError as e:  # the default message quotes input values (personal data)

@@ -252,15 +252,15 @@ class SearchIndex(Generic[T]):
             incidental += [it.category, it.fee]
             texts += [(TIER_INCIDENTAL, to_syllables(t)) for t in incidental]
             entries.append(_Entry(it, tuple(texts), len(it.main_name) + len(it.sub_name)))
-        self._entries: tuple[_Entry, ...] = tuple(entries)
+        self._entries: tuple[_Entry[T], ...] = tuple(entries)
 
-    def _rank(self, entry: _Entry, q: str, chinese: bool) -> tuple[_Rank, str] | None:
+    def _rank(self, entry: _Entry[T], q: str, chinese: bool) -> tuple[_Rank, str] | None:
         best = self._best(entry, q, chinese, guess=False)
         if best is None and not chinese:
             best = self._best(entry, q, chinese, guess=True)
         return best
 
-    def _best(self, entry: _Entry, q: str, chinese: bool, guess: bool) -> tuple[_Rank, str] | None:
+    def _best(self, entry: _Entry[T], q: str, chinese: bool, guess: bool) -> tuple[_Rank, str] | None:
         best: tuple[_Rank, str] | None = None
         sub_hit: bool | None = None
         for tier, s in entry.texts:
@@ -282,7 +282,7 @@ class SearchIndex(Generic[T]):
                 best = (r, matched)
         return best
 
-    def _ranked(self, query: str) -> list[tuple[_Rank, _Entry]]:
+    def _ranked(self, query: str) -> list[tuple[_Rank, _Entry[T]]]:
         q = normalise_query(query)
         if not q:
             return []
