@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 from devices.base import DeviceError, DeviceLost
@@ -54,8 +55,6 @@ class SimulatedCamera(DocumentCamera):
             raise DeviceLost("camera_missing", "未检测到高拍仪，正在重新连接")
 
     def _grab(self) -> np.ndarray:
-        import cv2
-
         if not self.present:
             raise DeviceLost("camera_missing", "未检测到高拍仪，正在重新连接")
         self._n += 1

@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["SyntheticFrame", "render_page", "make_frame", "VARIANTS", "quad_iou"]
 
@@ -35,8 +37,6 @@ class SyntheticFrame:
 @functools.lru_cache(maxsize=8)
 def render_page(width: int = 840, seal: bool = False, seed: int = 0) -> np.ndarray:
     """An A4-proportioned page (BGR) with a title, paragraphs, a table and optionally a red seal."""
-    from PIL import Image, ImageDraw, ImageFont
-
     height = int(round(width * 297 / 210))
     rng = np.random.default_rng(seed)
     img = Image.new("RGB", (width, height), (246, 244, 238))
@@ -80,8 +80,6 @@ def render_page(width: int = 840, seal: bool = False, seed: int = 0) -> np.ndarr
 
 def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """A darker desk: a colour, a gradient and low-frequency grain."""
-    import cv2
-
     base = rng.uniform(50, 120) + rng.uniform(-20, 20, size=3)
     small = rng.normal(0, 12, size=(max(2, h // 64), max(2, w // 64), 1)).astype(np.float32)
     small = small + rng.normal(0, 3, size=(small.shape[0], small.shape[1], 3)).astype(np.float32)
@@ -111,8 +109,6 @@ def _target_corners(w: int, h: int, page_aspect: float, cover: float, rng: np.ra
 def make_frame(variant: str = "good", size: tuple[int, int] = (1632, 1224), seed: int = 0,
                page_width: int = 840) -> SyntheticFrame:
     """A frame of `size` (w, h) for one of VARIANTS, reproducible from `seed`."""
-    import cv2
-
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}")
     rng = np.random.default_rng(seed)
@@ -160,8 +156,6 @@ def make_frame(variant: str = "good", size: tuple[int, int] = (1632, 1224), seed
 
 def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two convex quadrilaterals (4x2)."""
-    import cv2
-
     pa = np.asarray(a, np.float32).reshape(-1, 2)
     pb = np.asarray(b, np.float32).reshape(-1, 2)
     inter, _ = cv2.intersectConvexConvex(pa, pb)
@@ -205,8 +199,6 @@ def _draw_face(img: np.ndarray, cx: float, cy: float, size: float) -> None:
 def make_face_frame(faces: list[tuple[float, float, float]], size: tuple[int, int] = (640, 480), seed: int = 0,
                     blur: float = 0.0, brightness: float = 1.0) -> np.ndarray:
     """A BGR frame with faces at (cx, cy, width) given as fractions of the frame width/height/width."""
-    import cv2
-
     rng = np.random.default_rng(seed)
     w, h = size
     img = np.full((h, w), float(rng.uniform(105, 140)), np.float32)

@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 
 from devices.base import DeviceAdapter, DeviceError, DeviceLost, DeviceState, HealthLevel, HealthResult, PromptCallback
+from devices.camera.face import FaceSettings, check_face
+from devices.camera.pipeline import PipelineSettings, process
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class DocumentCamera(DeviceAdapter):
     """Common camera behaviour; drivers implement ``_grab()`` (one full-resolution BGR frame)."""
 
     kind: ClassVar[str] = "camera"
-    driver: ClassVar[str] = "camera"
+    driver = "camera"
     default_poll_interval_s: ClassVar[float] = 0.1
 
     def __init__(self, settings: Any = None):
@@ -64,8 +67,6 @@ class DocumentCamera(DeviceAdapter):
             return frame
 
     def to_preview(self, frame: np.ndarray) -> np.ndarray:
-        import cv2
-
         h, w = frame.shape[:2]
         if w <= self.preview_width:
             return frame
@@ -98,8 +99,6 @@ class DocumentCamera(DeviceAdapter):
     # -- document and face -----------------------------------------------------------
     def scan(self, settings: Any = None) -> Any:
         """Capture a still and run the document pipeline; returns a pipeline.ScanResult."""
-        from devices.camera.pipeline import PipelineSettings, process
-
         ps = settings if isinstance(settings, PipelineSettings) else PipelineSettings.from_settings(
             {**self.settings, **(settings or {})})
         frame = self.capture_still()
@@ -112,8 +111,6 @@ class DocumentCamera(DeviceAdapter):
 
     def capture_face(self) -> Any:
         """Capture a still and check it for exactly one frontal, centred, sharp face (face.FaceResult)."""
-        from devices.camera.face import FaceSettings, check_face
-
         res = check_face(self.capture_still(), FaceSettings.from_settings(self.settings))
         if res.ok:
             self._stats.success(face_ms=res.ms)
@@ -169,8 +166,6 @@ class OpenCvCamera(DocumentCamera):
         self._cap: Any = None
 
     def _open_transport(self) -> None:
-        import cv2
-
         api = {"any": cv2.CAP_ANY, "v4l2": cv2.CAP_V4L2, "ffmpeg": cv2.CAP_FFMPEG}[str(self.param("backend", "any"))]
         if isinstance(self.source, str) and "://" not in self.source and not Path(self.source).exists():
             raise DeviceLost("camera_missing", "未检测到高拍仪，正在重新连接", detail="source not found")
@@ -197,8 +192,6 @@ class OpenCvCamera(DocumentCamera):
             cap.release()
 
     def _grab(self) -> np.ndarray:
-        import cv2
-
         if self._cap is None:
             raise DeviceLost()
         ok, frame = self._cap.read()

@@ -18,13 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
+from PIL import Image
 
 from devices.camera.quality import Problem, QualityThresholds, check_exposure, check_sharpness, problem
 
 __all__ = ["PipelineSettings", "Detection", "ScanResult", "detect_document", "order_corners", "warp_document",
-           "page_transform", "deskew", "normalise_illumination", "refine_corners", "is_colour_document", "encode_jpeg_within", "process",
-           "pages_to_pdf"]
+           "page_transform", "deskew", "normalise_illumination", "refine_corners", "is_colour_document",
+           "encode_jpeg_within", "process", "pages_to_pdf"]
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,6 @@ def order_corners(pts: np.ndarray) -> np.ndarray:
 
 
 def _quad_from_contour(cnt: np.ndarray) -> np.ndarray | None:
-    import cv2
-
     hull = cv2.convexHull(cnt)
     peri = cv2.arcLength(hull, True)
     for eps in (0.01, 0.02, 0.03, 0.045, 0.06):
@@ -121,8 +121,6 @@ def _quad_from_contour(cnt: np.ndarray) -> np.ndarray | None:
 
 
 def _plausible(quad: np.ndarray, frame_area: float) -> bool:
-    import cv2
-
     q = order_corners(quad)
     if not cv2.isContourConvex(q.astype(np.float32)):
         return False
@@ -139,8 +137,6 @@ def _plausible(quad: np.ndarray, frame_area: float) -> bool:
 
 def _hist_u8(img: np.ndarray) -> np.ndarray:
     """256-bin histogram of a uint8 image (cv2.calcHist: several times faster than np.bincount)."""
-    import cv2
-
     return cv2.calcHist([img], [0], None, [256], [0, 256]).ravel().astype(np.int64)
 
 
@@ -154,8 +150,6 @@ def _median_u8(img: np.ndarray) -> float:
 
 
 def _edge_candidates(gray: np.ndarray) -> list[np.ndarray]:
-    import cv2
-
     v = _median_u8(gray)
     lo, hi = max(10.0, 0.5 * v), max(30.0, 1.2 * v)
     edges = cv2.Canny(gray, lo * 0.5, hi * 0.5)
@@ -171,8 +165,6 @@ def _edge_candidates(gray: np.ndarray) -> list[np.ndarray]:
 
 def _bright_region(gray: np.ndarray) -> tuple[np.ndarray | None, float, bool, float]:
     """Largest bright component: (contour, area fraction, touches border, contrast ratio)."""
-    import cv2
-
     _, mask = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     k = np.ones((7, 7), np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k)
@@ -196,8 +188,6 @@ def _bright_region(gray: np.ndarray) -> tuple[np.ndarray | None, float, bool, fl
 
 def _edge_support_map(gray: np.ndarray) -> np.ndarray:
     """Where the image has a clear edge (dilated a little so a side may be off by a pixel)."""
-    import cv2
-
     gx = cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_16S, 0, 1, ksize=3)
     mag = cv2.addWeighted(cv2.convertScaleAbs(gx), 0.5, cv2.convertScaleAbs(gy), 0.5, 0)
@@ -269,8 +259,6 @@ def _outline_sharpness(edge_map: np.ndarray, contour: np.ndarray) -> float:
 
 def detect_document(small_bgr: np.ndarray, thresholds: QualityThresholds | None = None) -> Detection:
     """Find the page on a small image; geometry problems (no_document, cut_off, too_small) included."""
-    import cv2
-
     t = thresholds or QualityThresholds()
     gray = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2GRAY) if small_bgr.ndim == 3 else small_bgr
     gray = cv2.GaussianBlur(gray, (5, 5), 0)
@@ -324,8 +312,6 @@ def _full(w: int, h: int) -> np.ndarray:
 def refine_corners(channel: np.ndarray, quad: np.ndarray, radius: float, samples: int = 32) -> np.ndarray:
     """Sharpen corners found on the small copy: edge points along each side, measured on the
     full-resolution channel across the side, a robust line per side, corners at the intersections."""
-    import cv2
-
     q = order_corners(quad)
     h, w = channel.shape[:2]
     r = max(2, int(round(radius)))
@@ -379,16 +365,12 @@ def refine_corners(channel: np.ndarray, quad: np.ndarray, radius: float, samples
 # ---------------------------------------------------------------------------- flatten
 def warp_document(frame: np.ndarray, corners: np.ndarray, max_long_side: int | None = None) -> np.ndarray:
     """Perspective-correct the quadrilateral of the full frame into an upright rectangle."""
-    import cv2
-
     size, M = page_transform(corners, max_long_side)
     return cv2.warpPerspective(frame, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def page_transform(corners: np.ndarray, max_long_side: int | None = None) -> tuple[tuple[int, int], np.ndarray]:
     """Output size (w, h) and the homography that maps the quadrilateral onto it (no upscaling)."""
-    import cv2
-
     q = order_corners(corners)
     wt = np.linalg.norm(q[1] - q[0])
     wb = np.linalg.norm(q[2] - q[3])
@@ -411,8 +393,6 @@ def page_transform(corners: np.ndarray, max_long_side: int | None = None) -> tup
 
 
 def _small(img: np.ndarray, long_side: int, interpolation: int | None = None) -> tuple[np.ndarray, float]:
-    import cv2
-
     h, w = img.shape[:2]
     s = min(1.0, long_side / max(h, w))
     if s >= 1.0:
@@ -427,8 +407,6 @@ def skew_angle(gray: np.ndarray, limit: float = 3.0, step: float = 0.5) -> float
     Why this cost: the coarse pass needs ``step`` no wider than about a text line's height over its
     length (wider steps miss the peak); that ratio does not change with scale, so the coarse pass
     runs on a half-size copy of the ink, and two halvings of the step on the full copy reach step / 4."""
-    import cv2
-
     big = max(gray.shape[:2]) > 1000  # bilinear is enough (and cheap) for a mild reduction, not a strong one
     small, _ = _small(gray, 500, None if big else cv2.INTER_LINEAR)
     ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 15)
@@ -455,8 +433,6 @@ def skew_angle(gray: np.ndarray, limit: float = 3.0, step: float = 0.5) -> float
 
 
 def deskew(img: np.ndarray, angle: float | None = None) -> tuple[np.ndarray, float]:
-    import cv2
-
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
     a = skew_angle(gray) if angle is None else angle
     if abs(a) < 0.2:
@@ -468,8 +444,6 @@ def deskew(img: np.ndarray, angle: float | None = None) -> tuple[np.ndarray, flo
 
 def _background(gray: np.ndarray) -> np.ndarray:
     """The paper's brightness without the ink, at full size (estimated at 1/8 scale)."""
-    import cv2
-
     h, w = gray.shape
     # an exact 8x8 area average (a fractional INTER_AREA factor takes the slow general path, ~5x slower);
     # the up to 7 rows and columns left over stretch the smooth background by under half a percent
@@ -484,8 +458,6 @@ def _background(gray: np.ndarray) -> np.ndarray:
 
 def normalise_illumination(img: np.ndarray, colour: bool) -> np.ndarray:
     """Flat-field the lighting. Text: clean grayscale; colour: the same on L, chroma kept."""
-    import cv2
-
     if not colour:
         gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
         bg = cv2.max(_background(gray), 1)
@@ -500,8 +472,6 @@ def normalise_illumination(img: np.ndarray, colour: bool) -> np.ndarray:
 
 def is_colour_document(img: np.ndarray) -> bool:
     """Seals, photos, coloured certificates: enough saturated pixels to matter."""
-    import cv2
-
     if img.ndim == 2:
         return False
     small, _ = _small(img, 400, cv2.INTER_NEAREST)  # a share of pixels: subsampling keeps it, cheaply
@@ -510,10 +480,9 @@ def is_colour_document(img: np.ndarray) -> bool:
     return float(sat.mean()) > 0.004
 
 
-def encode_jpeg_within(img: np.ndarray, max_bytes: int, q_max: int = 88, q_min: int = 35) -> tuple[bytes, int, np.ndarray]:
+def encode_jpeg_within(img: np.ndarray, max_bytes: int, q_max: int = 88,
+                       q_min: int = 35) -> tuple[bytes, int, np.ndarray]:
     """The best JPEG quality that fits the budget; shrinks the image when even q_min does not."""
-    import cv2
-
     def enc(im: np.ndarray, q: int) -> bytes:
         ok, buf = cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, q])
         if not ok:
@@ -553,8 +522,6 @@ def _a4_long_side(dpi: int) -> int:
 def _source_roi(frame: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The frame's bounding box of everything the output samples (a view, no copy), and the homography
     onto the output from it. Where the page reaches past the frame the border is replicated as before."""
-    import cv2
-
     fh, fw = frame.shape[:2]
     ow, oh = size
     out_corners = np.array([[[0, 0], [ow - 1, 0], [ow - 1, oh - 1], [0, oh - 1]]], np.float64)
@@ -575,8 +542,6 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
 
     ``corners`` (4x2, full-frame pixels), when given, skip the search: the page is taken from there
     (e.g. corners an operator adjusted, or another detector's result in the benchmark)."""
-    import cv2
-
     s = settings or PipelineSettings()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -631,8 +596,6 @@ def _finish(frame: np.ndarray, half: np.ndarray, corners: np.ndarray, det: Detec
             encode: bool, t0: float, t: float, timings: dict[str, float],
             lap: Callable[[str, float], float]) -> ScanResult:
     """Everything after the corners: the gate, the skew, the one full-resolution warp, cleaning, JPEG."""
-    import cv2
-
     fh, fw = frame.shape[:2]
     problems = list(det.problems)
     # The gate looks at a small check warp (warping cost follows the output size), taken from the
@@ -685,8 +648,6 @@ def _finish(frame: np.ndarray, half: np.ndarray, corners: np.ndarray, det: Detec
 
 def pages_to_pdf(pages: Sequence[bytes | np.ndarray], dpi: int = 200) -> bytes:
     """Several pages of one material as one PDF (JPEG bytes or arrays, in order)."""
-    from PIL import Image
-
     if not pages:
         raise ValueError("no pages")
     images = []

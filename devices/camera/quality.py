@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 __all__ = ["Problem", "QualityThresholds", "MESSAGES", "problem", "check_exposure", "check_sharpness"]
@@ -65,8 +66,6 @@ class QualityThresholds:
 
 def check_exposure(doc_gray: np.ndarray, t: QualityThresholds) -> list[Problem]:
     """too_dark / glare on the (warped, small) grayscale document."""
-    import cv2
-
     out: list[Problem] = []
     if float(doc_gray.mean()) < t.dark_min_mean:
         out.append(problem("too_dark"))
@@ -78,8 +77,6 @@ def check_exposure(doc_gray: np.ndarray, t: QualityThresholds) -> list[Problem]:
 
 def sharpness(doc_gray: np.ndarray) -> float:
     """Laplacian variance, taken over the sharpest tiles so a mostly blank page is not 'blurred'."""
-    import cv2
-
     lap = cv2.Laplacian(doc_gray, cv2.CV_32F, ksize=3)
     h, w = lap.shape
     th, tw = max(8, h // 6), max(8, w // 4)

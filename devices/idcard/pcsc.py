@@ -164,7 +164,7 @@ class PcscCardReader(DeviceAdapter):
     """
 
     kind: ClassVar[str] = "sscard"
-    driver: ClassVar[str] = "pcsc"
+    driver = "pcsc"
     default_poll_interval_s = 1.0
 
     def __init__(self, settings: Any = None):

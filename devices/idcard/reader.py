@@ -27,7 +27,7 @@ class NoCard(DeviceError):
 
 class GA467Reader(DeviceAdapter):
     kind: ClassVar[str] = "idcard"
-    driver: ClassVar[str] = "ga467"
+    driver = "ga467"
     default_poll_interval_s = 0.3
 
     def __init__(self, settings: Any = None):

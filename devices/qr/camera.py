@@ -6,7 +6,10 @@ A camera that stops delivering frames is reported lost and reopened with backoff
 """
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import cv2
 
 from devices.base import DeviceLost, HealthLevel, HealthResult, PromptCallback
 from devices.qr.common import QrScannerBase
@@ -39,7 +42,6 @@ class CameraQrScanner(QrScannerBase):
         return isinstance(self.source, str) and "://" not in self.source
 
     def _open_transport(self) -> None:
-        import cv2
         cap = cv2.VideoCapture(self.source)
         if not cap.isOpened():
             cap.release()
@@ -63,7 +65,6 @@ class CameraQrScanner(QrScannerBase):
             return frame
         if self.is_file:
             if self.param("loop", False):
-                import cv2
                 cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             else:
                 self.eof = True
@@ -101,7 +102,6 @@ class CameraQrScanner(QrScannerBase):
         return HealthResult(ok, HealthLevel.EXTERNAL, "摄像头画面正常" if ok else "摄像头没有画面", details)
 
     def _health_interactive(self, timeout: float, prompt: PromptCallback | None) -> HealthResult:
-        import time
         if prompt:
             prompt("请把任意二维码对准摄像头")
         end = time.monotonic() + timeout

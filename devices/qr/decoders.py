@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 __all__ = ["Decoded", "BACKENDS", "decode_zxing", "decode_pyzbar", "QrImageDecoder", "to_gray"]
@@ -33,12 +34,13 @@ class Decoded:
 def to_gray(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         return frame
-    import cv2
     return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if frame.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
 
 
 def decode_zxing(gray: np.ndarray) -> list[Decoded]:
-    import zxingcpp
+    """QR codes in a grayscale frame through zxing-cpp (the default backend)."""
+    import zxingcpp  # noqa: PLC0415 - only the configured backend is loaded (native library)
+
     out = []
     for r in zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode):
         if not r.valid:
@@ -51,7 +53,9 @@ def decode_zxing(gray: np.ndarray) -> list[Decoded]:
 
 
 def decode_pyzbar(gray: np.ndarray) -> list[Decoded]:
-    from pyzbar import pyzbar
+    """QR codes in a grayscale frame through pyzbar (needs libzbar)."""
+    from pyzbar import pyzbar  # noqa: PLC0415 - only the configured backend is loaded (loads libzbar)
+
     out = []
     for r in pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE]):
         try:
@@ -80,7 +84,6 @@ class QrImageDecoder:
 
     def decode(self, frame: np.ndarray) -> list[Decoded]:
         """All QR codes found, with ``ms`` the time this frame took."""
-        import cv2
         t0 = time.perf_counter()
         gray = to_gray(frame)
         h, w = gray.shape[:2]
