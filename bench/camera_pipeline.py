@@ -147,7 +147,8 @@ def main() -> None:
         ("corner IoU, worst", min(base_iou), min(ours_iou)),
         ("max corner error px, median", med(base_err), med(ours_err)),
     ]
-    print(f"\ncamera pipeline on {w}x{h}, {args.frames} frames x {args.repeats} repeats, cv2 threads={cv2.getNumThreads()}")
+    print(f"\ncamera pipeline on {w}x{h}, {args.frames} frames x {args.repeats} repeats, "
+          f"cv2 threads={cv2.getNumThreads()}")
     print("baseline = Canny + contours on the full frame, then our downstream steps (isolates detection)")
     print(f"{'measure':32} {'baseline':>12} {'ours':>12} {'ratio':>8}")
     for name, b, o in rows:

@@ -12,7 +12,6 @@ the parser lose its place silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Union
 
 __all__ = [
     "Style", "Text", "Newline", "Feed", "QrPrint", "Cut", "Raster", "StatusQuery", "Init", "Unknown",
@@ -94,7 +93,7 @@ class Unknown:
     data: bytes
 
 
-Op = Union[Text, Newline, Feed, QrPrint, Cut, Raster, StatusQuery, Init, Unknown]
+Op = Text | Newline | Feed | QrPrint | Cut | Raster | StatusQuery | Init | Unknown
 
 #: ESC x with a fixed number of parameter bytes.
 _ESC_FIXED = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from devices.base import DeviceLost
 from devices.idcard.ga467 import FrameDecoder, GA467Frame
+from devices.idcard.ga467_serial import SamTimeout
 from devices.idcard.known_answer import sample_card
 from devices.idcard.reader import GA467Reader
 from kiosk.domain.identity_card import IdentityCard
@@ -44,6 +45,5 @@ class SimulatedIdCardReader(GA467Reader):
             raise DeviceLost(detail="simulated unplug")
         frames = FrameDecoder().feed(self.emulator.handle(request.encode()))
         if not frames:
-            from devices.idcard.ga467_serial import SamTimeout
             raise SamTimeout()
         return frames[0]

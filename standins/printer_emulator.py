@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devices.printer.status import NAMED_CONDITIONS, PrinterCondition, encode_status
-from standins.escpos_parser import Cut, EscPosParser, Feed, Newline, Op, StatusQuery, Unknown
+from standins.escpos_parser import Cut, EscPosParser, Feed, Newline, Op, QrPrint, StatusQuery, Text, Unknown
+from standins.printer_render import render_ops
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ class EmulatedReceipt:
 
     def text(self) -> str:
         """The printed text, lines joined by newlines (for assertions and logs in tests)."""
-        from standins.escpos_parser import Text
         parts: list[str] = []
         for op in self.ops:
             if isinstance(op, Text):
@@ -44,7 +45,6 @@ class EmulatedReceipt:
         return "".join(parts)
 
     def qr_data(self) -> list[str]:
-        from standins.escpos_parser import QrPrint
         return [op.data for op in self.ops if isinstance(op, QrPrint)]
 
 
@@ -132,8 +132,6 @@ class PrinterEmulator:
         self._changed.notify_all()
 
     def _write_png(self, rec: EmulatedReceipt) -> Path:
-        from standins.printer_render import render_ops
-
         self.out_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
         n = rec.index + 1
         while (path := self.out_dir / f"receipt-{n:04d}.png").exists():  # type: ignore[operator]
@@ -221,8 +219,6 @@ class PrinterEmulator:
 
     def serve_fd(self, fd: int) -> threading.Thread:
         """Serve a serial line (e.g. the master side of a pty) until stop()."""
-        import select
-
         def loop() -> None:
             parser = self.new_stream()
             while not self._stop.is_set():

@@ -12,7 +12,9 @@ import functools
 import os
 from collections.abc import Iterable
 
+import qrcode
 from PIL import Image, ImageDraw, ImageFont
+from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_L, ERROR_CORRECT_M, ERROR_CORRECT_Q
 
 from standins.escpos_parser import Cut, Feed, Init, Newline, Op, QrPrint, Raster, Style, Text
 
@@ -53,9 +55,6 @@ def _glyph(ch: str, bold: bool, underline: bool, invert: bool, sw: int, sh: int)
 
 
 def _qr_image(data: str, module: int, ec: str) -> Image.Image:
-    import qrcode
-    from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_L, ERROR_CORRECT_M, ERROR_CORRECT_Q
-
     level = {"L": ERROR_CORRECT_L, "M": ERROR_CORRECT_M, "Q": ERROR_CORRECT_Q, "H": ERROR_CORRECT_H}[ec]
     q = qrcode.QRCode(error_correction=level, box_size=1, border=0)
     q.add_data(data.encode("utf-8"))

@@ -13,6 +13,7 @@ import random
 import select
 import threading
 import time
+import tty
 from dataclasses import dataclass
 
 from devices.idcard.ga467 import Command, FrameDecoder, GA467Frame
@@ -178,7 +179,6 @@ class PtyServer:
         self.replug()
 
     def replug(self) -> None:
-        import tty
         self.unplug()
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no CR/LF translation: bytes are bytes

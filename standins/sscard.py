@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from devices.base import DeviceError, EventKind, HealthLevel, HealthResult
-from devices.idcard.sscard import PcscCardReader, read_sscard
+from devices.idcard.pcsc import PcscCardReader
+from devices.idcard.sscard import read_sscard
 from standins.vpcd_card import SocialSecurityCardApp
 
 __all__ = ["SimulatedSocialSecurityReader"]

@@ -6,6 +6,7 @@ command), and a port that vanishes (DeviceLost -> offline -> reconnect with back
 """
 from __future__ import annotations
 
+import logging
 import termios
 import time
 from typing import Any
@@ -15,6 +16,8 @@ import serial
 from devices.base import DeviceError, DeviceLost
 from devices.idcard.ga467 import FrameDecoder, GA467Frame
 from devices.idcard.reader import GA467Reader
+
+log = logging.getLogger(__name__)
 
 __all__ = ["GA467SerialReader", "SamTimeout"]
 
@@ -69,8 +72,8 @@ class GA467SerialReader(GA467Reader):
         if s is not None:
             try:
                 s.close()
-            except Exception:
-                pass
+            except Exception:  # a port already unplugged may fail to close any way
+                log.debug("ID-card reader port close failed", exc_info=True)
 
     def _exchange(self, request: GA467Frame, timeout: float) -> GA467Frame:
         retries = int(self.param("checksum_retries", 2))

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from devices.base import DeviceAdapter, DeviceError, EventKind, HealthLevel, HealthResult, PromptCallback
 from devices.idcard.ga467 import OK_CODES, Command, GA467Frame, parse_read_data, sam_error
-from devices.idcard.text_block import check_card_usable, parse_text_block
+from devices.idcard.known_answer import read_response_frame, sample_card
+from devices.idcard.text_block import check_card_usable, encode_text_block, parse_text_block
 from kiosk.domain.identity_card import IdentityCard
 
 __all__ = ["GA467Reader", "NoCard"]
@@ -120,8 +121,6 @@ class GA467Reader(DeviceAdapter):
 
     # health ---------------------------------------------------------------------------
     def _health_internal(self) -> HealthResult:
-        from devices.idcard.known_answer import read_response_frame, sample_card
-        from devices.idcard.text_block import encode_text_block
         card = sample_card()
         frame = read_response_frame(encode_text_block(card), card.photo_wlt)
         got = parse_read_data(GA467Frame.decode(frame.encode()).data)

@@ -19,8 +19,7 @@ from kiosk.domain.identity_card import NATIONS, SEX_CODES
 
 SSC_AID = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")  # "sx1.sh." + GBK 社会保障
 
-__all__ = ["SocialSecurityCard", "read_sscard", "SocialSecurityCardReader", "SimulatedSocialSecurityReader",
-           "PSAM_MESSAGE", "NotSocialSecurityCard"]
+__all__ = ["SocialSecurityCard", "read_sscard", "SocialSecurityCardReader", "PSAM_MESSAGE", "NotSocialSecurityCard"]
 
 PSAM_MESSAGE = "此社会保障卡的个人信息需要安全模块(PSAM)认证，本机未配置，请使用身份证或到人工窗口办理"
 

@@ -1,6 +1,7 @@
 """A QR scanner on a serial port that sends each code as a CR/LF-terminated line."""
 from __future__ import annotations
 
+import logging
 import termios
 from typing import Any
 
@@ -8,6 +9,8 @@ import serial
 
 from devices.base import DeviceLost, EventKind
 from devices.qr.common import QrScannerBase
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SerialQrScanner", "LineSplitter"]
 
@@ -65,8 +68,8 @@ class SerialQrScanner(QrScannerBase):
         if s is not None:
             try:
                 s.close()
-            except Exception:
-                pass
+            except Exception:  # a port already unplugged may fail to close any way
+                log.debug("QR scanner port close failed", exc_info=True)
 
     def _poll_once(self) -> None:
         s = self._serial
