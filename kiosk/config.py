@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -244,7 +244,7 @@ class LoadedConfig:
 
 def load_config_layers(
     site_file: str | os.PathLike[str] | None = None,
-    overrides: list[tuple[str, Mapping[str, Any]]] | None = None,
+    overrides: Sequence[tuple[str, Mapping[str, Any]]] | None = None,
     env: Mapping[str, str] | None = None,
     cli: Mapping[str, Any] | None = None,
     defaults_file: str | os.PathLike[str] | None = None,

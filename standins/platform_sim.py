@@ -32,10 +32,10 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -85,7 +85,9 @@ def make_ctid_token(id_type: str, id_number: str, name: str, ts: float | None = 
 
 
 def _canon(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def _iso(ts: float) -> str:
@@ -98,7 +100,7 @@ _catalog_cache: dict[str, Any] = {}
 
 
 def _catalog():
-    """The project catalog when kiosk.domain.catalog is importable, else None (validation falls back to structure only)."""
+    """The project catalog, or None when it does not load (validation falls back to structure only)."""
     with _catalog_lock:
         if "cat" not in _catalog_cache:
             try:
@@ -257,7 +259,8 @@ class SimState:
     CREATE TABLE IF NOT EXISTS nonces(kiosk_id TEXT, nonce TEXT, ts REAL, PRIMARY KEY(kiosk_id, nonce));
     CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS records(id TEXT PRIMARY KEY, kind TEXT, body TEXT, created_at REAL);
-    CREATE TABLE IF NOT EXISTS identity_tokens(token TEXT PRIMARY KEY, id_type TEXT, id_number TEXT, name TEXT, expires REAL);
+    CREATE TABLE IF NOT EXISTS identity_tokens(token TEXT PRIMARY KEY, id_type TEXT, id_number TEXT, name TEXT,
+                                               expires REAL);
     CREATE TABLE IF NOT EXISTS payments(payment_id TEXT PRIMARY KEY, item_code TEXT, amount_cents INTEGER,
         created_at REAL, expires REAL, paid_at REAL);
     CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -306,7 +309,8 @@ class SimState:
                 "rejected": self.counter("rejected"),
                 "bad_signatures": self.counter("bad_signatures"),
                 "evaluations": self.db.execute("SELECT count(*) FROM records WHERE kind='evaluation'").fetchone()[0],
-                "help_requests": self.db.execute("SELECT count(*) FROM records WHERE kind='help_request'").fetchone()[0],
+                "help_requests": self.db.execute(
+                    "SELECT count(*) FROM records WHERE kind='help_request'").fetchone()[0],
                 "home_visits": self.db.execute("SELECT count(*) FROM records WHERE kind='home_visit'").fetchone()[0],
                 "materials": sum(1 for _ in (self.dir / "materials").iterdir()),
             }
@@ -387,7 +391,10 @@ class _Handler(BaseHTTPRequestHandler):
             raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         if raw or status not in (204, 304):
-            self.send_header("Content-Type", ctype if "charset" in ctype or not ctype.startswith("text") else ctype + "; charset=utf-8")
+            self.send_header(
+                "Content-Type",
+                ctype if "charset" in ctype or not ctype.startswith("text") else ctype + "; charset=utf-8",
+            )
         self.send_header("Content-Length", str(len(raw)))
         for k, v in (headers or {}).items():
             self.send_header(k, str(v))
@@ -477,7 +484,9 @@ class _Handler(BaseHTTPRequestHandler):
             if choice == "drop":
                 self._drop()
             elif choice == "429":
-                r = problem(429, "rate_limited", "too many requests", "请求过于频繁，请稍后再试", headers={"Retry-After": "1"})
+                r = problem(
+                    429, "rate_limited", "too many requests", "请求过于频繁，请稍后再试", headers={"Retry-After": "1"}
+                )
                 self._send(r.status, r.body, r.ctype, r.headers)
             elif choice == "502":
                 self._send(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
@@ -528,7 +537,14 @@ class _Handler(BaseHTTPRequestHandler):
             with st.lock:
                 rows = st.db.execute("SELECT tracking_no, local_tracking_no, idem_key, item_code FROM applications "
                                      "ORDER BY created_at").fetchall()
-            raise Reply(200, {"applications": [dict(zip(("tracking_no", "local_tracking_no", "idempotency_key", "item_code"), r)) for r in rows]})
+            raise Reply(
+                200,
+                {
+                    "applications": [
+                        dict(zip(("tracking_no", "local_tracking_no", "idempotency_key", "item_code"), r)) for r in rows
+                    ]
+                },
+            )
         if method == "GET" and path == "/__sim/mode":
             o = srv.opts
             raise Reply(200, {"mode": o.mode, "fail_rate": o.rate(), "latency_ms": o.latency_ms})
@@ -575,10 +591,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not v.ok:
             st.bump("bad_signatures")
             msgs = {"clock_skew": "终端时间与平台相差过大，请联系技术人员校准时间"}
-            raise problem(401, v.code, "request not authenticated", msgs.get(v.code, "终端身份校验失败，请联系技术人员"))
+            raise problem(
+                401, v.code, "request not authenticated", msgs.get(v.code, "终端身份校验失败，请联系技术人员")
+            )
         with st.lock:
             try:
-                st.db.execute("INSERT INTO nonces(kiosk_id, nonce, ts) VALUES(?,?,?)", (v.kiosk_id, v.nonce, time.time()))
+                st.db.execute(
+                    "INSERT INTO nonces(kiosk_id, nonce, ts) VALUES(?,?,?)", (v.kiosk_id, v.nonce, time.time())
+                )
             except sqlite3.IntegrityError:
                 st.bump("bad_signatures")
                 raise problem(401, "nonce_replayed", "nonce already used", "终端身份校验失败，请联系技术人员") from None
@@ -648,8 +668,10 @@ class _Handler(BaseHTTPRequestHandler):
             st.db.execute("BEGIN IMMEDIATE")
             try:
                 status, resp = create(self.server.now(), key)
-                st.db.execute("INSERT INTO idem(kiosk_id, key, endpoint, body_hash, status, response) VALUES(?,?,?,?,?,?)",
-                              (kiosk_id, key, endpoint, h, status, json.dumps(resp, ensure_ascii=False)))
+                st.db.execute(
+                    "INSERT INTO idem(kiosk_id, key, endpoint, body_hash, status, response) VALUES(?,?,?,?,?,?)",
+                    (kiosk_id, key, endpoint, h, status, json.dumps(resp, ensure_ascii=False)),
+                )
                 st.db.execute("COMMIT")
             except BaseException:
                 st.db.execute("ROLLBACK")
@@ -720,8 +742,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _get_application(self, kiosk_id: str, body: bytes, q: dict, tn: str):
         st = self.server.state
         with st.lock:
-            row = st.db.execute(f"SELECT {self._STATUS_COLS} FROM applications WHERE tracking_no=? OR local_tracking_no=?",
-                                (tn, tn)).fetchone()
+            row = st.db.execute(
+                f"SELECT {self._STATUS_COLS} FROM applications WHERE tracking_no=? OR local_tracking_no=?", (tn, tn)
+            ).fetchone()
         if not row:
             raise problem(404, "not_found", "no such case", "未查到该办件，请核对办件编号")
         return 200, self._status_of(row), "application/json", {}
@@ -782,7 +805,9 @@ class _Handler(BaseHTTPRequestHandler):
         for k in ("item_code", "impl_code"):
             _req_str(data, k, errors, "事项编码不正确", required=False)
         if errors:
-            raise self._rejected(problem(422, "validation_failed", "evaluation is not valid", "评价内容有误，请按提示修改", errors))
+            raise self._rejected(
+                problem(422, "validation_failed", "evaluation is not valid", "评价内容有误，请按提示修改", errors)
+            )
         # A rating belongs to a case the platform knows: an application, a printed certificate or a payment.
         with st.lock:
             tn = data["tracking_no"]
@@ -794,7 +819,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         def create(now: float, key: str):
             eid = "EV" + secrets.token_hex(8).upper()
-            st.db.execute("INSERT INTO records VALUES(?,?,?,?)", (eid, "evaluation", json.dumps(data, ensure_ascii=False), now))
+            st.db.execute(
+                "INSERT INTO records VALUES(?,?,?,?)", (eid, "evaluation", json.dumps(data, ensure_ascii=False), now)
+            )
             return 201, {"evaluation_id": eid, "tracking_no": data["tracking_no"], "level": level,
                          "follow_up": level in BAD_LEVELS}
 
@@ -809,7 +836,9 @@ class _Handler(BaseHTTPRequestHandler):
         if "note" in data and (not isinstance(data["note"], str) or len(data["note"]) > 1000):
             errors["note"] = "备注不超过1000字"
         if errors:
-            raise self._rejected(problem(422, "validation_failed", f"{kind} is not valid", "填写内容有误，请按提示修改", errors))
+            raise self._rejected(
+                problem(422, "validation_failed", f"{kind} is not valid", "填写内容有误，请按提示修改", errors)
+            )
 
         def create(now: float, key: str):
             rid = ("HR" if kind == "help_request" else "HV") + secrets.token_hex(8).upper()
@@ -855,7 +884,11 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "ctid_qr":
             tok = data.get("token")
             if not isinstance(tok, str) or not tok:
-                raise self._rejected(problem(422, "validation_failed", "token missing", "请出示网证二维码", {"token": "请出示网证二维码"}))
+                raise self._rejected(
+                    problem(
+                        422, "validation_failed", "token missing", "请出示网证二维码", {"token": "请出示网证二维码"}
+                    )
+                )
             try:
                 if not tok.startswith(CTID_PREFIX):
                     raise ValueError
@@ -865,9 +898,19 @@ class _Handler(BaseHTTPRequestHandler):
                 if id_type not in ID_TYPES or not all(isinstance(x, str) and x for x in (id_number, name)):
                     raise ValueError
             except (ValueError, KeyError, TypeError):  # not base64, not JSON, fields missing or mistyped
-                return 200, {"verified": False, "reason": "网证二维码无法识别，请在手机上刷新网证后重新出示"}, "application/json", {}
+                return (
+                    200,
+                    {"verified": False, "reason": "网证二维码无法识别，请在手机上刷新网证后重新出示"},
+                    "application/json",
+                    {},
+                )
             if abs(time.time() - ts) > CTID_VALID_S:
-                return 200, {"verified": False, "reason": "网证二维码已过期，请在手机上刷新后重新出示"}, "application/json", {}
+                return (
+                    200,
+                    {"verified": False, "reason": "网证二维码已过期，请在手机上刷新后重新出示"},
+                    "application/json",
+                    {},
+                )
         elif method == "card_face":
             errors = _validate_applicant({**data, "phone": "13800000000"}, "x")
             errors = {k.split(".", 1)[1]: v for k, v in errors.items()}
@@ -881,15 +924,27 @@ class _Handler(BaseHTTPRequestHandler):
                 except ValueError:
                     errors["face_photo"] = "照片格式不正确，请重新拍照"
             if errors:
-                raise self._rejected(problem(422, "validation_failed", "card data incomplete", "证件或照片信息不完整", errors))
+                raise self._rejected(
+                    problem(422, "validation_failed", "card data incomplete", "证件或照片信息不完整", errors)
+                )
             if len(img) < 16 or img.startswith(b"NOMATCH"):
-                return 200, {"verified": False, "reason": "人脸与证件照片不一致，请摘下帽子和口罩，正对摄像头重试"}, "application/json", {}
+                return (
+                    200,
+                    {"verified": False, "reason": "人脸与证件照片不一致，请摘下帽子和口罩，正对摄像头重试"},
+                    "application/json",
+                    {},
+                )
             id_type, id_number, name = data["id_type"], data["id_number"], data["name"]
         else:
-            raise self._rejected(problem(422, "validation_failed", "unknown method", "核验方式不正确", {"method": "核验方式不正确"}))
+            raise self._rejected(
+                problem(422, "validation_failed", "unknown method", "核验方式不正确", {"method": "核验方式不正确"})
+            )
         token = "IT" + secrets.token_urlsafe(24)
         with st.lock:
-            st.db.execute("INSERT INTO identity_tokens VALUES(?,?,?,?,?)", (token, id_type, id_number, name, srv.now() + IDENTITY_TOKEN_S))
+            st.db.execute(
+                "INSERT INTO identity_tokens VALUES(?,?,?,?,?)",
+                (token, id_type, id_number, name, srv.now() + IDENTITY_TOKEN_S),
+            )
         return 200, {"verified": True, "identity_token": token,
                      "identity": {"id_type": id_type, "id_number": id_number, "name": name}}, "application/json", {}
 
@@ -907,7 +962,9 @@ class _Handler(BaseHTTPRequestHandler):
             row = st.db.execute("SELECT id_type, id_number, name FROM identity_tokens WHERE token=? AND expires>?",
                                 (token, srv.now())).fetchone()
         if not row:
-            raise self._rejected(problem(403, "identity_required", "identity token missing or expired", "身份核验已过期，请重新核验身份"))
+            raise self._rejected(
+                problem(403, "identity_required", "identity token missing or expired", "身份核验已过期，请重新核验身份")
+            )
         title, lines = titles[kind]
         try:
             holder = f"{mask_name(row[2])} {mask_id_number(row[1])}"
@@ -945,7 +1002,9 @@ class _Handler(BaseHTTPRequestHandler):
         def create(now: float, key: str):
             pid = "PY" + secrets.token_hex(8).upper()
             amount = 1000 + int(hashlib.sha256(data["item_code"].encode()).hexdigest(), 16) % 49000
-            st.db.execute("INSERT INTO payments VALUES(?,?,?,?,?,NULL)", (pid, data["item_code"], amount, now, now + 900))
+            st.db.execute(
+                "INSERT INTO payments VALUES(?,?,?,?,?,NULL)", (pid, data["item_code"], amount, now, now + 900)
+            )
             return 201, self._payment_json((pid, data["item_code"], amount, now, now + 900, None))
 
         return self._idempotent(kiosk_id, "payments", data, create)
@@ -953,8 +1012,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _get_payment(self, kiosk_id: str, body: bytes, q: dict, pid: str):
         st = self.server.state
         with st.lock:
-            row = st.db.execute("SELECT payment_id, item_code, amount_cents, created_at, expires, paid_at FROM payments "
-                                "WHERE payment_id=?", (pid,)).fetchone()
+            row = st.db.execute(
+                "SELECT payment_id, item_code, amount_cents, created_at, expires, paid_at FROM payments "
+                "WHERE payment_id=?",
+                (pid,),
+            ).fetchone()
         if not row:
             raise problem(404, "not_found", "no such payment", "未查到该缴费单")
         return 200, self._payment_json(row), "application/json", {}

@@ -89,7 +89,9 @@ class KioskAgent:
         self.client.will_set(status_topic(self.kiosk_id), self._status_doc(False), qos=1, retain=True)
         # A random first delay per kiosk: after a broker restart, 10,000 kiosks must not reconnect in lockstep.
         max_delay = max(1.0, fleet.reconnect_max_s)
-        self.client.reconnect_delay_set(min_delay=min(random.uniform(1.0, 3.0), max_delay), max_delay=max_delay)
+        # paho's stubs say int; its loop compares seconds and takes floats (the random first delay needs them)
+        self.client.reconnect_delay_set(min_delay=min(random.uniform(1.0, 3.0), max_delay),  # type: ignore[arg-type]
+                                        max_delay=max_delay)  # type: ignore[arg-type]
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

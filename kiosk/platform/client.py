@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -78,8 +78,9 @@ def _problem(body: bytes) -> tuple[str, str, dict[str, str]]:
         return "", "", {}
     if not isinstance(data, dict):
         return "", "", {}
-    code = data.get("code") if isinstance(data.get("code"), str) else ""
-    detail = data.get("detail") if isinstance(data.get("detail"), str) else ""
+    code_v, detail_v = data.get("code"), data.get("detail")
+    code = code_v if isinstance(code_v, str) else ""
+    detail = detail_v if isinstance(detail_v, str) else ""
     errs = data.get("errors")
     errors: dict[str, str] = {}
     if isinstance(errs, dict):
@@ -121,7 +122,7 @@ class PlatformClient:
         self.session.mount("https://", adapter)
         self.session.verify = ca_bundle if (verify_tls and ca_bundle) else bool(verify_tls)
         self.session.headers.update({"User-Agent": "qhb-kiosk/1", "Accept": "application/json"})
-        self._prefix = requests.utils.urlparse(self.base_url).path.rstrip("/")
+        self._prefix = urlparse(self.base_url).path.rstrip("/")
 
     @classmethod
     def from_config(cls, cfg: KioskConfig | None = None, base_url: str | None = None,

@@ -72,7 +72,7 @@ def verify(headers: Mapping[str, str], method: str, path: str, body: bytes | Non
     """Check signature and clock skew. Nonce replay is the caller's (stateful) check."""
     get = {k.lower(): v for k, v in headers.items()}.get
     kiosk_id, ts, nonce, alg, sig = (get(h.lower()) for h in SIGNATURE_HEADERS)
-    if not all((kiosk_id, ts, nonce, alg, sig)):
+    if not (kiosk_id and ts and nonce and alg and sig):
         return Verdict(False, "missing_signature")
     secret = secrets_by_kiosk.get(kiosk_id)
     if secret is None:
