@@ -103,7 +103,8 @@ def _target_corners(w: int, h: int, page_aspect: float, cover: float, rng: np.ra
     pts = rect @ rot.T
     pts += rng.uniform(-max_tilt, max_tilt, size=(4, 2)) * np.array([pw, ph])  # perspective
     pts += np.array([cx, cy])
-    return pts.astype(np.float32)
+    out: np.ndarray = pts.astype(np.float32)
+    return out
 
 
 def make_frame(variant: str = "good", size: tuple[int, int] = (1632, 1224), seed: int = 0,
@@ -139,7 +140,7 @@ def make_frame(variant: str = "good", size: tuple[int, int] = (1632, 1224), seed
     if variant == "glare" and corners is not None:
         c = corners.mean(axis=0) + rng.uniform(-0.1, 0.1, 2) * np.array([w, h]) * 0.3
         ax = (int(w * rng.uniform(0.08, 0.12)), int(h * rng.uniform(0.06, 0.1)))
-        spot = np.zeros((h, w), np.float32)
+        spot: np.ndarray = np.zeros((h, w), np.float32)
         cv2.ellipse(spot, (int(c[0]), int(c[1])), ax, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
         spot = cv2.GaussianBlur(spot, (0, 0), max(ax) / 6)
         frame = frame + spot[:, :, None] * 400
@@ -185,7 +186,8 @@ def _draw_face(img: np.ndarray, cx: float, cy: float, size: float) -> None:
     roi[hair] = 40
 
     def blob(x: float, y: float, rx: float, ry: float, soft: float) -> np.ndarray:
-        return np.exp(-(((xx - x) / rx) ** 2 + ((yy - y) / ry) ** 2) / (2 * soft ** 2))
+        out: np.ndarray = np.exp(-(((xx - x) / rx) ** 2 + ((yy - y) / ry) ** 2) / (2 * soft ** 2))
+        return out
 
     for dx in (-32, 32):
         ex, ey = cx + dx * s, cy - 18 * s
@@ -201,7 +203,7 @@ def make_face_frame(faces: list[tuple[float, float, float]], size: tuple[int, in
     """A BGR frame with faces at (cx, cy, width) given as fractions of the frame width/height/width."""
     rng = np.random.default_rng(seed)
     w, h = size
-    img = np.full((h, w), float(rng.uniform(105, 140)), np.float32)
+    img: np.ndarray = np.full((h, w), float(rng.uniform(105, 140)), np.float32)
     img += np.linspace(-10, 10, w, dtype=np.float32)[None, :]
     for fx, fy, fw in faces:
         _draw_face(img, fx * w, fy * h, fw * w)
@@ -209,4 +211,5 @@ def make_face_frame(faces: list[tuple[float, float, float]], size: tuple[int, in
     img = img * brightness + rng.standard_normal(img.shape, dtype=np.float32) * 2.0
     gray = np.clip(img, 0, 255).astype(np.uint8)
     tint = np.array([0.92, 1.0, 1.08], np.float32)  # warm skin-ish tint
-    return np.clip(gray[:, :, None].astype(np.float32) * tint[None, None, :], 0, 255).astype(np.uint8)
+    frame: np.ndarray = np.clip(gray[:, :, None].astype(np.float32) * tint[None, None, :], 0, 255).astype(np.uint8)
+    return frame

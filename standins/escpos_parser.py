@@ -12,6 +12,7 @@ the parser lose its place silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 __all__ = [
     "Style", "Text", "Newline", "Feed", "QrPrint", "Cut", "Raster", "StatusQuery", "Init", "Unknown",
@@ -174,7 +175,7 @@ class EscPosParser:
         self._flush_text(out)
         out.append(op)
 
-    def _set(self, **kw: object) -> None:
+    def _set(self, **kw: Any) -> None:
         self.style = replace(self.style, **kw)
 
     # -- one step -------------------------------------------------------------

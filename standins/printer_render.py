@@ -28,7 +28,7 @@ MARGIN = 24  # white paper edge around the printable area
 
 
 @functools.lru_cache(maxsize=4)
-def _font(size: int) -> ImageFont.FreeTypeFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.truetype(FONT_PATH, size)
     except OSError:  # no CJK font installed: still render ASCII legibly
@@ -50,7 +50,7 @@ def _glyph(ch: str, bold: bool, underline: bool, invert: bool, sw: int, sh: int)
     if invert:
         img = Image.eval(img, lambda v: 255 - v)
     if sw != 1 or sh != 1:
-        img = img.resize((w * sw, CELL_H * sh), Image.NEAREST)
+        img = img.resize((w * sw, CELL_H * sh), Image.Resampling.NEAREST)
     return img
 
 
@@ -63,7 +63,7 @@ def _qr_image(data: str, module: int, ec: str) -> Image.Image:
     n = len(matrix)
     img = Image.new("L", (n, n), 255)
     img.putdata([0 if cell else 255 for row in matrix for cell in row])
-    return img.resize((n * module, n * module), Image.NEAREST)
+    return img.resize((n * module, n * module), Image.Resampling.NEAREST)
 
 
 def _raster_image(op: Raster) -> Image.Image:

@@ -175,7 +175,7 @@ class OpenCvCamera(DocumentCamera):
             raise DeviceLost("camera_missing", "未检测到高拍仪，正在重新连接")
         if isinstance(self.source, int):
             fourcc = str(self.param("fourcc", "MJPG"))
-            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*fourcc[:4]))
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*fourcc[:4]))
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
@@ -200,4 +200,4 @@ class OpenCvCamera(DocumentCamera):
             ok, frame = self._cap.read()
         if not ok or frame is None:
             raise DeviceLost("no_frame", "高拍仪没有画面，正在重新连接")
-        return frame
+        return np.asarray(frame)

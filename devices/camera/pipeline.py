@@ -29,6 +29,9 @@ __all__ = ["PipelineSettings", "Detection", "ScanResult", "detect_document", "or
            "encode_jpeg_within", "process", "pages_to_pdf"]
 
 
+_SQRT2 = float(np.sqrt(2))  # ISO A-series paper: long side / short side
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     detect_size: int = 640  # long side of the copy the document is searched on
@@ -372,24 +375,24 @@ def warp_document(frame: np.ndarray, corners: np.ndarray, max_long_side: int | N
 def page_transform(corners: np.ndarray, max_long_side: int | None = None) -> tuple[tuple[int, int], np.ndarray]:
     """Output size (w, h) and the homography that maps the quadrilateral onto it (no upscaling)."""
     q = order_corners(corners)
-    wt = np.linalg.norm(q[1] - q[0])
-    wb = np.linalg.norm(q[2] - q[3])
-    hl = np.linalg.norm(q[3] - q[0])
-    hr = np.linalg.norm(q[2] - q[1])
+    wt = float(np.linalg.norm(q[1] - q[0]))
+    wb = float(np.linalg.norm(q[2] - q[3]))
+    hl = float(np.linalg.norm(q[3] - q[0]))
+    hr = float(np.linalg.norm(q[2] - q[1]))
     out_w, out_h = max(wt, wb), max(hl, hr)
     # Perspective hides the true aspect; ISO A-series paper (A4, A5: sqrt 2) is by far the most
     # common material, so a page measured within 10 % of it is given exactly that shape.
     long_, short = max(out_w, out_h), max(1.0, min(out_w, out_h))
-    if abs(long_ / short / np.sqrt(2) - 1) < 0.1:
-        long_ = short * np.sqrt(2)
+    if abs(long_ / short / _SQRT2 - 1) < 0.1:
+        long_ = short * _SQRT2
         out_w, out_h = (long_, short) if out_w >= out_h else (short, long_)
     if max_long_side and max(out_w, out_h) > max_long_side:
         s = max_long_side / max(out_w, out_h)
         out_w, out_h = out_w * s, out_h * s
-    out_w, out_h = max(8, int(round(out_w))), max(8, int(round(out_h)))
-    dst = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], np.float32)
+    w_px, h_px = max(8, int(round(out_w))), max(8, int(round(out_h)))
+    dst = np.array([[0, 0], [w_px - 1, 0], [w_px - 1, h_px - 1], [0, h_px - 1]], np.float32)
     M = cv2.getPerspectiveTransform(q.astype(np.float32), dst)
-    return (out_w, out_h), M
+    return (w_px, h_px), M
 
 
 def _small(img: np.ndarray, long_side: int, interpolation: int | None = None) -> tuple[np.ndarray, float]:
@@ -460,13 +463,13 @@ def normalise_illumination(img: np.ndarray, colour: bool) -> np.ndarray:
     """Flat-field the lighting. Text: clean grayscale; colour: the same on L, chroma kept."""
     if not colour:
         gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
-        bg = cv2.max(_background(gray), 1)
+        bg = np.maximum(_background(gray), 1)  # no zero divisors (uint8 kept)
         norm = cv2.divide(gray, bg, scale=245.0)  # saturating uint8 arithmetic
         # deepen the ink a little: values below ~60% of paper go towards black
         lut = np.clip((np.arange(256, dtype=np.float32) - 70) * (255.0 / (245 - 70)), 0, 255).astype(np.uint8)
         return cv2.LUT(norm, lut)
     # one gain per pixel for all three channels: the lamp's falloff goes, hues stay
-    bg = cv2.max(_background(cv2.extractChannel(img, 1)), 1)
+    bg = np.maximum(_background(cv2.extractChannel(img, 1)), 1)
     return cv2.divide(img, cv2.merge([bg, bg, bg]), scale=240.0)
 
 
@@ -557,8 +560,9 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     fh, fw = frame.shape[:2]
     if corners is not None:
-        det = Detection(np.asarray(corners, np.float32).reshape(4, 2), "given", [], 0.0)
-        corners, half, t = order_corners(det.corners), frame, t0
+        given = np.asarray(corners, np.float32).reshape(4, 2)
+        det = Detection(given, "given", [], 0.0)
+        corners, half, t = order_corners(given), frame, t0
         return _finish(frame, half, corners, det, s, encode, t0, t, timings, lap)
     # One cheap pass over the 8 MP frame: bilinear samples at twice the search size, then 2x2 averages
     # (enough low-pass for finding a page; the corners are refined on the full frame afterwards).
@@ -651,6 +655,7 @@ def pages_to_pdf(pages: Sequence[bytes | np.ndarray], dpi: int = 200) -> bytes:
     if not pages:
         raise ValueError("no pages")
     images = []
+    im: Image.Image
     for p in pages:
         if isinstance(p, (bytes, bytearray)):
             im = Image.open(io.BytesIO(p))

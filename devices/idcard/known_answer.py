@@ -6,6 +6,7 @@ reader encodes, decodes and compares them without touching the module.
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Any
 
 from devices.idcard.ga467 import GA467Frame
 from kiosk.domain.identity import check_digit
@@ -22,13 +23,13 @@ def sample_id_number(region: str = "370306", birth: str = "19900101", seq: str =
 
 def sample_card(**over: object) -> IdentityCard:
     """A fictitious resident card for simulators and tests."""
-    kw: dict = dict(
+    kw: dict[str, Any] = dict(
         name="张小明", sex="男", nation="汉", birth_date=_dt.date(1990, 1, 1),
         address="山东省淄博市周村区丝绸路1号", id_number=sample_id_number(),
         authority="淄博市公安局周村分局", valid_from=_dt.date(2020, 1, 1), valid_to=_dt.date(2040, 1, 1),
         photo_wlt=bytes(range(256)) * 4)
     kw.update(over)
-    return IdentityCard(**kw)  # type: ignore[arg-type]
+    return IdentityCard(**kw)
 
 
 def read_response_frame(text: bytes, photo: bytes, fingerprint: bytes | None = None) -> GA467Frame:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import cv2
+import numpy as np
 
 from devices.base import DeviceLost, HealthLevel, HealthResult, PromptCallback
 from devices.qr.common import QrScannerBase
@@ -33,7 +34,7 @@ class CameraQrScanner(QrScannerBase):
         super().__init__(settings)
         self.source = _source(self.param("source", 0))
         self.decoder = QrImageDecoder(str(self.param("decoder", "zxing")), int(self.param("max_side", 960)))
-        self._cap = None
+        self._cap: cv2.VideoCapture | None = None
         self.frames = 0
         self.eof = False
 
@@ -54,7 +55,7 @@ class CameraQrScanner(QrScannerBase):
         if cap is not None:
             cap.release()
 
-    def grab(self):
+    def grab(self) -> np.ndarray | None:
         """One frame, or None at the end of a file; DeviceLost when a live source stops."""
         cap = self._cap
         if cap is None:
@@ -96,8 +97,8 @@ class CameraQrScanner(QrScannerBase):
     def _health_external(self) -> HealthResult:
         frame = self.grab()
         ok = frame is not None
-        details = {"source": str(self.source), "frames": self.frames}
-        if ok:
+        details: dict[str, Any] = {"source": str(self.source), "frames": self.frames}
+        if frame is not None:
             details["shape"] = list(frame.shape)
         return HealthResult(ok, HealthLevel.EXTERNAL, "摄像头画面正常" if ok else "摄像头没有画面", details)
 

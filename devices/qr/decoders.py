@@ -42,7 +42,8 @@ def decode_zxing(gray: np.ndarray) -> list[Decoded]:
     import zxingcpp  # noqa: PLC0415 - only the configured backend is loaded (native library)
 
     out = []
-    for r in zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode):
+    # one BarcodeFormat is accepted at runtime (zxing-cpp >= 2.2); the 3.x stubs only name BarcodeFormats
+    for r in zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode):  # type: ignore[arg-type]
         if not r.valid:
             continue
         p = r.position
