@@ -66,14 +66,14 @@ Bare().run()
 KIOSK = CHILD_COMMON + r"""
 import statistics, tempfile
 from kiosk.config import load_config
-from kiosk.app.service import KioskService
+from kiosk.bootstrap.app import build_kiosk
 from kiosk.infra.speech import NoSpeech
 from kivy.clock import Clock
 from kivy.base import EventLoop
 from screens.app import KioskApp
 
 state = tempfile.mkdtemp(prefix="bench-kiosk-")
-svc = KioskService(load_config(), simulate=True, state_dir=state, speech=NoSpeech())
+svc = build_kiosk(load_config(), simulate=True, state_dir=state, speech=NoSpeech())
 app = KioskApp(svc)
 
 def first(dt):

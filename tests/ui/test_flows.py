@@ -24,7 +24,7 @@ def face_in_front(kiosk, tmp_path):
 
     path = tmp_path / "face.png"
     cv2.imwrite(str(path), make_face_frame([(0.5, 0.45, 0.3)], size=(1632, 1224)))
-    cam = kiosk[2].devices["camera"]
+    cam = kiosk[2].ctx.devices["camera"]
     cam.images = [str(path)]
     yield
     cam.images = []
