@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Protocol
 
 import evdev
@@ -112,7 +112,7 @@ class KeyboardWedgeQrScanner(QrScannerBase):
     driver = "evdev"
     default_poll_interval_s = 0.0
     #: Opens the configured device path; tests without /dev/uinput swap in a source of InputEvents.
-    open_source: ClassVar[Any] = evdev.InputDevice
+    open_source: ClassVar[Callable[[str], EventSource]] = evdev.InputDevice
 
     def __init__(self, settings: Any = None):
         super().__init__(settings)
