@@ -7,10 +7,20 @@ import json
 import sys
 from pathlib import Path
 
+import pydantic
 import pytest
 
-from kiosk.domain.catalog import (DEFAULT_PATH, FIELD_TYPES, FLOWS, ITEM_FIELDS, KNOWN_DOMAINS, Catalog,
-                           CatalogError, Item, load_catalog)
+from kiosk.domain.catalog import (
+    DEFAULT_PATH,
+    FIELD_TYPES,
+    FLOWS,
+    ITEM_FIELDS,
+    KNOWN_DOMAINS,
+    Catalog,
+    CatalogError,
+    Item,
+    load_catalog,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,7 +163,7 @@ def test_enabled_drops_switched_off_items(catalog):
 
 
 def test_items_are_frozen(catalog):
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         catalog.items[0].code = "QHB-RS-999"  # type: ignore[misc]
 
 

@@ -1,10 +1,16 @@
 import datetime as dt
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk.domain.identity import (
-    InvalidIdNumber, check_digit, mask_id_number, mask_name, mask_phone, validate_id_number,
+    InvalidIdNumber,
+    check_digit,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    validate_id_number,
 )
 
 

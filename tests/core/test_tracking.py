@@ -1,8 +1,16 @@
 import datetime as dt
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from kiosk.domain.tracking import ALPHABET, is_tracking_no, new_tracking_no, parse_qr_payload, qr_payload, tracking_origin
+from kiosk.domain.tracking import (
+    ALPHABET,
+    is_tracking_no,
+    new_tracking_no,
+    parse_qr_payload,
+    qr_payload,
+    tracking_origin,
+)
 
 
 def test_new_numbers_validate_and_carry_origin():

@@ -4,11 +4,22 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk.domain.receipt import (
-    OFFLINE_NOTICE, Cut, Line, Qr, QueryDocument, Receipt, ReceiptDataError,
-    compose_document, compose_receipt, plain_text, text_width, wrap_text,
+    OFFLINE_NOTICE,
+    Cut,
+    Line,
+    Qr,
+    QueryDocument,
+    Receipt,
+    ReceiptDataError,
+    compose_document,
+    compose_receipt,
+    plain_text,
+    text_width,
+    wrap_text,
 )
 from kiosk.domain.tracking import new_tracking_no, parse_qr_payload
 

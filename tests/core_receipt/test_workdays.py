@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk.config import load_config
 from kiosk.domain.workdays import WorkdayCalendar, parse_promised_limit, promised_date

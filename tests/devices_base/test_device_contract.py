@@ -7,10 +7,9 @@ import threading
 
 import pytest
 
-from kiosk.bootstrap import drivers
-from devices.base import (DeviceAdapter, DeviceError, DeviceLost, DeviceState, EventKind,
-                          HealthLevel)
+from devices.base import DeviceAdapter, DeviceError, DeviceLost, DeviceState, EventKind, HealthLevel
 from devices.diagnostics import diagnostics
+from kiosk.bootstrap import drivers
 from kiosk.config import DeviceSettings
 from kiosk.infra.backoff import Backoff
 
@@ -155,7 +154,7 @@ def test_create_from_settings_and_unknown_driver():
         drivers.create("idcard", DeviceSettings(driver="nope"))
     with pytest.raises(drivers.UnknownDriver):
         drivers.create("idcard", {})
-    for (kind, drv), target in drivers.DRIVERS.items():
+    for (_kind, drv), target in drivers.DRIVERS.items():
         assert ":" in target and target.startswith(("devices.", "standins.")), target
         # real drivers live in devices/, stand-ins apart
         assert target.startswith("standins.") == (drv == "simulated"), target

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.bootstrap import drivers
 from devices.base import DeviceLost, DeviceState, EventKind
+from kiosk.bootstrap import drivers
 from standins.camera_scenes import quad_iou
 
 from .conftest import SIZE

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.bootstrap import drivers
 from devices.camera.face import FACE_MESSAGES, FaceSettings, check_face, face_detector
+from kiosk.bootstrap import drivers
 from standins.camera_scenes import make_face_frame
 
 CASES = {

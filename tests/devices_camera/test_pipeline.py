@@ -6,7 +6,8 @@ import re
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devices.camera.pipeline import PipelineSettings, order_corners, pages_to_pdf, process
 from devices.camera.quality import MESSAGES

@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from devices.idcard.ga467 import (PREAMBLE, Command, FrameDecoder, FrameError, GA467Frame, SamError,
-                                  parse_read_data, sam_error, MalformedText)
-from standins.sam_emulator import random_noise, read_response_frame, sample_card
+from devices.idcard.ga467 import (
+    PREAMBLE,
+    Command,
+    FrameDecoder,
+    FrameError,
+    GA467Frame,
+    MalformedText,
+    SamError,
+    parse_read_data,
+    sam_error,
+)
 from devices.idcard.text_block import encode_text_block
+from standins.sam_emulator import random_noise, read_response_frame, sample_card
 
 # Request vectors from public code (protocols.md)
 REQUESTS = {

@@ -5,15 +5,15 @@ import datetime as dt
 import time
 
 import pytest
+from event_recorder import Events  # noqa: E402
 
-from kiosk.bootstrap import drivers
 from devices.base import DeviceError, DeviceState, EventKind
 from devices.idcard.ga467_serial import GA467SerialReader, SamTimeout
 from devices.idcard.reader import NoCard
-from standins.sam_emulator import random_noise, sample_card
 from devices.idcard.text_block import CardRefused
+from kiosk.bootstrap import drivers
 from kiosk.config import DeviceSettings
-from event_recorder import Events  # noqa: E402
+from standins.sam_emulator import random_noise, sample_card
 
 FAST = {"reconnect_initial_s": 0.05, "reconnect_max_s": 0.2, "timeout_s": 1.0, "poll_interval_s": 0.05}
 

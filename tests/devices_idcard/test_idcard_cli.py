@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from devices.idcard.ga467 import GA467Frame
-from standins.sam_emulator import read_response_frame, sample_card
 from devices.idcard.text_block import encode_text_block
 from kiosk.cli.main import cli
+from standins.sam_emulator import read_response_frame, sample_card
 
 
 def run(*args):

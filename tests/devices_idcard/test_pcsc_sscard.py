@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import pytest
+from event_recorder import Events as _Events  # noqa: E402
 
-from kiosk.bootstrap import drivers
 from devices.base import DeviceError, DeviceState, EventKind
 from devices.idcard.pcsc import ApduError, transmit_checked
-from standins.sam_emulator import sample_id_number
 from devices.idcard.sscard import PSAM_MESSAGE, read_sscard
+from kiosk.bootstrap import drivers
+from standins.sam_emulator import sample_id_number
 from standins.vpcd_card import SocialSecurityCardApp, VirtualCard
-from event_recorder import Events as _Events  # noqa: E402
 
 READER = "Virtual PCD 00 00"
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import queue
 
-from kiosk.bootstrap import drivers
 from devices.base import EventKind
 from devices.diagnostics import diagnostics
+from kiosk.bootstrap import drivers
 from standins.sam_emulator import sample_card
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from standins.sam_emulator import sample_card, sample_id_number
-from devices.idcard.text_block import (CardRefused, MalformedText, UnsupportedCard, check_card_usable,
-                                       encode_text_block, parse_text_block)
+from devices.idcard.text_block import (
+    CardRefused,
+    MalformedText,
+    UnsupportedCard,
+    check_card_usable,
+    encode_text_block,
+    parse_text_block,
+)
 from kiosk.domain.identity_card import NATIONS, IdentityCard, nation_name
+from standins.sam_emulator import sample_card, sample_id_number
 
 TODAY = dt.date(2026, 11, 27)
 

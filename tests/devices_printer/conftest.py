@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import socket
 import subprocess
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from standins.printer_emulator import PrinterEmulator
 from kiosk.domain.receipt import Receipt
 from kiosk.domain.tracking import new_tracking_no
+from standins.printer_emulator import PrinterEmulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FULL_ID = "370306199001011234"
@@ -49,7 +48,7 @@ class EmulatorProcess:
         self.port, self.out, self.status = port, out, status
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "EmulatorProcess":
+    def start(self) -> EmulatorProcess:
         cmd = [sys.executable, "-m", "kiosk.cli.main", "device", "printer", "emulate",
                "--port", str(self.port), "--out", str(self.out), "--status", self.status]
         self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -5,9 +5,9 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from kiosk.bootstrap import drivers
 from devices.base import DeviceState, EventKind
 from devices.printer.adapter import PrinterFault
+from kiosk.bootstrap import drivers
 from kiosk.domain.receipt import OFFLINE_NOTICE
 from kiosk.domain.tracking import parse_qr_payload
 

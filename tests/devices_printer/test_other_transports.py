@@ -6,11 +6,11 @@ import tty
 
 import pytest
 
-from kiosk.bootstrap import drivers
 from devices.base import DeviceState
 from devices.printer.adapter import PrinterFault
-from standins.printer_emulator import PrinterEmulator
+from kiosk.bootstrap import drivers
 from standins.escpos_parser import parse
+from standins.printer_emulator import PrinterEmulator
 from standins.printer_render import split_receipts
 
 

@@ -1,12 +1,24 @@
 """The emulator's ESC/POS parser: chunking does not matter, text survives, garbage never derails it."""
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devices.printer.escpos_out import blocks_to_bytes, encode_gb18030
-from standins.escpos_parser import (Cut, EscPosParser, Feed, Newline, QrPrint, StatusQuery, Text, Unknown,
-                                           merge_text, parse)
-from kiosk.domain.receipt import Cut as CutBlock, Line, Qr
+from kiosk.domain.receipt import Cut as CutBlock
+from kiosk.domain.receipt import Line, Qr
+from standins.escpos_parser import (
+    Cut,
+    EscPosParser,
+    Feed,
+    Newline,
+    QrPrint,
+    StatusQuery,
+    Text,
+    Unknown,
+    merge_text,
+    parse,
+)
 
 CJK = st.sampled_from(list("齐好办周村区便民服务站办件编号张三丰，。：（）“”【】"))
 ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E)

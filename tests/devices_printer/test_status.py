@@ -29,6 +29,6 @@ def test_a_text_byte_is_not_a_status():
 
 
 def test_fault_messages_tell_what_to_do():
-    for name, cond in NAMED_CONDITIONS.items():
+    for cond in NAMED_CONDITIONS.values():
         if cond.fault:
             assert "补打" in cond.message

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from qr_helpers import PtyPort  # type: ignore
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
-from kiosk.bootstrap import drivers
 from qr_helpers import Events, qr_frame, write_video  # type: ignore
+
 from devices.base import DeviceState, EventKind
 from devices.qr.common import Deduper
 from devices.qr.decoders import QrImageDecoder
+from kiosk.bootstrap import drivers
 
 
 @pytest.mark.parametrize("backend", ["zxing", "pyzbar"])

@@ -7,13 +7,15 @@ import os
 import threading
 
 from evdev import InputEvent, ecodes
-
-from kiosk.bootstrap import drivers
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from qr_helpers import Events  # type: ignore
+
 from devices.base import DeviceState, EventKind
-from devices.qr.serial_scanner import LineSplitter
 from devices.qr import wedge
+from devices.qr.serial_scanner import LineSplitter
 from devices.qr.wedge import KeyTranslator
+from kiosk.bootstrap import drivers
 from kiosk.domain.tracking import new_tracking_no, qr_payload
 
 FAST = {"reconnect_initial_s": 0.05, "reconnect_max_s": 0.2, "dedupe_window_s": 0.0}
@@ -212,8 +214,6 @@ def test_simulated_scanner_dedupes_and_classifies():
     assert [e.payload["text"] for e in ev.of(EventKind.CODE_SCANNED)] == ["hello", "world"]
     assert dev.statistics["operations"] == 2
 
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from qr_helpers import qr_frame, write_video  # type: ignore
 
 from kiosk.cli.main import cli
-from qr_helpers import qr_frame, write_video  # type: ignore
 
 
 @pytest.mark.parametrize("decoder", ["zxing", "pyzbar"])

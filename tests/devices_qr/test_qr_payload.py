@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk.config import DeviceSettings
 from kiosk.domain.qr_payload import MAX_PAYLOAD_CHARS, PayloadKind, PayloadRefused, QrClassifier, classify

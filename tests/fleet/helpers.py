@@ -7,8 +7,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kiosk.fleet.fleetview import FleetSnapshot, snapshot
 from kiosk.fleet.transport import make_client

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import signal
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -60,7 +60,7 @@ def test_group_push_two_agent_processes_apply_and_ack(tmp_path, broker, site_fac
             assert cfg.catalog.disabled == ["370300-QHB-001"] and cfg.announcements[0].text == "周村组今晚22点系统升级"
         assert load_effective(sites["k3"], env={}).config.catalog.disabled == []
 
-        snap = wait_snapshot(broker.url, lambda s: (s.view("qhb-k2").health or {}).get("config_version") == 1,
+        wait_snapshot(broker.url, lambda s: (s.view("qhb-k2").health or {}).get("config_version") == 1,
                              "k2 health with v1")
         r = admin("fleet", "acks", "--version", "1", "--broker", broker.url, "--json")
         out = json.loads(r.stdout)
@@ -106,7 +106,7 @@ def test_every_attack_is_refused_with_its_reason(broker, site_factory, admin_key
     site.write_text(text)
     agent = agent_factory(site)
     k2 = admin_keys[:2]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def attempt(raw: bytes, topic_target: str = "kiosk:qhb-kx") -> dict:
         before = len(watcher.acks)
@@ -212,11 +212,11 @@ def test_broker_restart_while_agents_run(broker, site_factory, admin_keys, agent
 def test_not_yet_valid_bundle_applies_once_valid(broker, site_factory, admin_keys, agent_factory, watcher):
     agent = agent_factory(site_factory("kf", broker_url=broker.url))
     # bundles carry whole seconds: compare against the instant the bundle actually names
-    start = (datetime.now(timezone.utc) + timedelta(seconds=2)).replace(microsecond=0)
+    start = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
     push(broker.url, make_bundle(admin_keys[:1], 4, {"ui": {"idle_timeout_s": 44}}, ["kiosk:qhb-kf"], not_before=start))
     first = watcher.wait(lambda a: a["kiosk_id"] == "qhb-kf" and a["version"] == 4)
     assert (first["result"], first["reason"]) == ("refused", "not_yet_valid")
     later = watcher.wait(lambda a: a["kiosk_id"] == "qhb-kf" and a["version"] == 4 and a["result"] == "applied")
-    assert datetime.now(timezone.utc) >= start and later["reason"] == "ok"
+    assert datetime.now(UTC) >= start and later["reason"] == "ok"
     assert agent.applier.effective().config.ui.idle_timeout_s == 44
     assert [a["result"] for a in watcher.acks if a["kiosk_id"] == "qhb-kf"] == ["refused", "applied"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -10,11 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.fleet.bundle import (
-    add_signature, build_signed, parse_bundle, public_key_string, sign, signing_payload,
+    add_signature,
+    build_signed,
+    parse_bundle,
+    public_key_string,
+    sign,
+    signing_payload,
 )
 from kiosk.fleet.verify import REASONS, TrustPolicy, verify_bundle
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CFG = {"catalog": {"disabled": ["ITEM-1"]}, "ui": {"idle_timeout_s": 120}}
 
 

@@ -21,7 +21,7 @@ from .helpers import admin, wait_for
 
 
 def _cert(subject: str, issuer_key, issuer_name, key, *, ca: bool, san_ip: str | None = None):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
          .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.platform.credentials import configured_credentials
 from kiosk.platform.client import PlatformClient, RetryableError
-from standins.platform_sim import start_in_thread
+from kiosk.platform.credentials import configured_credentials
 from offline_cache.catalog_cache import CatalogCache
+from standins.platform_sim import start_in_thread
 
 
 def test_refresh_stores_then_revalidates_and_survives_an_outage(tmp_path):

@@ -8,10 +8,10 @@ import time
 import pytest
 import requests
 
-from kiosk.platform.credentials import configured_credentials
 from kiosk.platform.client import PlatformClient
-from standins.platform_sim import start_in_thread
+from kiosk.platform.credentials import configured_credentials
 from offline_cache.drainer import Drainer
+from standins.platform_sim import start_in_thread
 from tests.platform.samples import application_payload
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.platform.credentials import configured_credentials
 from kiosk.platform.client import PlatformClient
+from kiosk.platform.credentials import configured_credentials
 from standins.platform_sim import start_in_thread
 
 

@@ -38,5 +38,5 @@ def application_payload(rng: random.Random | None = None, name: str = "张三丰
 def application_body(kiosk_id: str, materials=(), rng=None, local_no: str = "LQTEST") -> dict:
     p = application_payload(rng)
     return {**p, "materials": list(materials), "kiosk_id": kiosk_id,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "local_tracking_no": local_no}

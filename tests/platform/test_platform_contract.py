@@ -14,8 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from kiosk.platform.credentials import configured_credentials
 from kiosk.platform import signing
+from kiosk.platform.credentials import configured_credentials
 from standins.platform_sim import start_in_thread
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "platform-api.yaml"

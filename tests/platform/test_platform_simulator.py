@@ -9,10 +9,10 @@ import time
 import pytest
 import requests
 
+from kiosk.domain.tracking import is_tracking_no
 from kiosk.platform import signing
 from kiosk.platform.client import PermanentError, PlatformClient, RetryableError
 from standins.platform_sim import make_ctid_token, start_in_thread
-from kiosk.domain.tracking import is_tracking_no
 from tests.platform.samples import application_body
 
 
