@@ -71,7 +71,7 @@ def normalise(text: str) -> str:
     s = s.replace("(", "（").replace(")", "）")
     # Cells wrapped inside the PDF leave a space where the line broke; Chinese has none.
     s = re.sub(rf"(?<=[{_CJK}\w])\s+(?=[{_CJK}\w（）])", "", s)
-    s = re.sub(rf"\s+", "", s) if re.search(rf"[{_CJK}]", s) else s
+    s = re.sub(r"\s+", "", s) if re.search(rf"[{_CJK}]", s) else s
     while True:  # ",," after Chinese: each replacement makes the next comma follow "，"
         t = re.sub(rf"(?<=[{_CJK}]),", "，", s)
         if t == s:
