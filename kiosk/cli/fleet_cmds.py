@@ -10,6 +10,7 @@ from kiosk.cli._groups import config_option, echo_json, group
 from kiosk.config import ConfigError
 from kiosk.fleet.apply import ConfigApplier
 from kiosk.fleet.verify import TrustPolicy, Verdict, verify_bundle
+from offline_cache.drainer import open_outbox
 
 
 def register(cli: click.Group) -> None:
@@ -57,4 +58,4 @@ def register(cli: click.Group) -> None:
         """Run the kiosk's MQTT agent in the foreground (systemd: Type=notify)."""
         from kiosk.fleet.agent import run_agent  # noqa: PLC0415 - pulls paho-mqtt; only the agent needs it
 
-        sys.exit(run_agent(config_file, once=once))
+        sys.exit(run_agent(config_file, once=once, open_outbox=open_outbox))
