@@ -488,12 +488,12 @@ def test_everything_down_shows_the_calm_page_and_returns_home(ui, monkeypatch):
     app, drv, svc = ui
     app.go("home")
     drv.pump(0.2)
-    monkeypatch.setattr(svc, "everything_down", lambda: True)
+    monkeypatch.setattr(svc.station, "everything_down", lambda: True)
     svc.ctx.events.post("status")
     drv.wait_screen("out_of_service")
     oos = app.screen("out_of_service")
     assert oos.everything_down and "暂时不能使用" in oos.message and svc.ctx.config.kiosk.helper_phone in oos.message
     shot(drv, "71-everything-down")
-    monkeypatch.setattr(svc, "everything_down", lambda: False)
+    monkeypatch.setattr(svc.station, "everything_down", lambda: False)
     svc.ctx.events.post("status")
     drv.wait_screen("home")
