@@ -1,6 +1,7 @@
 """Technician mode: hidden gesture + PIN; device health, queue, platform, config version, log tail, restart."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
@@ -59,7 +60,7 @@ class TechnicianScreen(KioskScreen):
         specs = [("刷新状态", "tech-refresh", self.refresh), ("立即提交队列", "tech-drain", self.drain),
                  ("补打回执", "tech-reprint", self.reprint)]
         for kind in self.service.technician.device_kinds():
-            specs.append((f"检测 {kind}", f"tech-health-{kind}", lambda k=kind: self.health(k)))
+            specs.append((f"检测 {kind}", f"tech-health-{kind}", functools.partial(self.health, kind)))
         specs += [("查看日志", "tech-log", self.show_log), ("重启程序", "tech-restart", self.restart),
                   ("退出", "tech-exit", lambda: self.app.home(end_visit=True))]
         for text, key, fn in specs:

@@ -59,13 +59,13 @@ class HiddenGuard:
     """
 
     def on_touch_down(self, touch: Any) -> bool:
-        return False if self.opacity == 0 else super().on_touch_down(touch)  # type: ignore[misc]
+        return False if self.opacity == 0 else super().on_touch_down(touch)  # type: ignore[misc,attr-defined]
 
     def on_touch_move(self, touch: Any) -> bool:
-        return False if self.opacity == 0 else super().on_touch_move(touch)  # type: ignore[misc]
+        return False if self.opacity == 0 else super().on_touch_move(touch)  # type: ignore[misc,attr-defined]
 
     def on_touch_up(self, touch: Any) -> bool:
-        return False if self.opacity == 0 else super().on_touch_up(touch)  # type: ignore[misc]
+        return False if self.opacity == 0 else super().on_touch_up(touch)  # type: ignore[misc,attr-defined]
 
 
 class Hideable(HiddenGuard, BoxLayout):

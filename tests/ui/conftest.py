@@ -19,7 +19,6 @@ if not has_display() and os.environ.get("KIOSK_UI_OFFSCREEN") != "1":
 RENDERING = configure_kivy(1280, 800)
 
 import pytest  # noqa: E402
-
 from ui_support import ARTIFACTS, make_service  # noqa: E402,F401
 
 

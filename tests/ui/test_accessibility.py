@@ -6,9 +6,9 @@ from kivy.metrics import dp
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.label import Label
 
-from standins.ui_driver import visible
 from screens.theme import COLOUR_PAIRS, MINIMUMS, PALETTE, colour, contrast_ratio, theme
 from screens.widgets import Headline, walk
+from standins.ui_driver import visible
 
 pytestmark = pytest.mark.ui
 

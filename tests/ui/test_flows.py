@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.domain.identity_card import IdentityCard
-from kiosk.domain.tracking import is_tracking_no, parse_qr_payload
+from kiosk.domain.tracking import is_tracking_no
 
 pytestmark = pytest.mark.ui
 
@@ -466,8 +465,8 @@ def test_reader_down_shows_out_of_service_with_what_still_works(ui):
 
 def test_identify_with_electronic_id_qr(ui):
     app, drv, svc = ui
-    from standins.sam_emulator import sample_card
     from standins.platform_sim import make_ctid_token
+    from standins.sam_emulator import sample_card
 
     c = sample_card()
     app.go("guide", code=APPLY_ITEM)

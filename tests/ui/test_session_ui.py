@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ui_support import ARTIFACTS, make_service
 
 pytestmark = pytest.mark.ui
@@ -78,7 +77,7 @@ def test_technician_pin_lockout_and_panel(kiosk_clock):
     tech = app.screen("technician")
     pin = svc.ctx.config.ui.technician_pin
     wrong = "0" * len(pin) if pin != "0" * len(pin) else "1" * len(pin)
-    for i in range(svc.ctx.config.ui.technician_lockout_attempts):
+    for _ in range(svc.ctx.config.ui.technician_lockout_attempts):
         drv.type_keys(wrong)
         drv.tap("key-OK")
     assert "锁定" in tech.message and not tech.unlocked

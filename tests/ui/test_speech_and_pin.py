@@ -1,7 +1,6 @@
 """Core pieces of the UI layer that need no window: speech backends and the technician PIN gate."""
 from __future__ import annotations
 
-import os
 import stat
 import time
 from pathlib import Path
