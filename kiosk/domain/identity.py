@@ -23,6 +23,7 @@ __all__ = [
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9Xx]", re.ASCII)
 
 #: Province-level codes of GB/T 2260, plus 9x used by the 2023 foreigner
 #: permanent residence number (whose next two digits are the province code).
@@ -78,7 +79,9 @@ def validate_id_number(s: str, today: _dt.date | None = None) -> IdNumberInfo:
     s = s.strip()
     if len(s) != 18:
         raise InvalidIdNumber("length")
-    if not re.fullmatch(r"\d{17}[\dXx]", s):
+    # ASCII only: `\d` would also accept full-width (１２３) and Arabic-Indic (١٢٣) digits,
+    # which int() happily converts, so such a number would validate and then never match the platform's.
+    if not _ID_SHAPE.fullmatch(s):
         raise InvalidIdNumber("charset")
     s = s.upper()
     foreigner = s[0] == "9"

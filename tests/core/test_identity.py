@@ -85,3 +85,17 @@ def test_masking_rule():
     assert mask_name("李四") == "李*"
     assert mask_phone("13812345678") == "138****5678"
     assert mask_id_number("") == "" and mask_name(None) == ""
+
+
+_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize("table", [_FULL_WIDTH, _ARABIC_INDIC], ids=["full-width", "arabic-indic"])
+def test_only_ascii_digits_are_accepted(table):
+    good = make("37030619900101123")
+    validate_id_number(good)  # the ASCII spelling of the same number is valid
+    for foreign in (good.translate(table), good[:10] + good[10:].translate(table)):
+        with pytest.raises(InvalidIdNumber) as e:
+            validate_id_number(foreign)
+        assert e.value.reason == "charset"

@@ -24,7 +24,7 @@ def unit(name: str) -> configparser.ConfigParser:
 def test_units_are_notify_with_watchdog_and_restart():
     for name in ("qhb-kiosk.service", "qhb-kiosk-fleet.service"):
         svc = unit(name)["Service"]
-        assert svc["Type"] == "notify" and int(svc["WatchdogSec"]) > 0 and svc["Restart"] == "on-failure"
+        assert svc["Type"] == "notify" and int(svc["WatchdogSec"]) > 0 and svc["Restart"] == "always"
         assert svc["ExecStart"].startswith("/opt/qhb-kiosk/.venv/bin/kiosk ")
     assert "fleet agent" in unit("qhb-kiosk-fleet.service")["Service"]["ExecStart"]
 
