@@ -1,0 +1,29 @@
+"""The frame-gap probe's arithmetic (its use on the running app is in test_ui_thread.py)."""
+from __future__ import annotations
+
+from screens.frame_probe import FrameGapProbe, percentile, summarize_gaps
+
+
+def test_percentile_nearest_rank():
+    vals = list(range(1, 101))  # 1..100
+    assert percentile(vals, 99) == 99
+    assert percentile(vals, 50) == 50
+    assert percentile(vals, 100) == 100
+    assert percentile([], 99) == 0.0
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_probe_records_gaps_between_marks_and_keeps_the_max():
+    now = [0.0]
+    probe = FrameGapProbe(max_samples=3, clock=lambda: now[0])
+    for t in (0.0, 0.268, 0.284, 0.300, 0.316, 0.332):  # a 268 ms stall, then 16 ms frames
+        now[0] = t
+        probe.mark()
+    assert probe.frames == 3  # bounded: the oldest gaps were dropped
+    assert round(probe.max_ms) == 268  # ... but the stall is never forgotten
+    s = probe.summary()
+    assert s["frames"] == 3 and s["frame_gap_ms_max"] == 268.0 and s["frame_gap_ms_p99"] == 16.0
+    assert set(s) == {"frames", "frame_gap_ms_p50", "frame_gap_ms_p99", "frame_gap_ms_max"}
+    probe.reset()
+    assert probe.frames == 0 and probe.max_ms == 0.0
+    assert summarize_gaps([10.0, 20.0])["frame_gap_ms_p99"] == 20.0
