@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libzbar0                                              # pyzbar
   libpcsclite-dev pcscd vsmartcard-vpcd                 # pyscard + virtual reader for tests
   mosquitto                                             # fleet MQTT broker for tests
+  postgresql                                            # the fleet console's PostgreSQL path in tests
   espeak-ng                                             # offline Mandarin voice prompts
   gcc python3-dev python3-venv make                     # pyscard / evdev build from source; venv
 )
