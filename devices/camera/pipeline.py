@@ -22,7 +22,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from devices.camera.quality import Problem, QualityThresholds, check_exposure, check_sharpness, problem
+from devices.camera.quality import (
+    Problem,
+    QualityThresholds,
+    check_exposure,
+    check_sharpness,
+    frame_too_dark,
+    problem,
+)
 
 __all__ = ["PipelineSettings", "Detection", "ScanResult", "detect_document", "order_corners", "warp_document",
            "page_transform", "deskew", "normalise_illumination", "refine_corners", "is_colour_document",
@@ -576,6 +583,9 @@ def process(frame: np.ndarray, settings: PipelineSettings | None = None, *, enco
         small = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     scale = small.shape[1] / fw
     t = lap("downscale", t0)
+    if frame_too_dark(small, s.quality):  # darkness first: in the dark no page can be found
+        return ScanResult(False, [problem("too_dark")], None, "none", ms=(time.perf_counter() - t0) * 1000,
+                          timings=timings)
     det = detect_document(small, s.quality)
     t = lap("detect", t)
     if det.corners is None:

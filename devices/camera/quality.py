@@ -14,7 +14,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["Problem", "QualityThresholds", "MESSAGES", "problem", "check_exposure", "check_sharpness"]
+__all__ = ["Problem", "QualityThresholds", "MESSAGES", "problem", "check_exposure", "check_sharpness",
+           "frame_too_dark"]
 
 MESSAGES: dict[str, str] = {
     "no_document": "没有找到材料，请把材料平放在拍摄区内后重新拍摄",
@@ -47,6 +48,9 @@ class QualityThresholds:
     glare_max_frac: float = 0.015
     #: mean brightness of the document (0-255)
     dark_min_mean: float = 70.0
+    #: the whole frame's bright end (99th percentile, 0-255): below it nothing can be judged, not even
+    #: whether a page is there (paper under the kiosk's light is > 180, an empty desk > 80)
+    dark_frame_p99: float = 48.0
     #: document area / frame area
     min_area_frac: float = 0.12
     #: a corner closer than this share of the frame to an edge counts as touching it
@@ -57,11 +61,18 @@ class QualityThresholds:
         s = dict(settings or {})
         kw = {}
         for name, key in (("blur_min", "quality_blur_min"), ("glare_max_frac", "quality_glare_max_frac"),
-                          ("dark_min_mean", "quality_dark_min_mean"), ("min_area_frac", "quality_min_area_frac"),
+                          ("dark_min_mean", "quality_dark_min_mean"), ("dark_frame_p99", "quality_dark_frame_p99"),
+                          ("min_area_frac", "quality_min_area_frac"),
                           ("edge_margin_frac", "quality_edge_margin_frac")):
             if s.get(key) is not None:
                 kw[name] = float(s[key])
         return cls(**kw)
+
+
+def frame_too_dark(gray: np.ndarray, t: QualityThresholds) -> bool:
+    """A frame too dark to judge: decided before the page search, so the citizen is told to turn the
+    light on (too_dark) rather than that there is no paper (no_document), which the search would say."""
+    return float(np.percentile(gray, 99)) < t.dark_frame_p99
 
 
 def check_exposure(doc_gray: np.ndarray, t: QualityThresholds) -> list[Problem]:
