@@ -30,6 +30,10 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redactor.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        elif record.exc_text:  # rendered by an earlier handler: still redact it
+            record.exc_text = self.redactor.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redactor.redact(record.stack_info)
         extra = getattr(record, "data", None)
         if extra is not None:
             record.data = json.loads(self.redactor.redact(json.dumps(extra, ensure_ascii=False, default=str)))

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import pytest
 
 from kiosk.domain.redaction import REDACTOR
-from kiosk.domain.session import InvalidTransition, MissingIdentity, Session, State
+from kiosk.domain.session import InvalidTransition, MissingIdentity, Session, State, VisitEnded
 
 
 class FakeClock:
@@ -80,11 +80,88 @@ def test_item_first_then_identify(session):
     lambda s: s.set_form({}),
     lambda s: s.add_material("x", b"1"),
     lambda s: s.rate("满意"),
+    lambda s: s.set_face_photo(b"face"),
+    lambda s: s.submitted("LQ261127ABCDEFGH1", queued=True),
+    lambda s: s.submit_failed(),
 ])
 def test_invalid_transitions_raise(session, action):
+    """IDLE refuses every write: nothing personal can be held in it."""
     with pytest.raises(InvalidTransition):
         action(session)
     assert session.state is State.IDLE
+    d = session.data
+    assert d.face_photo is None and d.tracking_no is None and d.materials == [] and d.form == {}
+
+
+def test_each_visit_has_its_own_token(session):
+    first = session.token
+    session.choose_item("QHB-RS-001")
+    assert session.token == first  # the same visit
+    session.end("finished")
+    second = session.token
+    assert second != first and session.is_current(second) and not session.is_current(first)
+    session.end("home")  # ending an idle screen also retires whatever work it started
+    assert session.token != second
+
+
+@pytest.mark.parametrize("late", [
+    lambda s, t: s.identify(Card("王五", "11010519491231002X"), token=t),
+    lambda s, t: s.add_material("申请表", b"\xff\xd8late", token=t),
+    lambda s, t: s.set_face_photo(b"late face", token=t),
+    lambda s, t: s.submitted("LQ261127ABCDEFGH1", queued=True, token=t),
+    lambda s, t: s.submit_failed(token=t),
+    lambda s, t: s.set_form({"phone": "13800000000"}, token=t),
+    lambda s, t: s.choose_item("QHB-RS-002", token=t),
+], ids=["identify", "material", "face", "submitted", "submit_failed", "form", "choose_item"])
+def test_a_result_of_an_ended_visit_never_lands_in_the_next(session, late):
+    """Work started in visit 1 finishes while visit 2 is in the very state it would write into."""
+    full_visit_to_review(session)
+    token = session.token
+    session.end("timeout")
+    session.identify(Card("李四", "34052419800101001X"))  # the next citizen
+    session.choose_item("QHB-RS-001")
+    session.start_form()
+    session.set_form({"phone": "13912345678"})
+    session.to_materials()
+    before = (session.state, dict(session.data.form), len(session.data.materials), session.data.face_photo,
+              session.data.identity.name, session.data.item_code)
+    with pytest.raises(VisitEnded):
+        late(session, token)
+    after = (session.state, dict(session.data.form), len(session.data.materials), session.data.face_photo,
+             session.data.identity.name, session.data.item_code)
+    assert after == before
+
+
+def test_run_if_current_is_atomic_with_the_end_of_the_visit(session):
+    ran = []
+    token = session.token
+    assert session.run_if_current(token, lambda: ran.append(1))
+    session.end("finished")
+    assert not session.run_if_current(token, lambda: ran.append(2))
+    assert ran == [1]
+    assert session.run_if_current(None, lambda: ran.append(3))  # work not tied to a visit
+
+
+def test_leaving_idle_starts_clean(session):
+    session._data.form["phone"] = "13912345678"  # whatever might have slipped in while idle
+    session._data.face_photo = bytearray(b"stale")
+    session.choose_item("QHB-RS-001")
+    assert session.data.form == {} and session.data.face_photo is None
+    assert session.data.item_code == "QHB-RS-001"
+    session.end()
+    session._data.materials.append(object())  # type: ignore[arg-type]
+    session._data.materials.clear()
+    session._data.item_code = "QHB-RS-009"
+    session.identify(Card("张三", "11010519491231002X"))
+    assert session.data.item_code is None and session.state is State.IDENTIFIED
+
+
+def test_face_retake_zeroes_the_first_photo(session):
+    session.identify(Card("张三", "11010519491231002X"))
+    session.set_face_photo(b"first")
+    first = session.data.face_photo
+    session.set_face_photo(b"second")
+    assert set(first) <= {0} and bytes(session.data.face_photo) == b"second"
 
 
 def test_timeout_warns_then_wipes_everything(session, clock):
@@ -134,13 +211,17 @@ def test_no_timeout_while_submitting(session, clock):
     assert session.state is State.SUBMITTING
 
 
-def test_end_wipes_and_unregisters_names_from_redaction(session):
+def test_end_wipes_names_from_the_registry_but_keeps_redacting_them(session):
     session.identify(Card("欧阳娜娜", "11010519491231002X"))
     assert "欧阳娜娜" not in REDACTOR.redact("欧阳娜娜来了")
     wipes = []
     session.on("wipe", wipes.append)
     session.end()
     assert wipes == ["finished"]
+    # A line logged after the wipe still never carries the name; the redactor holds only its hash.
+    assert REDACTOR.redact("欧阳娜娜来了") == "[redacted]来了"
+    assert not any("欧阳娜娜" in str(v) for v in vars(REDACTOR).values())
+    REDACTOR.forget_wiped()
     assert REDACTOR.redact("欧阳娜娜来了") == "欧阳娜娜来了"
 
 
