@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac as _stdhmac
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -66,25 +67,43 @@ class Verdict:
     timestamp: int = 0
 
 
+# The shape of each header. Anything else (non-ASCII, control characters, wrong length, bad hex)
+# is answered like a wrong signature, never with an exception: the verifier faces the open network.
+_KIOSK_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}", re.ASCII)
+_NONCE_RE = re.compile(r"[!-~]{1,128}", re.ASCII)  # printable ASCII, no space
+_SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)  # SM3 and SHA-256 are both 32 bytes
+
+
 def verify(headers: Mapping[str, str], method: str, path: str, body: bytes | None,
            secrets_by_kiosk: Mapping[str, bytes], now: float | None = None,
            max_skew_s: int = MAX_SKEW_S) -> Verdict:
-    """Check signature and clock skew. Nonce replay is the caller's (stateful) check."""
-    get = {k.lower(): v for k, v in headers.items()}.get
-    kiosk_id, ts, nonce, alg, sig = (get(h.lower()) for h in SIGNATURE_HEADERS)
-    if not (kiosk_id and ts and nonce and alg and sig):
+    """Check signature and clock skew. Nonce replay is the caller's (stateful) check.
+
+    Total over its input: a malformed header of any kind is a refused Verdict, never an exception.
+    """
+    try:
+        return _verify(headers, method, path, body, secrets_by_kiosk, now, max_skew_s)
+    except (ValueError, TypeError, UnicodeError, AttributeError):
+        return Verdict(False, "bad_signature")
+
+
+def _verify(headers: Mapping[str, str], method: str, path: str, body: bytes | None,
+            secrets_by_kiosk: Mapping[str, bytes], now: float | None, max_skew_s: int) -> Verdict:
+    get = {str(k).lower(): v for k, v in headers.items()}.get
+    values = [get(h.lower()) for h in SIGNATURE_HEADERS]
+    if not all(isinstance(v, str) and v.strip() for v in values):
         return Verdict(False, "missing_signature")
+    kiosk_id, ts, nonce, alg, sig = (str(v).strip() for v in values)
+    if not (_KIOSK_ID_RE.fullmatch(kiosk_id) and _TIMESTAMP_RE.fullmatch(ts) and _NONCE_RE.fullmatch(nonce)
+            and _SIGNATURE_RE.fullmatch(sig) and alg in ALGORITHMS):
+        return Verdict(False, "bad_signature")
     secret = secrets_by_kiosk.get(kiosk_id)
     if secret is None:
         return Verdict(False, "unknown_kiosk")
-    if alg not in ALGORITHMS or len(nonce) > 128:
-        return Verdict(False, "bad_signature")
-    try:
-        ts_i = int(ts)
-    except ValueError:
-        return Verdict(False, "bad_signature")
+    ts_i = int(ts)
     expected = compute(secret, alg, canonical_string(method, path, ts, nonce, body))
-    if not _stdhmac.compare_digest(expected, sig.strip().lower()):
+    if not _stdhmac.compare_digest(expected, sig.lower()):
         return Verdict(False, "bad_signature")
     now = time.time() if now is None else now
     if abs(now - ts_i) > max_skew_s:
