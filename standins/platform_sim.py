@@ -14,7 +14,9 @@ uplink and a busy provincial platform do to a kiosk:
   without answering (``fail_rate`` share, default 0.5).
 
 ``/__sim/*`` endpoints (unsigned, not part of the contract) give tests and the
-UI a handle: ``GET /__sim/stats``, ``GET /__sim/applications``,
+UI a handle: ``GET /__sim/stats`` (with ``requests``, ``bytes_in`` and ``bytes_out``:
+the /v1 traffic since this server started, so a kiosk's cost can be counted),
+``GET /__sim/applications``,
 ``POST /__sim/mode``, ``POST /__sim/advance``, ``POST /__sim/payments/{id}/pay``.
 """
 from __future__ import annotations
@@ -276,6 +278,15 @@ class SimState:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(self.SCHEMA)
         self.lock = threading.RLock()
+        # /v1 traffic since this process started (in memory: a byte count per request is no SQLite write)
+        self.traffic = {"requests": 0, "bytes_in": 0, "bytes_out": 0}
+        self._traffic_lock = threading.Lock()
+
+    def count_traffic(self, requests: int = 0, bytes_in: int = 0, bytes_out: int = 0) -> None:
+        with self._traffic_lock:
+            self.traffic["requests"] += requests
+            self.traffic["bytes_in"] += bytes_in
+            self.traffic["bytes_out"] += bytes_out
 
     def close(self) -> None:
         with self.lock:
@@ -313,7 +324,13 @@ class SimState:
                     "SELECT count(*) FROM records WHERE kind='help_request'").fetchone()[0],
                 "home_visits": self.db.execute("SELECT count(*) FROM records WHERE kind='home_visit'").fetchone()[0],
                 "materials": sum(1 for _ in (self.dir / "materials").iterdir()),
+                **self.traffic_snapshot(),
             }
+
+    def traffic_snapshot(self) -> dict[str, int]:
+        """/v1 requests, request bytes (line, headers, body) and response bytes (status line, headers, body)."""
+        with self._traffic_lock:
+            return dict(self.traffic)
 
     def material_path(self, sha: str) -> Path:
         return self.dir / "materials" / sha
@@ -402,6 +419,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
             self._headers_buffer.append(raw)
+        if getattr(self, "_counted", False):
+            self.server.state.count_traffic(bytes_out=sum(len(b) for b in self._headers_buffer))
         self.flush_headers()
 
     def _drop(self) -> None:
@@ -458,11 +477,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         srv = self.server
+        self._counted = not self.path.startswith("/__sim/")  # the kiosk's traffic, not the test harness's
         try:
             body = self._body()
         except Reply as reply:
             self._send(reply.status, reply.body, reply.ctype, reply.headers)
             return
+        if self._counted:
+            head = len(self.raw_requestline) + sum(len(k) + len(v) + 4 for k, v in self.headers.items()) + 2
+            srv.state.count_traffic(requests=1, bytes_in=head + len(body))
         parts = urlsplit(self.path)
         path = parts.path
         if path.startswith("/__sim/"):
@@ -614,6 +637,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", r"/v1/applications/([^/]+)", self._get_application),
             ("PUT", r"/v1/materials/([^/]+)", self._put_material),
             ("GET", r"/v1/catalog", self._get_catalog),
+            ("GET", r"/v1/health", self._get_health),
             ("POST", r"/v1/evaluations", self._post_evaluation),
             ("POST", r"/v1/help-requests", self._post_help),
             ("POST", r"/v1/home-visits", self._post_home_visit),
@@ -783,6 +807,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("If-None-Match") == etag:
             return 304, None, "application/json", {"ETag": etag}
         return 200, doc, "application/json", {"ETag": etag}
+
+    def _get_health(self, kiosk_id: str, body: bytes, q: dict):
+        """Signed and tiny: the status and the platform's clock (real time, for a skew check), never cached."""
+        doc = {"status": "ok", "server_time": _iso(time.time())}
+        return 200, doc, "application/json", {"Cache-Control": "no-store"}
 
     def _post_evaluation(self, kiosk_id: str, body: bytes, q: dict):
         st = self.server.state

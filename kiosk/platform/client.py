@@ -9,18 +9,24 @@ Every failure ends as one of two exceptions, so callers decide with one ``except
 - ``PermanentError``: other 4xx. Carries the platform's problem+json ``code``,
   ``detail`` (plain Chinese for the citizen) and per-field ``errors``.
 
+The client remembers when the platform last answered (``last_contact``) and when a
+call last failed to reach it (``last_failure``), on its ``clock``: the station's
+network indicator reads these instead of probing while real calls flow.
+
 Messages never include request or response bodies: they may hold personal data.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import email.utils
+import functools
 import json
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlparse
 
 import requests
@@ -96,6 +102,21 @@ def _need(d: Any, key: str, typ: type | tuple, what: str) -> Any:
     return d[key]
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _noted(fn: _F) -> _F:
+    """A contract call whose answer fails its shape check is a failure to reach the platform, not contact."""
+    @functools.wraps(fn)
+    def call(self: PlatformClient, *args: Any, **kw: Any) -> Any:
+        try:
+            return fn(self, *args, **kw)
+        except RetryableError:
+            self._note(False)
+            raise
+    return call  # type: ignore[return-value]
+
+
 def encode_json(obj: Any) -> bytes:
     """The canonical request body: the same payload always gives the same bytes (and signature input)."""
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -107,7 +128,7 @@ class PlatformClient:
     def __init__(self, base_url: str, kiosk_id: str, secret: bytes, *, alg: str = "hmac-sm3",
                  connect_timeout: float = 3.05, read_timeout: float = 15.0, verify_tls: bool = True,
                  ca_bundle: str | None = None, pool_size: int = 4, max_response_bytes: int = DEFAULT_MAX_RESPONSE,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic):
         if alg not in signing.ALGORITHMS:
             raise ValueError(f"signature algorithm must be one of {signing.ALGORITHMS}")
         self.base_url = base_url.rstrip("/")
@@ -123,10 +144,15 @@ class PlatformClient:
         self.session.verify = ca_bundle if (verify_tls and ca_bundle) else bool(verify_tls)
         self.session.headers.update({"User-Agent": "qhb-kiosk/1", "Accept": "application/json"})
         self._prefix = urlparse(self.base_url).path.rstrip("/")
+        self.clock = clock
+        self.last_contact: float | None = None  # the platform answered (2xx/304 or a 4xx refusal)
+        self.last_failure: float | None = None  # a call did not get a usable answer (RetryableError)
+        self.reachable: bool | None = None  # how the most recent call ended (None: no call yet)
 
     @classmethod
     def from_config(cls, cfg: KioskConfig | None = None, base_url: str | None = None,
-                    credentials: Credentials | None = None) -> PlatformClient:
+                    credentials: Credentials | None = None,
+                    clock: Callable[[], float] = time.monotonic) -> PlatformClient:
         """Build from ``[platform]`` of the configuration (credentials from its credentials_file)."""
         if cfg is None:
             cfg = load_config()
@@ -135,7 +161,7 @@ class PlatformClient:
         p = cfg.platform
         return cls(base_url or p.base_url, credentials.kiosk_id, credentials.secret, alg=p.signature_alg,
                    connect_timeout=p.connect_timeout_s, read_timeout=p.read_timeout_s, verify_tls=p.verify_tls,
-                   ca_bundle=str(cfg.resolve_path(p.ca_bundle)) if p.ca_bundle else None)
+                   ca_bundle=str(cfg.resolve_path(p.ca_bundle)) if p.ca_bundle else None, clock=clock)
 
     def close(self) -> None:
         self.session.close()
@@ -150,7 +176,34 @@ class PlatformClient:
     def request(self, method: str, path: str, *, json_body: Any = None, data: bytes | None = None,
                 params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
                 idempotency_key: str | None = None, expect_json: bool = True) -> Reply:
-        """One signed request; returns a Reply for 2xx/304, raises RetryableError/PermanentError otherwise."""
+        """One signed request; returns a Reply for 2xx/304, raises RetryableError/PermanentError otherwise.
+
+        Every outcome is noted: an answer (a Reply or a 4xx refusal) is contact, a
+        RetryableError is a failure to reach the platform.
+        """
+        try:
+            reply = self._request(method, path, json_body=json_body, data=data, params=params, headers=headers,
+                                  idempotency_key=idempotency_key, expect_json=expect_json)
+        except RetryableError:
+            self._note(False)
+            raise
+        except PermanentError:
+            self._note(True)
+            raise
+        self._note(True)
+        return reply
+
+    def _note(self, answered: bool) -> None:
+        now = self.clock()
+        if answered:
+            self.last_contact = now
+        else:
+            self.last_failure = now
+        self.reachable = answered
+
+    def _request(self, method: str, path: str, *, json_body: Any = None, data: bytes | None = None,
+                 params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+                 idempotency_key: str | None = None, expect_json: bool = True) -> Reply:
         if params:
             path = f"{path}?{urlencode(params)}"
         body: bytes | None
@@ -226,6 +279,7 @@ class PlatformClient:
         raise RetryableError(f"unexpected HTTP status {st}", status=st, code=f"http_{st}")
 
     # --------------------------------------------------------------- contract
+    @_noted
     def submit_application(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
         """POST /v1/applications -> {tracking_no, status, promised_date}."""
         r = self.request("POST", "/v1/applications", json_body=body, idempotency_key=idempotency_key)
@@ -237,6 +291,7 @@ class PlatformClient:
         return {"tracking_no": r.body["tracking_no"], "status": r.body["status"],
                 "promised_date": r.body["promised_date"], "replayed": r.replayed}
 
+    @_noted
     def put_material(self, sha256: str, content: bytes) -> dict:
         """PUT /v1/materials/{sha256}: idempotent upload of one material."""
         if not _SHA.match(sha256):
@@ -246,12 +301,14 @@ class PlatformClient:
             raise RetryableError("platform acknowledged a different material", code="malformed_response")
         return r.body
 
+    @_noted
     def get_application(self, tracking_no: str) -> dict:
         r = self.request("GET", f"/v1/applications/{quote(tracking_no, safe='')}")
         _need(r.body, "tracking_no", str, "progress")
         _need(r.body, "status", str, "progress")
         return r.body
 
+    @_noted
     def search_applications(self, id_type: str, id_number: str) -> list[dict]:
         """The applicant's cases (ID number in the body, never in the URL)."""
         r = self.request("POST", "/v1/applications/search", json_body={"id_type": id_type, "id_number": id_number})
@@ -260,6 +317,7 @@ class PlatformClient:
             raise RetryableError("malformed search response from platform", code="malformed_response")
         return apps
 
+    @_noted
     def get_catalog(self, etag: str | None = None) -> tuple[str | None, dict | None]:
         """(etag, catalog) or (etag, None) when unchanged since ``etag``."""
         r = self.request("GET", "/v1/catalog", headers={"If-None-Match": etag} if etag else None)
@@ -268,21 +326,33 @@ class PlatformClient:
         _need(r.body, "items", list, "catalog")
         return r.headers.get("ETag"), r.body
 
+    @_noted
+    def health(self) -> dict:
+        """GET /v1/health -> {status, server_time}: the cheap probe (a few hundred bytes each way)."""
+        r = self.request("GET", "/v1/health")
+        _need(r.body, "status", str, "health")
+        _need(r.body, "server_time", str, "health")
+        return r.body
+
+    @_noted
     def submit_evaluation(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
         r = self.request("POST", "/v1/evaluations", json_body=body, idempotency_key=idempotency_key)
         _need(r.body, "evaluation_id", str, "evaluation")
         return r.body
 
+    @_noted
     def submit_help_request(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
         r = self.request("POST", "/v1/help-requests", json_body=body, idempotency_key=idempotency_key)
         _need(r.body, "request_id", str, "help request")
         return r.body
 
+    @_noted
     def book_home_visit(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
         r = self.request("POST", "/v1/home-visits", json_body=body, idempotency_key=idempotency_key)
         _need(r.body, "request_id", str, "home visit")
         return r.body
 
+    @_noted
     def verify_identity(self, body: Mapping[str, Any]) -> dict:
         """{verified: bool, identity_token?, identity?, reason?}."""
         r = self.request("POST", "/v1/identity/verify", json_body=body)
@@ -290,6 +360,7 @@ class PlatformClient:
             _need(r.body, "identity_token", str, "identity")
         return r.body
 
+    @_noted
     def get_certificate(self, kind: str, identity_token: str) -> dict:
         r = self.request("GET", f"/v1/certificates/{quote(kind, safe='')}", params={"identity_token": identity_token})
         _need(r.body, "title", str, "certificate")
@@ -298,10 +369,12 @@ class PlatformClient:
             raise RetryableError("malformed certificate response from platform", code="malformed_response")
         return r.body
 
+    @_noted
     def create_payment(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
         r = self.request("POST", "/v1/payments", json_body=body, idempotency_key=idempotency_key)
         return self._payment(r.body)
 
+    @_noted
     def get_payment(self, payment_id: str) -> dict:
         r = self.request("GET", f"/v1/payments/{quote(payment_id, safe='')}")
         return self._payment(r.body)

@@ -46,6 +46,13 @@ class PlatformPort(Protocol):
 
     base_url: str
     kiosk_id: str  # the kiosk's identity at the platform (the drainer stamps it on every request)
+    #: clock time (the client's clock) of the last call the platform answered (2xx/304, or a 4xx refusal):
+    #: the station's "online" comes from this, so a busy kiosk never needs a probe
+    last_contact: float | None
+    #: clock time of the last call that failed to reach it (network, timeout, 5xx/408/429, unreadable answer)
+    last_failure: float | None
+    #: whether the most recent call got an answer (None: no call yet); a failed real call makes it False at once
+    reachable: bool | None
 
     def close(self) -> None: ...
 
@@ -72,3 +79,7 @@ class PlatformPort(Protocol):
     def create_payment(self, body: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]: ...
 
     def get_payment(self, payment_id: str) -> dict[str, Any]: ...
+
+    def health(self) -> dict[str, Any]:
+        """GET /v1/health: the cheap probe, used only after a quiet spell with no other contact."""
+        ...
