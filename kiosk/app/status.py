@@ -5,8 +5,8 @@ import logging
 
 from kiosk.app.common import DOWN_STATES, FLOW_NAMES, FLOW_NEEDS, StationStatus, now_iso
 from kiosk.app.context import AppContext
+from kiosk.app.reachability import Reachability
 from kiosk.config import KioskConfig
-from kiosk.ports.platform import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +16,9 @@ class StatusService:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        # "online" from the platform calls themselves; the health probe only after a quiet spell
+        self.reachability = Reachability(lambda: ctx.platform, ctx.clock)
+        self._seen_contact: float | None = None
 
     @property
     def station(self) -> StationStatus:
@@ -31,21 +34,16 @@ class StatusService:
             ctx.status.queued = st["pending"] + st["inflight"]
             ctx.status.failed = st["failed"]
         ctx.status.online = self.platform_reachable()
-        if ctx.status.online:
-            ctx.last_platform_contact = now_iso()
         return ctx.status
 
     def platform_reachable(self) -> bool:
-        if self.ctx.platform is None:
-            return False
-        try:
-            self.ctx.platform.get_catalog(etag="probe")
-            return True
-        except PermanentError:
-            return True  # it answered, just not what we asked
-        except Exception:  # noqa: BLE001 - any other failure means "not reachable"
-            log.debug("platform probe failed", exc_info=True)
-            return False
+        """From the last answer of any platform call; a tiny health probe only when there was none for a while."""
+        online = self.reachability.check()
+        contact = self.ctx.platform.last_contact if self.ctx.platform is not None else None
+        if contact is not None and contact != self._seen_contact:
+            self._seen_contact = contact
+            self.ctx.last_platform_contact = now_iso()  # wall time for the fleet's health message
+        return online
 
     # ------------------------------------------------------------------ pushed configuration
     def apply_live_config(self, config: KioskConfig, keys: list[str]) -> None:

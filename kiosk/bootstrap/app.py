@@ -35,8 +35,10 @@ class BootWiring:
     """The concrete things behind the ports, built when the lifecycle asks for them."""
 
     def __init__(self, config: KioskConfig, *, simulate: bool = False, state_dir: str | Path | None = None,
-                 platform_url: str | None = None, device_overrides: dict[str, dict[str, Any]] | None = None) -> None:
+                 platform_url: str | None = None, device_overrides: dict[str, dict[str, Any]] | None = None,
+                 clock: Clock = time.monotonic) -> None:
         self.config = config
+        self.clock = clock  # the client notes its contacts on the app's clock (the status compares them)
         self.simulate = simulate
         self.state_dir = Path(state_dir) if state_dir else config.data_dir
         self.platform_url = platform_url
@@ -44,12 +46,14 @@ class BootWiring:
         self.simulator: SimHandle | None = None  # the embedded platform simulator (--simulate, tests, demo)
 
     def open_platform(self) -> PlatformPort:
+        """The client; with `platform_url` (`kiosk run --platform URL`) that platform and no embedded simulator."""
         url = self.platform_url
         if url is None and (self.simulate or self.config.platform.embedded_simulator):
             self.simulator = start_in_thread(self.state_dir / "platform-sim", port=0, pay_after_s=8.0,
                                              progress_step_s=20.0)
             url = self.simulator.url
-        client: PlatformPort = PlatformClient.from_config(self.config, base_url=url or self.config.platform.base_url)
+        client: PlatformPort = PlatformClient.from_config(self.config, base_url=url or self.config.platform.base_url,
+                                                          clock=self.clock)
         return client
 
     def open_outbox(self) -> OutboxPort:
@@ -95,7 +99,7 @@ def build_kiosk(config: KioskConfig, *, simulate: bool = False, state_dir: str |
                 thanks_s: float = 2.0) -> Kiosk:
     """The kiosk's services over the configured (or, with `simulate`, simulated) devices and platform; unstarted."""
     wiring = BootWiring(config, simulate=simulate, state_dir=state_dir, platform_url=platform_url,
-                        device_overrides=device_overrides)
+                        device_overrides=device_overrides, clock=clock)
     return Kiosk(config, wiring, speech=speech or make_speech(config.ui.voice_backend, config.ui.voice),
                  clock=clock, state_dir=state_dir, catalog=catalog,
                  timings=Timings(submit_wait_s=submit_wait_s, payment_timeout_s=payment_timeout_s,

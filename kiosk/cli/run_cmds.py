@@ -24,11 +24,14 @@ from screens.boot import configure_kivy
 def register(cli: click.Group) -> None:
     @cli.command("run")
     @click.option("--simulate", is_flag=True, help="Simulated devices and the embedded platform simulator.")
+    @click.option("--platform", "platform_url", metavar="URL", default=None,
+                  help="Use the platform at URL (with --simulate: instead of the embedded simulator).")
     @config_option
     @click.option("--exit-after", type=float, default=None, help="Close after N seconds (smoke tests).")
     @click.option("--screenshot", type=click.Path(dir_okay=False), default=None,
                   help="Save the first home frame as PNG (with --exit-after).")
-    def run_cmd(simulate: bool, config_file: str | None, exit_after: float | None, screenshot: str | None) -> None:
+    def run_cmd(simulate: bool, platform_url: str | None, config_file: str | None, exit_after: float | None,
+                screenshot: str | None) -> None:
         """Open the kiosk UI."""
         from kiosk.fleet.apply import load_effective  # noqa: PLC0415 - requests and the bundle crypto: not for --help
 
@@ -43,7 +46,7 @@ def register(cli: click.Group) -> None:
                        "Use `kiosk demo --out DIR` for screenshots, or run under Xvfb.", err=True)
         from kiosk.bootstrap.app import build_kiosk  # noqa: PLC0415 - drivers, outbox, requests: not for --help
 
-        service = build_kiosk(cfg, simulate=simulate)
+        service = build_kiosk(cfg, simulate=simulate, platform_url=platform_url)
         log_dir = service.ctx.state_dir / "log" if simulate else cfg.resolve_path(cfg.logging.dir)
         service.ctx.log_path = setup_logging(log_dir, cfg.logging.level, cfg.logging.max_bytes, cfg.logging.backups)
         from kivy.clock import Clock  # noqa: PLC0415 - Kivy only once the window opens
