@@ -13,6 +13,11 @@ The client remembers when the platform last answered (``last_contact``) and when
 call last failed to reach it (``last_failure``), on its ``clock``: the station's
 network indicator reads these instead of probing while real calls flow.
 
+Every call has an overall deadline (``deadline_s``), not only per-read timeouts: a
+server that drips bytes is cut off when it passes (``kiosk.platform.deadline``).
+Money amounts are checked at the client (``kiosk.domain.money``), in a payment
+order before it is sent and in the platform's answer before anyone formats them.
+
 Messages never include request or response bodies: they may hold personal data.
 """
 from __future__ import annotations
@@ -33,14 +38,19 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from kiosk.config import KioskConfig, load_config
+from kiosk.domain.money import MAX_AMOUNT_CENTS, InvalidAmount, check_amount_cents
 from kiosk.platform import signing
 from kiosk.platform.credentials import Credentials, configured_credentials
+from kiosk.platform.deadline import Deadline, watch_adapter
 from kiosk.ports.platform import PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RESPONSE = 1_000_000
 MAX_RETRY_AFTER_S = 3600.0
+#: The overall deadline of one call when none is given: a few read windows, never less than a minute
+#: (a material upload over a slow line needs that much).
+MIN_DEFAULT_DEADLINE_S = 60.0
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -128,6 +138,7 @@ class PlatformClient:
     def __init__(self, base_url: str, kiosk_id: str, secret: bytes, *, alg: str = "hmac-sm3",
                  connect_timeout: float = 3.05, read_timeout: float = 15.0, verify_tls: bool = True,
                  ca_bundle: str | None = None, pool_size: int = 4, max_response_bytes: int = DEFAULT_MAX_RESPONSE,
+                 deadline_s: float | None = None, max_amount_cents: int = MAX_AMOUNT_CENTS,
                  session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic):
         if alg not in signing.ALGORITHMS:
             raise ValueError(f"signature algorithm must be one of {signing.ALGORITHMS}")
@@ -136,9 +147,12 @@ class PlatformClient:
         self._secret = secret
         self.alg = alg
         self.timeout = (connect_timeout, read_timeout)
+        self.deadline_s = (deadline_s if deadline_s is not None
+                           else max(MIN_DEFAULT_DEADLINE_S, connect_timeout + 3 * read_timeout))
+        self.max_amount_cents = max_amount_cents
         self.max_response_bytes = max_response_bytes
         self.session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        adapter = watch_adapter(HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.verify = ca_bundle if (verify_tls and ca_bundle) else bool(verify_tls)
@@ -218,6 +232,23 @@ class PlatformClient:
         if idempotency_key:
             hdrs["Idempotency-Key"] = idempotency_key
         hdrs.update(signing.sign_headers(self.kiosk_id, self._secret, method, self._prefix + path, body, self.alg))
+        deadline = Deadline(self.deadline_s)
+        try:
+            with deadline:
+                raw, resp = self._send(method, path, body, hdrs)
+        except RetryableError:
+            if deadline.expired:
+                raise self._past_deadline() from None
+            raise
+        if deadline.expired:  # a cut connection may look like a short, complete body
+            raise self._past_deadline()
+        return self._classify(resp, raw, expect_json)
+
+    def _past_deadline(self) -> RetryableError:
+        return RetryableError(f"platform call exceeded its overall deadline of {self.deadline_s:g} s", code="timeout")
+
+    def _send(self, method: str, path: str, body: bytes | None,
+              hdrs: dict[str, str]) -> tuple[bytes, requests.Response]:
         try:
             resp = self.session.request(method, self.base_url + path, data=body, headers=hdrs,
                                         timeout=self.timeout, stream=True, allow_redirects=False)
@@ -231,7 +262,7 @@ class PlatformClient:
             raw = self._read_capped(resp)
         finally:
             resp.close()
-        return self._classify(resp, raw, expect_json)
+        return raw, resp
 
     def _read_capped(self, resp: requests.Response) -> bytes:
         chunks, total = [], 0
@@ -371,6 +402,8 @@ class PlatformClient:
 
     @_noted
     def create_payment(self, body: Mapping[str, Any], idempotency_key: str) -> dict:
+        if "amount_cents" in body:  # refused before any request, with the reason
+            check_amount_cents(body["amount_cents"], self.max_amount_cents)
         r = self.request("POST", "/v1/payments", json_body=body, idempotency_key=idempotency_key)
         return self._payment(r.body)
 
@@ -379,10 +412,13 @@ class PlatformClient:
         r = self.request("GET", f"/v1/payments/{quote(payment_id, safe='')}")
         return self._payment(r.body)
 
-    @staticmethod
-    def _payment(body: Any) -> dict:
+    def _payment(self, body: Any) -> dict:
         _need(body, "payment_id", str, "payment")
-        _need(body, "amount_cents", int, "payment")
+        try:
+            check_amount_cents(_need(body, "amount_cents", int, "payment"), self.max_amount_cents)
+        except InvalidAmount as e:
+            raise RetryableError(f"malformed payment response from platform (field {e})",
+                                 code="malformed_response") from None
         _need(body, "status", str, "payment")
         _need(body, "qr_payload", str, "payment")
         return body

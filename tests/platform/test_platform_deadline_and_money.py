@@ -1,0 +1,195 @@
+"""Every call has an overall deadline (a dripping server is cut off); money amounts are bounded integers."""
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from kiosk.domain.money import MAX_AMOUNT_CENTS, InvalidAmount, check_amount_cents
+from kiosk.platform.client import PlatformClient
+from kiosk.ports.platform import RetryableError
+
+SECRET = bytes(32)
+
+
+class DripServer:
+    """Accepts connections, reads the request, then sends its answer one byte at a time, `max_bytes` at most.
+
+    `phase` "headers" drips the status line itself; "body" sends complete headers and drips the body.
+    It records whether the client cut the connection (a send failed or the peer closed).
+    """
+
+    def __init__(self, phase: str, interval_s: float = 0.2, max_bytes: int = 100):
+        self.phase, self.interval_s, self.max_bytes = phase, interval_s, max_bytes
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.cut = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            body = b'{"tracking_no": "' + b"A" * 2000 + b'"}'
+            if self.phase == "body":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body))
+                answer = body
+            else:
+                answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Pad: " + b"p" * 5000
+            for i in range(min(self.max_bytes, len(answer))):
+                if self.stop.wait(self.interval_s):
+                    return
+                try:
+                    conn.sendall(answer[i:i + 1])
+                except OSError:
+                    self.cut.set()
+                    return
+            # the drip ran out without the client hanging up
+            conn.settimeout(self.interval_s * 20)
+            try:
+                if conn.recv(1) == b"":
+                    self.cut.set()
+            except OSError:
+                self.cut.set()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_dripping_server_is_cut_off_at_the_deadline(phase):
+    server = DripServer(phase)
+    # Each byte comes well inside the read timeout, so only the overall deadline can end the call;
+    # the drip would last 100 x 0.2 s.
+    client = PlatformClient(server.url, "k1", SECRET, read_timeout=5, deadline_s=1.5)
+    try:
+        with pytest.raises(RetryableError) as e:
+            client.get_application("SD261127AAAAAAAA0")
+        assert e.value.code == "timeout" and "overall deadline" in str(e.value)
+        assert client.reachable is False
+        assert server.cut.wait(10)  # the connection was really closed, not left dripping
+        # the client is still usable for the next call (a fresh connection, its own deadline)
+        with pytest.raises(RetryableError) as e2:
+            client.get_application("SD261127AAAAAAAA0")
+        assert "overall deadline" in str(e2.value)
+    finally:
+        client.close()
+        server.close()
+
+
+def test_default_deadline_is_at_least_a_minute_and_bounded_by_reads():
+    c = PlatformClient("http://127.0.0.1:9", "k1", SECRET, connect_timeout=3, read_timeout=15)
+    assert c.deadline_s == 60
+    c2 = PlatformClient("http://127.0.0.1:9", "k1", SECRET, connect_timeout=5, read_timeout=30)
+    assert c2.deadline_s == 95
+    c.close()
+    c2.close()
+
+
+# ------------------------------------------------------------------ money
+
+class _PaymentHandler(http.server.BaseHTTPRequestHandler):
+    amount: object = 1200
+    requests_seen = 0
+
+    def _answer(self) -> None:
+        type(self).requests_seen += 1
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        doc = {"payment_id": "PY1", "item_code": "QHB-RS-001", "currency": "CNY", "status": "unpaid",
+               "qr_payload": "https://pay.qhb.example/p/PY1"}
+        raw = json.dumps(doc)[:-1] + ', "amount_cents": ' + json.dumps(type(self).amount) + "}"
+        body = raw.encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET = _answer
+
+    def log_message(self, *a) -> None:
+        pass
+
+
+@pytest.fixture
+def pay_server():
+    _PaymentHandler.requests_seen = 0
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PaymentHandler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize("amount,reason", [
+    (10**400, "too_large"), (MAX_AMOUNT_CENTS + 1, "too_large"), (0, "not_positive"), (-100, "not_positive"),
+    (True, "type"), (12.5, "type"), ("1200", "type"),
+])
+def test_a_platform_amount_out_of_bounds_is_a_classified_error_in_a_pool_thread(pay_server, amount, reason):
+    _PaymentHandler.amount = amount
+    client = PlatformClient(pay_server, "k1", SECRET, read_timeout=5)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            for call in (lambda: client.create_payment({"item_code": "QHB-RS-001"}, "pay-1"),
+                         lambda: client.get_payment("PY1")):
+                err = pool.submit(call).exception(timeout=30)
+                assert isinstance(err, RetryableError), repr(err)
+                assert err.code == "malformed_response"
+                if not isinstance(amount, (bool, float, str)):
+                    assert reason in str(err) and "amount_cents" in str(err)
+            # the pool thread survived and still serves the next call
+            _PaymentHandler.amount = 1200
+            assert pool.submit(client.get_payment, "PY1").result(timeout=30)["amount_cents"] == 1200
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("amount,reason", [
+    (10**400, "too_large"), (0, "not_positive"), (True, "type"), (9.99, "type"), (None, "type"),
+])
+def test_an_order_amount_out_of_bounds_is_refused_before_any_request(pay_server, amount, reason):
+    client = PlatformClient(pay_server, "k1", SECRET, read_timeout=5)
+    try:
+        with pytest.raises(InvalidAmount) as e:
+            client.create_payment({"item_code": "QHB-RS-001", "amount_cents": amount}, "pay-2")
+        assert e.value.reason == reason and reason in str(e.value)
+        assert _PaymentHandler.requests_seen == 0
+        _PaymentHandler.amount = 1200
+        assert client.create_payment({"item_code": "QHB-RS-001", "amount_cents": 1200}, "pay-3")["amount_cents"] == 1200
+        assert _PaymentHandler.requests_seen == 1
+    finally:
+        client.close()
+
+
+def test_amount_rule():
+    assert check_amount_cents(1) == 1 and check_amount_cents(MAX_AMOUNT_CENTS) == MAX_AMOUNT_CENTS
+    with pytest.raises(InvalidAmount) as e:
+        check_amount_cents(10**400)
+    assert len(str(e.value)) < 100  # the 401-digit value is not in the message
