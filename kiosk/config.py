@@ -138,6 +138,9 @@ class FleetSection(BaseModel):
     tls_key: str | None = None
     max_bundle_bytes: int = Field(default=262144, gt=0)
     reconnect_max_s: float = Field(default=120, gt=0)
+    # signatures each remote command action needs (kiosk.fleet.commands); a bundle may not change them
+    command_thresholds: dict[str, int] = Field(default_factory=lambda: {
+        "screenshot": 1, "diagnostics": 1, "test-page": 1, "drain": 1, "restart": 2, "reboot": 2})
 
 
 class KioskConfig(_Section):

@@ -5,7 +5,11 @@ The scanner "types" the code and presses Enter. We open its event device with
 keystrokes), read ``InputEvent`` objects, translate key codes (``evdev.ecodes``)
 with Shift and Caps Lock to characters, and report each Enter-terminated line.
 Settings: ``device`` (/dev/input/eventN or a by-id path), ``grab`` (default
-true), ``max_line``.
+true), ``max_line``. When the grab fails (another process holds the device) the
+scanner is not read at all: its status is ``error`` with code ``grab_failed``,
+never a silent fallback to reading it ungrabbed while the window also gets the keys.
+After an unplug the reconnect loop keeps trying, and the status stays ``error``
+until a grab succeeds.
 """
 from __future__ import annotations
 
@@ -17,12 +21,12 @@ from typing import Any, ClassVar, Protocol
 import evdev
 from evdev import ecodes
 
-from devices.base import DeviceLost, EventKind
+from devices.base import DeviceError, DeviceLost, DeviceState, DeviceStatus, EventKind
 from devices.qr.common import QrScannerBase
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeyboardWedgeQrScanner", "KeyTranslator", "EventSource", "PLAIN_KEYS", "SHIFTED_KEYS"]
+__all__ = ["KeyboardWedgeQrScanner", "KeyTranslator", "ScannerNotGrabbed", "EventSource", "PLAIN_KEYS", "SHIFTED_KEYS"]
 
 
 def _key(name: str) -> int:
@@ -108,6 +112,13 @@ class EventSource(Protocol):
     def close(self) -> None: ...
 
 
+class ScannerNotGrabbed(DeviceError):
+    """The exclusive grab failed: the scanner is in ``error`` rather than read ungrabbed."""
+
+    code = "grab_failed"
+    message = "扫码枪被其他程序占用，无法独占读取，请联系技术人员"
+
+
 class KeyboardWedgeQrScanner(QrScannerBase):
     driver = "evdev"
     default_poll_interval_s = 0.0
@@ -128,13 +139,21 @@ class KeyboardWedgeQrScanner(QrScannerBase):
             dev: EventSource = type(self).open_source(str(path))
         except OSError as e:
             raise DeviceLost(detail=type(e).__name__) from None
-        self._dev, self._grabbed = dev, False
         if self.param("grab", True):
             try:
                 dev.grab()  # keystrokes go to us only
-                self._grabbed = True
-            except OSError as e:  # another process holds it: still read, but the UI sees the keys too
-                log.warning("qr scanner %s: grab failed (%s)", path, type(e).__name__)
+            except OSError as e:
+                # Another process holds it. Reading anyway would let every scanned code also reach
+                # the focused window as keystrokes (Kivy, a shell): refuse, and say so in the status.
+                dev.close()
+                err = ScannerNotGrabbed(detail=type(e).__name__)
+                log.error("qr scanner %s: exclusive grab failed (%s); not reading it", path, type(e).__name__)
+                self._stats.failure(err.code)
+                self._set_status(DeviceStatus(DeviceState.ERROR, err.code, err.message))
+                raise err from None
+            self._dev, self._grabbed = dev, True
+        else:  # configured not to grab (a scanner on its own input seat): an explicit choice, not a fallback
+            self._dev, self._grabbed = dev, False
         self.translator = KeyTranslator(self.translator.max_line)
 
     def _close_transport(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kiosk.app.remote_commands import RemoteCommands
 from kiosk.app.services import Kiosk
 from kiosk.fleet.agent import KioskAgent
 from kiosk.fleet.health import HealthProviders, adapter_devices
@@ -24,6 +25,7 @@ class FleetLink:
         self.site_file = site_file
         self.env = env
         self.agent: KioskAgent | None = None
+        self.commands = RemoteCommands(service, site_file=site_file)  # signed remote commands' executor
 
     def start(self) -> FleetLink:
         ctx = self.service.ctx
@@ -35,7 +37,8 @@ class FleetLink:
         )
         self.agent = KioskAgent(self.site_file, env=self.env, providers=providers,
                                 on_live_change=station.apply_live_config,
-                                on_restart_needed=station.request_restart_at_idle)
+                                on_restart_needed=station.request_restart_at_idle,
+                                command_executor=self.commands)
         self.agent.start()
         return self
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from kiosk.cli import admin_fleet_console
 from kiosk.cli._groups import echo_json, fail
 from kiosk.fleet.apply import check_overrides
 from kiosk.fleet.bundle import (
@@ -210,6 +211,9 @@ def acks_cmd(broker: str, username: str | None, password_file: str | None, tls_c
         click.echo(f"  {r['kiosk']}: {r['result']} {r['reason']}")
     click.echo(f"not answered ({len(out['not_answered'])}): "
                + ", ".join(f"{s['kiosk']}{'' if s['online'] else ' (offline)'}" for s in out["not_answered"]))
+
+
+admin_fleet_console.register(admin)  # command, push (bundles and commands), fleet simulate, console
 
 
 def main() -> None:

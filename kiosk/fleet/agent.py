@@ -25,6 +25,7 @@ from typing import Any
 from kiosk.config import ConfigError
 from kiosk.fleet.apply import ConfigApplier, HealthCheck
 from kiosk.fleet.bundle import BundleError, parse_bundle
+from kiosk.fleet.commands import CommandChannel, CommandExecutor, is_command_topic, thresholds_from
 from kiosk.fleet.health import HealthProviders, HealthReporter, OutboxOpener, utc_now_iso
 from kiosk.fleet.transport import ack_topic, config_topics, health_topic, make_client, status_topic
 from kiosk.fleet.trust import atomic_write_json, read_json
@@ -52,6 +53,7 @@ class KioskAgent:
         health_check: HealthCheck | None = None,
         on_live_change: Callable[[Any, list[str]], None] | None = None,
         on_restart_needed: Callable[[list[str]], None] | None = None,
+        command_executor: CommandExecutor | None = None,
     ):
         self._on_live = on_live_change
         self._on_restart = on_restart_needed
@@ -96,6 +98,11 @@ class KioskAgent:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self._threads: list[threading.Thread] = []
+        # signed remote commands (kiosk.fleet.commands): verified here, carried out by the executor
+        self.commands = CommandChannel(kiosk_id=self.kiosk_id, group=self.group, policy=self.policy,
+                                       thresholds=thresholds_from(fleet.command_thresholds),
+                                       state_dir=self.applier.state_dir, executor=command_executor,
+                                       publish=self._publish_retained)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -105,13 +112,15 @@ class KioskAgent:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        self.commands.start()
 
     def alive(self) -> bool:
         """For the systemd watchdog: our own threads are still running."""
-        return all(t.is_alive() for t in self._threads)
+        return all(t.is_alive() for t in self._threads) and self.commands.alive()
 
     def stop(self) -> None:
         self._stop.set()
+        self.commands.stop()
         if self.connected.is_set():  # a clean goodbye; the will covers crashes
             info = self.client.publish(status_topic(self.kiosk_id), self._status_doc(False), qos=1, retain=True)
             try:
@@ -128,7 +137,7 @@ class KioskAgent:
         if reason_code.is_failure:
             log.warning("broker refused the connection", extra={"reason": str(reason_code)})
             return
-        client.subscribe([(t, 1) for t in config_topics(self.kiosk_id, self.group)])
+        client.subscribe([(t, 1) for t in config_topics(self.kiosk_id, self.group) + self.commands.topics()])
         client.publish(status_topic(self.kiosk_id), self._status_doc(True), qos=1, retain=True)
         self.connected.set()
         self._publish_health()
@@ -140,7 +149,9 @@ class KioskAgent:
             log.warning("fleet broker lost; working on the current configuration", extra={"reason": str(reason_code)})
 
     def _on_message(self, client, userdata, msg) -> None:
-        if msg.payload:  # an empty retained message only clears a topic
+        if msg.payload and is_command_topic(msg.topic):
+            self.commands.receive(bytes(msg.payload), bool(msg.retain))
+        elif msg.payload:  # an empty retained message only clears a topic
             self._work.put(bytes(msg.payload))
 
     # ------------------------------------------------------------ worker
@@ -226,6 +237,15 @@ class KioskAgent:
         return self.reporter.report(config_version=self.applier.trust.current_version(),
                                     active_version=self.applier.active_version(),
                                     restart_pending=self.restart_pending)
+
+    def _publish_retained(self, topic: str, payload: bytes) -> None:
+        """A command result: retained QoS 1, waited for briefly (a reboot may follow it)."""
+        info = self.client.publish(topic, payload, qos=1, retain=True)
+        if self.connected.is_set():
+            try:
+                info.wait_for_publish(5)
+            except (RuntimeError, ValueError):
+                pass
 
     def _publish_health(self) -> None:
         if not self.connected.is_set():

@@ -26,7 +26,8 @@ PUSHED = "pushed.json"
 LAST_GOOD = "last_good.json"
 
 # A bundle may not change who it trusts or where trust is kept.
-FORBIDDEN_KEYS = ("fleet.admin_keys", "fleet.threshold", "fleet.state_dir", "fleet.max_bundle_bytes")
+FORBIDDEN_KEYS = ("fleet.admin_keys", "fleet.threshold", "fleet.state_dir", "fleet.max_bundle_bytes",
+                  "fleet.command_thresholds")
 
 # Keys the running kiosk picks up without restarting; everything else waits for a restart at idle.
 LIVE_PREFIXES = (
