@@ -14,8 +14,8 @@ uplink and a busy provincial platform do to a kiosk:
   without answering (``fail_rate`` share, default 0.5).
 
 ``/__sim/*`` endpoints (unsigned, not part of the contract) give tests and the
-UI a handle: ``GET /__sim/stats`` (with ``requests``, ``bytes_in`` and ``bytes_out``:
-the /v1 traffic since this server started, so a kiosk's cost can be counted),
+UI a handle: ``GET /__sim/stats`` (with ``requests``, ``bytes_in``, ``bytes_out`` and
+``connections``: the /v1 traffic since this server started, so a kiosk's cost can be counted),
 ``GET /__sim/applications``,
 ``POST /__sim/mode``, ``POST /__sim/advance``, ``POST /__sim/payments/{id}/pay``.
 """
@@ -279,11 +279,12 @@ class SimState:
         self.db.executescript(self.SCHEMA)
         self.lock = threading.RLock()
         # /v1 traffic since this process started (in memory: a byte count per request is no SQLite write)
-        self.traffic = {"requests": 0, "bytes_in": 0, "bytes_out": 0}
+        self.traffic = {"requests": 0, "bytes_in": 0, "bytes_out": 0, "connections": 0}
         self._traffic_lock = threading.Lock()
 
-    def count_traffic(self, requests: int = 0, bytes_in: int = 0, bytes_out: int = 0) -> None:
+    def count_traffic(self, requests: int = 0, bytes_in: int = 0, bytes_out: int = 0, connections: int = 0) -> None:
         with self._traffic_lock:
+            self.traffic["connections"] += connections
             self.traffic["requests"] += requests
             self.traffic["bytes_in"] += bytes_in
             self.traffic["bytes_out"] += bytes_out
@@ -328,7 +329,8 @@ class SimState:
             }
 
     def traffic_snapshot(self) -> dict[str, int]:
-        """/v1 requests, request bytes (line, headers, body) and response bytes (status line, headers, body)."""
+        """/v1 requests, request bytes (line, headers, body), response bytes (status line, headers, body) and
+        the TCP connections that carried them (a new connection on a real uplink costs a TLS handshake)."""
         with self._traffic_lock:
             return dict(self.traffic)
 
@@ -485,7 +487,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self._counted:
             head = len(self.raw_requestline) + sum(len(k) + len(v) + 4 for k, v in self.headers.items()) + 2
-            srv.state.count_traffic(requests=1, bytes_in=head + len(body))
+            first = not getattr(self, "_conn_counted", False)
+            self._conn_counted = True
+            srv.state.count_traffic(requests=1, bytes_in=head + len(body), connections=int(first))
         parts = urlsplit(self.path)
         path = parts.path
         if path.startswith("/__sim/"):

@@ -57,7 +57,7 @@ def test_health_unsigned_or_badly_signed_is_401(sim_proc, creds):
 
 def test_stats_count_v1_requests_and_the_exact_bytes_sent(sim_proc, creds):
     before = sim_proc.stats()
-    assert {"requests", "bytes_in", "bytes_out"} <= set(before)
+    assert {"requests", "bytes_in", "bytes_out", "connections"} <= set(before)
     # one signed request over a raw socket: everything the server writes back is what bytes_out must count
     host, port = urlsplit(sim_proc.url).hostname, urlsplit(sim_proc.url).port
     hdr = signing.sign_headers(creds.kiosk_id, creds.secret, "GET", "/v1/health", b"")
@@ -73,9 +73,13 @@ def test_stats_count_v1_requests_and_the_exact_bytes_sent(sim_proc, creds):
     assert after["requests"] - before["requests"] == 1
     assert after["bytes_out"] - before["bytes_out"] == len(received)
     assert after["bytes_in"] - before["bytes_in"] == len(req)
-    # a 401 answer is traffic too
-    requests.get(sim_proc.url + "/v1/health", timeout=10)
-    assert sim_proc.stats()["requests"] - after["requests"] == 1
+    assert after["connections"] - before["connections"] == 1
+    # a 401 answer is traffic too; two requests on one kept-alive connection are one connection
+    with requests.Session() as s:
+        s.get(sim_proc.url + "/v1/health", timeout=10)
+        s.get(sim_proc.url + "/v1/health", timeout=10)
+    last = sim_proc.stats()
+    assert last["requests"] - after["requests"] == 2 and last["connections"] - after["connections"] == 1
 
 
 def test_catalog_costs_far_more_than_health(sim_proc, creds):
