@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   xvfb xauth libgl1 libgl1-mesa-dri libegl1 libmtdev1   # Kivy's GL/EGL, headless X
+  xdotool                                               # the lockdown test presses F1, Escape, Alt+F4 under Xvfb
   fonts-wqy-microhei                                    # CJK font for UI and receipts
   libzbar0                                              # pyzbar
   libpcsclite-dev pcscd vsmartcard-vpcd                 # pyscard + virtual reader for tests
