@@ -150,6 +150,7 @@ class HealthReporter:
         doc = {
             "kiosk_id": self.cfg.kiosk.id,
             "group": self.cfg.kiosk.group,
+            "station_name": self.cfg.kiosk.station_name,  # the fleet console's kiosk list
             "online": True,
             "at": utc_now_iso(),
             "ts": time.time(),
