@@ -174,3 +174,39 @@ def test_the_kiosk_indicator_sends_nothing_while_idle_and_fresh(sim_proc, tmp_pa
         assert svc.ctx.last_platform_contact is not None
     finally:
         svc.stop()
+
+
+def test_kiosk_run_simulate_platform_url_talks_to_that_platform(sim_proc, tmp_path):
+    """`kiosk run --simulate --platform URL`: simulated devices, no embedded simulator, its status probe
+    arrives at the simulator process at URL."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["KIOSK__STORAGE__DATA_DIR"] = f'"{tmp_path}"'
+    for kind in ("IDCARD", "QR", "CAMERA"):  # the printer stays: simulated devices still come up
+        env[f"KIOSK__DEVICES__{kind}__ENABLED"] = "false"
+    before = sim_proc.stats()["requests"]
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli.main", "run", "--simulate", "--platform", sim_proc.url],
+                            env=env, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90  # a bound on waiting for the event, not a measured time
+        while sim_proc.stats()["requests"] == before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert sim_proc.stats()["requests"] > before  # the start-up health probe reached the platform at URL
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    assert "kiosk run: stopped" in err and "Traceback" not in err
+    assert not (tmp_path / "platform-sim").exists()  # no embedded simulator state
