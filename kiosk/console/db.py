@@ -444,9 +444,12 @@ class ConsoleDB:
 
     # ------------------------------------------------------------------ rollouts
     def save_rollout(self, row: dict[str, Any]) -> None:
+        """Insert a new rollout (every column) or update the given columns of an existing one."""
         row = dict(row, updated=time.time())
         with self.engine.begin() as conn:
-            self._upsert(conn, rollouts, ["id"], row)
+            fields = {k: v for k, v in row.items() if k != "id"}
+            if conn.execute(rollouts.update().where(rollouts.c.id == row["id"]).values(**fields)).rowcount == 0:
+                conn.execute(rollouts.insert().values(**row))
 
     def rollout(self, rollout_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
