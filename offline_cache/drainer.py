@@ -30,8 +30,8 @@ from kiosk.domain.tracking import is_tracking_no
 from kiosk.infra.backoff import Backoff
 from kiosk.ports.outbox import DrainReport
 from kiosk.ports.platform import PermanentError, PlatformPort, RetryableError
-from offline_cache.crypto import DecryptError, load_key, load_or_create_key
-from offline_cache.outbox import Outbox, Record
+from offline_cache.crypto import DecryptError
+from offline_cache.outbox import Outbox, Record, open_outbox_at
 
 __all__ = ["DEFER_S", "DrainReport", "Drainer", "open_outbox"]
 
@@ -135,6 +135,11 @@ class Drainer:
 
     def _deliver(self, rec: Record, rep: DrainReport) -> str:
         now = self.clock()
+        if rec.unreadable is not None:  # cannot be sent as it is; the rest keep flowing
+            self.outbox.mark_failed(rec.id, "本机保存的申请数据已损坏，无法提交，请联系工作人员", rec.unreadable)
+            rep.failed += 1
+            log.error("outbox %s (%s): dead letter: %s", rec.id, rec.kind, rec.unreadable)
+            return "failed"
         try:
             ref, result = self._send(rec)
         except _Defer as d:
@@ -161,8 +166,10 @@ class Drainer:
             log.warning("outbox %s (%s): dead letter: HTTP %s %s", rec.id, rec.kind, e.status, e.code)
             return "failed"
         except (FileNotFoundError, DecryptError) as e:
-            self.outbox.mark_failed(rec.id, "本地材料文件缺失或已损坏，请联系工作人员重新提交", type(e).__name__)
+            self.outbox.mark_failed(rec.id, "本地材料文件缺失或已损坏，请联系工作人员重新提交",
+                                    f"attachment_unreadable: {type(e).__name__}")
             rep.failed += 1
+            log.error("outbox %s (%s): dead letter: attachment unreadable (%s)", rec.id, rec.kind, type(e).__name__)
             return "failed"
         except Exception as e:  # noqa: BLE001 - logged; a bug must not lose the record: it stays pending
             log.exception("outbox %s: unexpected failure", rec.id)
@@ -234,9 +241,10 @@ def open_outbox(cfg: KioskConfig | None = None, *, db: str | os.PathLike[str] | 
                 key_file: str | os.PathLike[str] | None = None, create_key: bool = False) -> Outbox:
     """The configured outbox: ``<storage.data_dir>/outbox.db`` with the key of ``[storage] key_file``.
 
-    ``create_key``: on a kiosk's first start, create the 0600 key file when there is none.
+    ``create_key``: on a kiosk's first start, create the 0600 key file when there is none
+    (never over an existing database: see ``open_outbox_at``). A corrupt database is
+    refused here (OutboxCorruptError); only the kiosk app's start moves one aside.
     """
     cfg = cfg or load_config()
     path = key_file or cfg.resolve_path(cfg.storage.key_file)
-    key = load_or_create_key(path) if create_key else load_key(path)
-    return Outbox(db or cfg.data_dir / "outbox.db", key)
+    return open_outbox_at(db or cfg.data_dir / "outbox.db", path, create_key=create_key)

@@ -11,6 +11,7 @@ import runs one way only (outbox -> receipts).
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -25,6 +26,8 @@ __all__ = ["Receipt", "Receipts", "receipt_summary"]
 
 #: The stored receipt (the value type lives in kiosk.ports.outbox); the old name kept.
 Receipt = StoredReceipt
+
+log = logging.getLogger(__name__)
 
 
 def _masked(fn: Callable[[str], str], v: object) -> str | None:
@@ -59,12 +62,16 @@ class Receipts:
         self._load = load
 
     def get(self, local_or_platform_no: str) -> StoredReceipt | None:
+        """The receipt of a local or platform number; None when unknown or its record cannot be opened."""
         with self._lock:
             row = self._db.execute("SELECT id FROM records WHERE id=? "
                                    "UNION SELECT id FROM records WHERE platform_ref=?",
                                    (local_or_platform_no,) * 2).fetchone()
         rec = self._load(row[0]) if row else None
         if rec is None:
+            return None
+        if rec.unreadable is not None:  # nothing true could be printed from it: skipped, the list marks it
+            log.warning("receipt %s skipped: %s", rec.id, rec.unreadable)
             return None
         with self._lock:
             printed = int(self._db.execute("SELECT printed_count FROM records WHERE id=?", (rec.id,)).fetchone()[0])
@@ -81,6 +88,7 @@ class Receipts:
                        (time.time(), local_no))
 
     def recent(self, limit: int = 20) -> list[StoredReceipt]:
+        """The newest receipts; records that cannot be opened are skipped (``kiosk queue list`` marks them)."""
         with self._lock:
             nos = [str(r[0]) for r in self._db.execute(
                 "SELECT id FROM records ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()]

@@ -155,6 +155,9 @@ def check_queue(cfg: KioskConfig, open_outbox: OutboxOpener | None = None) -> Ch
     if not s.get("available"):
         return Check("queue", FAIL, "离线队列无法打开 (outbox unreadable)", s)
     age = s.get("oldest_age_s")
+    if s.get("moved_aside"):
+        return Check("queue", WARN, "离线队列数据库曾损坏，已移开并重建 (corrupt outbox moved aside): "
+                     + ", ".join(s["moved_aside"]), s)
     if s.get("failed"):
         return Check("queue", WARN, f"{s['failed']} record(s) refused by the platform need follow-up", s)
     if age is not None and age > 86400:

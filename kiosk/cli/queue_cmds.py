@@ -3,8 +3,10 @@
 Every command takes ``--db``, ``--key-file`` and ``--platform`` besides the
 configuration file, so it can be pointed at any queue and platform. Output is
 masked: no ID number, name or phone is ever printed in full.
-Exit codes: 0 ok; 1 not found; 2 configuration/key problem; 3 ``drain --once``
-left records pending.
+Exit codes: 0 ok; 1 not found; 2 configuration/key problem (a missing key, a key
+that does not open this queue); 3 ``drain --once`` left records pending; 4 the
+queue database is corrupt or unreadable. Problems are reported in one plain line,
+never a traceback. A record that cannot be decrypted is listed with a mark.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import datetime as _dt
 import functools
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -24,12 +27,14 @@ from kiosk.config import ConfigError, KioskConfig, load_config
 from kiosk.domain.identity import mask_id_number, mask_name, mask_phone
 from kiosk.platform.client import PlatformClient
 from kiosk.platform.credentials import CredentialsError, configured_credentials
-from kiosk.ports.outbox import Record
-from offline_cache.crypto import StorageKeyError, create_key_file, load_key
+from kiosk.ports.outbox import OutboxCorruptError, OutboxKeyError, Record
+from offline_cache.crypto import StorageKeyError, create_key_file
 from offline_cache.drainer import Drainer
-from offline_cache.outbox import Outbox
+from offline_cache.outbox import Outbox, open_outbox_at
 
 EXIT_REMAINING = 3
+EXIT_CORRUPT = 4
+UNREADABLE_MARK = "[无法解密 unreadable]"
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,7 +50,15 @@ def _queue_options(fn: F) -> F:
     @click.option("--platform", "platform_url", default=None, help="Platform base URL (default: [platform] base_url).")
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except OutboxKeyError as e:
+            fail(str(e), 2)
+        except OutboxCorruptError as e:
+            fail(str(e), EXIT_CORRUPT)
+        except sqlite3.DatabaseError as e:  # damage found past the open: still one line, no traceback
+            log.debug("queue database error", exc_info=True)
+            fail(f"离线队列数据库不可读 (outbox database unreadable): {e}", EXIT_CORRUPT)
     return wrapper  # type: ignore[return-value]
 
 
@@ -57,12 +70,8 @@ def _ctx(config_file: str | None, db: str | None, key_file: str | None) -> tuple
         fail(str(e), 2)
     db_path = db or cfg.data_dir / "outbox.db"
     try:
-        key = load_key(key_file or cfg.resolve_path(cfg.storage.key_file))
-    except StorageKeyError as e:
-        fail(f"存储密钥不可用: {e}", 2)
-    try:
-        return cfg, Outbox(db_path, key)
-    except ValueError as e:
+        return cfg, open_outbox_at(db_path, key_file or cfg.resolve_path(cfg.storage.key_file))
+    except (StorageKeyError, OutboxKeyError, ValueError) as e:
         fail(f"存储密钥不可用: {e}", 2)
 
 
@@ -93,6 +102,7 @@ def _masked(rec: Record) -> dict[str, Any]:
         "platform_ref": rec.platform_ref or "",
         "next_attempt_at": _when(rec.next_attempt_at) if rec.state == "pending" else "",
         "last_error": rec.last_error or "", "failure_reason": rec.failure_reason or "",
+        "unreadable": rec.unreadable or "",
     }
 
 
@@ -132,6 +142,10 @@ def register(cli: click.Group) -> None:
         if not rows:
             click.echo("(队列为空)")
         for r in rows:
+            if r["unreadable"]:
+                click.echo(f"{r['id']}  {r['kind']:<12} {r['state']:<8} x{r['attempts']}  {r['created_at']}  "
+                           f"{UNREADABLE_MARK} {r['unreadable']}")
+                continue
             click.echo(f"{r['id']}  {r['kind']:<12} {r['state']:<8} x{r['attempts']}  {r['created_at']}  "
                        f"{r['item_code'] or r['tracking_no']}  {r['name']} {r['id_number']} {r['phone']}"
                        f"{'  -> ' + r['platform_ref'] if r['platform_ref'] else ''}")
@@ -197,9 +211,13 @@ def register(cli: click.Group) -> None:
     @click.option("--key-file", "key_file", type=click.Path(dir_okay=False), default=None)
     @click.option("--aes", is_flag=True, help="A 32-byte AES-256 key instead of a 16-byte SM4 key.")
     def init_key(config_file: str | None, key_file: str | None, aes: bool) -> None:
-        """Create the per-kiosk storage key (mode 0600); refuses to overwrite."""
+        """Create the per-kiosk storage key (mode 0600); refuses to overwrite, or to start a key over a queue."""
         cfg = load_config(config_file)
         path = key_file or cfg.resolve_path(cfg.storage.key_file)
+        db_path = cfg.data_dir / "outbox.db"
+        if db_path.exists():
+            fail(f"{db_path} exists: a new key cannot read it; restore the original key file "
+                 "(or move the queue aside first)", 1)
         try:
             create_key_file(path, 32 if aes else 16)
         except FileExistsError:

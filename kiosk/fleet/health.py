@@ -72,8 +72,11 @@ def adapter_devices(adapters: Iterable[Any]) -> DeviceProvider:
 
 def queue_figures(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The health document's queue figures from an outbox's stats (OutboxPort.stats)."""
-    return {"available": True, "depth": stats.get("pending", 0) + stats.get("inflight", 0),
-            "oldest_age_s": stats.get("oldest_pending_age_s"), "failed": stats.get("failed", 0)}
+    out = {"available": True, "depth": stats.get("pending", 0) + stats.get("inflight", 0),
+           "oldest_age_s": stats.get("oldest_pending_age_s"), "failed": stats.get("failed", 0)}
+    if stats.get("moved_aside"):  # a corrupt queue was moved aside at start: the technician must look
+        out["moved_aside"] = list(stats["moved_aside"])
+    return out
 
 
 def stats_queue(stats: StatsSource) -> QueueProvider:

@@ -14,7 +14,29 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Attachment", "Record", "StoredReceipt", "DrainReport", "ReceiptsPort", "OutboxPort", "DrainerPort"]
+__all__ = ["Attachment", "Record", "StoredReceipt", "DrainReport", "ReceiptsPort", "OutboxPort", "DrainerPort",
+           "OutboxError", "OutboxFullError", "OutboxKeyError", "OutboxCorruptError", "FULL_DISK_MESSAGE"]
+
+#: What the citizen is told when the outbox refuses an enqueue because the disk is full.
+FULL_DISK_MESSAGE = "本机存储空间已满，暂时不能受理申请，请到窗口办理或联系工作人员"
+
+
+class OutboxError(Exception):
+    """The outbox cannot do what was asked; the message is one plain line for the technician."""
+
+
+class OutboxFullError(OutboxError):
+    """The disk is full: the enqueue was refused and nothing of it was committed (tell the citizen plainly)."""
+
+    citizen_message = FULL_DISK_MESSAGE
+
+
+class OutboxKeyError(OutboxError):
+    """The storage key does not open this outbox (another key), or it is missing while the database exists."""
+
+
+class OutboxCorruptError(OutboxError):
+    """The outbox database is corrupt or not an outbox database at all."""
 
 #: An attachment given to ``enqueue``: the bytes themselves or a path to read them from.
 Attachment = bytes | bytearray | memoryview | os.PathLike[str] | str
@@ -42,6 +64,7 @@ class Record:
     result: dict[str, Any] | None = field(default=None, repr=False)
     lease_owner: str | None = None
     lease_until: float | None = None
+    unreadable: str | None = None    # why the sealed payload could not be opened (the record is shown with a mark)
 
 
 @dataclass(frozen=True)

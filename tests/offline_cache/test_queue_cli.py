@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import click
+from click.testing import CliRunner
+
+from kiosk.cli import queue_cmds
 from offline_cache.outbox import Outbox
 from tests.platform.samples import application_payload
 
@@ -63,3 +69,82 @@ def test_missing_or_exposed_key_is_a_clear_exit_2(tmp_path, key_file):
     key_file.chmod(0o644)
     r = kiosk("queue", "status", "--db", str(tmp_path / "q.db"), "--key-file", str(key_file))
     assert r.returncode == 2 and "chmod 600" in r.stderr
+
+
+# ---------------------------------------------------------------- faults, each in one plain line
+
+def queue_cli():
+    root = click.Group("kiosk")
+    queue_cmds.register(root)
+    return root
+
+
+def run_queue(*args: str, env: dict | None = None):
+    return CliRunner().invoke(queue_cli(), ["queue", *args], env={"KIOSK_STORAGE_KEY": "", **(env or {})})
+
+
+def one_plain_line(r) -> str:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.output + r.stderr, r.stderr
+    return lines[0]
+
+
+def test_corrupt_wrong_key_and_missing_key_are_one_plain_line_and_non_zero(tmp_path, key, key_file):
+    db = tmp_path / "q.db"
+    ob = Outbox(db, key)
+    ob.enqueue("application", application_payload())
+    ob.close()
+    other = tmp_path / "other.key"
+    other.write_text(os.urandom(16).hex())
+    other.chmod(0o600)
+    for cmd in (["status"], ["list"], ["retry", "LQ000000000000000"], ["purge"], ["drain", "--once"]):
+        r = run_queue(*cmd, "--db", str(db), "--key-file", str(other))
+        assert r.exit_code == 2 and "does not open" in one_plain_line(r)
+    missing = tmp_path / "gone.key"
+    r = run_queue("status", "--db", str(db), "--key-file", str(missing))
+    assert r.exit_code == 2 and "missing" in one_plain_line(r) and not missing.exists()
+    # init-key never starts a key over an existing queue
+    r = run_queue("init-key", "--key-file", str(missing), env={"KIOSK__STORAGE__DATA_DIR": str(tmp_path / "d")})
+    assert r.exit_code == 0 and missing.exists()
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "outbox.db").write_bytes(b"")
+    r = run_queue("init-key", "--key-file", str(tmp_path / "k2"), env={"KIOSK__STORAGE__DATA_DIR": str(tmp_path / "d")})
+    assert r.exit_code == 1 and "exists" in one_plain_line(r) and not (tmp_path / "k2").exists()
+
+    garbage = b"\x00garbage after a power cut" * 300
+    db.write_bytes(garbage)
+    for cmd in (["status"], ["list"], ["purge"]):
+        r = run_queue(*cmd, "--db", str(db), "--key-file", str(key_file))
+        assert r.exit_code == queue_cmds.EXIT_CORRUPT and "corrupt" in one_plain_line(r)
+    assert db.read_bytes() == garbage  # a tool never moves or repairs it
+
+
+def test_list_marks_a_record_it_cannot_decrypt_and_shows_the_rest(tmp_path, key, key_file):
+    db = tmp_path / "q.db"
+    ob = Outbox(db, key)
+    bad = ob.enqueue("application", application_payload())
+    good = ob.enqueue("application", application_payload(name="欧阳娜娜"))
+    ob.close()
+    con = sqlite3.connect(db)
+    blob = bytearray(con.execute("SELECT payload FROM records WHERE id=?", (bad,)).fetchone()[0])
+    blob[-3] ^= 0x40
+    con.execute("UPDATE records SET payload=? WHERE id=?", (bytes(blob), bad))
+    con.commit()
+    con.close()
+    r = run_queue("list", "--db", str(db), "--key-file", str(key_file))
+    assert r.exit_code == 0, r.output
+    [bad_line] = [ln for ln in r.stdout.splitlines() if bad in ln]
+    assert queue_cmds.UNREADABLE_MARK in bad_line
+    assert any(good in ln and "欧***" in ln for ln in r.stdout.splitlines())
+    rows = json.loads(run_queue("list", "--json", "--db", str(db), "--key-file", str(key_file)).stdout)
+    assert [bool(x["unreadable"]) for x in rows] == [True, False]
+    st = run_queue("status", "--json", "--db", str(db), "--key-file", str(key_file))
+    assert st.exit_code == 0 and json.loads(st.stdout)["pending"] == 2
+
+
+def test_a_corrupt_queue_in_a_real_process_is_one_line_without_traceback(tmp_path, key_file):
+    db = tmp_path / "q.db"
+    db.write_bytes(b"not sqlite at all " * 100)
+    r = kiosk("queue", "status", "--db", str(db), "--key-file", str(key_file))
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 4 and len(lines) == 1 and "corrupt" in lines[0] and "Traceback" not in r.stderr
