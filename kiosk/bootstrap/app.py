@@ -23,9 +23,8 @@ from kiosk.ports.devices import DevicePort
 from kiosk.ports.outbox import DrainerPort, OutboxPort
 from kiosk.ports.platform import PlatformPort
 from kiosk.ports.speech import SpeechBackend
-from offline_cache.crypto import load_or_create_key
 from offline_cache.drainer import Drainer
-from offline_cache.outbox import Outbox
+from offline_cache.outbox import Outbox, open_outbox_at
 from standins.platform_sim import SimHandle, start_in_thread
 
 __all__ = ["BootWiring", "build_kiosk"]
@@ -60,7 +59,8 @@ class BootWiring:
         key_file = self.config.resolve_path(self.config.storage.key_file)
         if self.simulate or self.platform_url is not None:
             key_file = self.state_dir / "kiosk.key"
-        return Outbox(self.state_dir / "outbox.db", load_or_create_key(key_file))
+        # first start creates the key (never over an existing queue); a corrupt queue is moved aside
+        return open_outbox_at(self.state_dir / "outbox.db", key_file, create_key=True, recover=True)
 
     def open_drainer(self, outbox: OutboxPort, platform: PlatformPort) -> DrainerPort:
         if not isinstance(outbox, Outbox):
