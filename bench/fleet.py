@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -216,7 +217,8 @@ def run(args: argparse.Namespace) -> dict:
             plain.append(measure(f"plain r{r}".encode(), f"r{r}"))
             overrides = {"catalog": {"disabled": [f"370300-QHB-{r:03d}"]},
                          "announcements": [{"text": f"第{r + 1}轮配置：自助服务区全天开放。"}]}
-            raw = sign(build_signed(overrides, r + 1, [f"group:g{g}" for g in range(args.groups)]), [key]).to_bytes()
+            raw = sign(build_signed(overrides, r + 1, [f"group:g{g}" for g in range(args.groups)],
+                                    expires=datetime.now(UTC) + timedelta(days=7)), [key]).to_bytes()
             bundle_size = len(raw)
             signed.append(measure(raw, f"v{r + 1}"))
         mem = {"broker_rss_kb": mem_kb(broker.pid), "broker_hwm_kb": mem_kb(broker.pid, "VmHWM"),

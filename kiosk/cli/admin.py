@@ -5,10 +5,11 @@ broker and watch the fleet answer. Never runs on a kiosk.
 """
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +29,8 @@ from kiosk.fleet.bundle import (
     public_key_string,
     sign,
 )
+from kiosk.fleet.pushable import describe_forbidden, forbidden_keys
+from kiosk.fleet.verify import MAX_VALIDITY, check_expiry
 
 if TYPE_CHECKING:  # pragma: no cover
     from kiosk.fleet.fleetview import FleetSnapshot
@@ -49,6 +52,20 @@ def _iso(value: str | None, what: str) -> datetime | None:
         raise click.BadParameter(f"{what} must be ISO 8601, e.g. 2026-12-31T18:00:00+08:00") from None
 
 
+_RELATIVE = re.compile(r"^(\d{1,4})([dh])$")
+
+
+def _expiry(value: str, now: datetime) -> datetime:
+    """--expires: an ISO 8601 time, or a duration from now such as 7d or 36h."""
+    m = _RELATIVE.match(value.strip())
+    if m:
+        n = int(m.group(1))
+        return now + (timedelta(days=n) if m.group(2) == "d" else timedelta(hours=n))
+    t = _iso(value, "--expires")
+    assert t is not None
+    return t
+
+
 @admin.command("keygen")
 @click.option("--out", "out", required=True, help="Writes OUT.key (private, 0600) and OUT.pub.")
 def keygen(out: str) -> None:
@@ -67,20 +84,35 @@ def keygen(out: str) -> None:
               help="Private key file; repeat to add several signatures.")
 @click.option("--version", "version", required=True, type=int, help="Bundle version, above every earlier one.")
 @click.option("--target", "targets", multiple=True, required=True, help="all | group:NAME | kiosk:ID (repeatable).")
-@click.option("--expires", default=None, help="ISO 8601 expiry time.")
+@click.option("--expires", required=True,
+              help=f"Expiry: ISO 8601 time, or 7d / 36h from now; at most {MAX_VALIDITY.days} days after signing.")
 @click.option("--not-before", "not_before", default=None, help="ISO 8601 start of validity.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
 @click.option("--no-check", is_flag=True, help="Do not validate CONFIG against the schema before signing.")
 def sign_cmd(config_file: str, keys: tuple[str, ...], version: int, targets: tuple[str, ...],
-             expires: str | None, not_before: str | None, out: str, no_check: bool) -> None:
-    """Sign a TOML file of configuration overrides into a bundle."""
+             expires: str, not_before: str | None, out: str, no_check: bool) -> None:
+    """Sign a TOML file of configuration overrides into a bundle.
+
+    Refuses what every kiosk would refuse: keys that are not pushable
+    (forbidden_key) and an expiry more than 30 days after signing (expiry_too_long).
+    """
     try:
         with open(config_file, "rb") as f:
             overrides = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         fail(f"{config_file}: not valid TOML: {e}")
+    bad = forbidden_keys(overrides)
+    if bad:  # even with --no-check: no kiosk accepts these, whatever its site file says
+        fail(f"{config_file} would be refused by kiosks (forbidden_key):\n  {describe_forbidden(bad)}")
+    issued_at = datetime.now(UTC).replace(microsecond=0)
+    expires_at = _expiry(expires, issued_at)
+    expiry = check_expiry(issued_at, expires_at, issued_at)
+    if expiry is not None:
+        fail(f"--expires {expires} would be refused by kiosks ({expiry[0]}): {expiry[1]}")
+    if expires_at <= issued_at:
+        fail(f"--expires {expires} is already past")
     if not no_check:
-        problem = check_overrides(overrides, site_file=None, env={})
+        problem = check_overrides(overrides, site_file=None, env={}, only_touched=True)
         if problem:
             fail(f"{config_file} would be refused by kiosks (invalid_content):\n  {problem}\n"
                  "fix it, or pass --no-check if the kiosks' site files make it valid")
@@ -88,7 +120,7 @@ def sign_cmd(config_file: str, keys: tuple[str, ...], version: int, targets: tup
         priv = [load_private_key(k) for k in keys]
         signed = build_signed(
             overrides, version, list(targets),
-            expires=_iso(expires, "--expires"), not_before=_iso(not_before, "--not-before"),
+            expires=expires_at, not_before=_iso(not_before, "--not-before"), issued_at=issued_at,
             issued_by=[public_key_string(k.public_key()) for k in priv],
         )
         bundle = sign(signed, priv)

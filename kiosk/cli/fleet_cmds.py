@@ -9,7 +9,7 @@ import click
 from kiosk.cli._groups import config_option, echo_json, group
 from kiosk.config import ConfigError
 from kiosk.fleet.apply import ConfigApplier
-from kiosk.fleet.verify import TrustPolicy, Verdict, verify_bundle
+from kiosk.fleet.verify import TrustPolicy, Verdict
 from offline_cache.drainer import open_outbox
 
 
@@ -40,8 +40,7 @@ def register(cli: click.Group) -> None:
         except OSError as e:
             verdict = Verdict(False, "malformed", None, f"cannot read bundle: {e.strerror}")
         else:
-            verdict = verify_bundle(raw, policy, applier.trust.current_version(),
-                                    content_check=applier.content_check)
+            verdict = applier.verify(raw, policy)
         out = verdict.as_json() | {"detail": verdict.detail}
         code = 0 if verdict.accepted else 1
         if verdict.accepted and do_apply:

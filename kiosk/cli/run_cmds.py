@@ -33,7 +33,9 @@ def register(cli: click.Group) -> None:
     def run_cmd(simulate: bool, platform_url: str | None, config_file: str | None, exit_after: float | None,
                 screenshot: str | None) -> None:
         """Open the kiosk UI."""
-        from kiosk.fleet.apply import load_effective  # noqa: PLC0415 - requests and the bundle crypto: not for --help
+        from kiosk.fleet.apply import boot_ready, boot_started, load_effective  # noqa: PLC0415 - requests, bundle crypto
+
+        boot_started(config_file)  # boot counter: two starts without READY under pushed restart keys -> last good
 
         try:
             cfg = load_effective(config_file).config  # site file + the last confirmed fleet bundle
@@ -68,6 +70,7 @@ def register(cli: click.Group) -> None:
                            err=True)
             service.start(background=True)  # catalog, platform, outbox, devices: after the first frame
             _arm_watchdog(Clock, cfg.kiosk.station_name)
+            boot_ready(config_file)  # READY: the configuration this start runs with has booted
             if cfg.fleet.enabled:
                 from kiosk.app.fleet_link import FleetLink  # noqa: PLC0415 - paho only with the fleet on
 

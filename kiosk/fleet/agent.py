@@ -2,7 +2,10 @@
 
 The network loop (paho, own thread) only queues messages; one worker thread
 verifies and applies them in version order so a slow health check never stalls
-keep-alives. The kiosk works on its current configuration whenever the broker is
+keep-alives. A message over the size limit is dropped before anything parses it
+(and acknowledged ``too_large``), and the work queue is bounded: when it is full
+the oldest message is dropped with a log line (retained bundles come back on the
+next reconnect). The kiosk works on its current configuration whenever the broker is
 away; paho reconnects with exponential backoff, and because every subscription is
 made again on connect, retained bundles bring a returning kiosk up to date.
 """
@@ -23,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import ConfigError
+from kiosk.fleet import boot_guard
 from kiosk.fleet.apply import ConfigApplier, HealthCheck
 from kiosk.fleet.bundle import BundleError, parse_bundle
 from kiosk.fleet.commands import CommandChannel, CommandExecutor, is_command_topic, thresholds_from
 from kiosk.fleet.health import HealthProviders, HealthReporter, OutboxOpener, utc_now_iso
 from kiosk.fleet.transport import ack_topic, config_topics, health_topic, make_client, status_topic
 from kiosk.fleet.trust import atomic_write_json, read_json
-from kiosk.fleet.verify import TrustPolicy, verify_bundle
+from kiosk.fleet.verify import TrustPolicy
 from kiosk.infra import systemd
 from kiosk.infra.logs import setup_logging
 
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 SEEN_FILE = "seen.json"
 SEEN_MAX = 200
 HISTORY_MAX = 10
+WORK_MAX = 32  # queued messages; at most WORK_MAX x max_bundle_bytes held while the worker is busy
 
 
 class KioskAgent:
@@ -69,7 +74,9 @@ class KioskAgent:
         self.restart_pending: list[str] = []
         self.connected = threading.Event()
         self._stop = threading.Event()
-        self._work: queue.Queue[bytes] = queue.Queue()
+        self._work: queue.Queue[bytes] = queue.Queue(maxsize=WORK_MAX)
+        self.dropped = 0  # messages dropped: over the size limit, or the oldest of a full queue
+        self._boot_report_lock = threading.Lock()
         # not_yet_valid bundles, re-checked on each tick
         self._pending_future: dict[str, tuple[bytes, datetime | None]] = {}
         self._lock = threading.Lock()
@@ -140,6 +147,7 @@ class KioskAgent:
         client.subscribe([(t, 1) for t in config_topics(self.kiosk_id, self.group) + self.commands.topics()])
         client.publish(status_topic(self.kiosk_id), self._status_doc(True), qos=1, retain=True)
         self.connected.set()
+        self._report_boot_failure()
         self._publish_health()
         log.info("fleet broker connected", extra={"host": self.addr.host})
 
@@ -149,10 +157,41 @@ class KioskAgent:
             log.warning("fleet broker lost; working on the current configuration", extra={"reason": str(reason_code)})
 
     def _on_message(self, client, userdata, msg) -> None:
-        if msg.payload and is_command_topic(msg.topic):
+        if not msg.payload:  # an empty retained message only clears a topic
+            return
+        if len(msg.payload) > self.policy.max_bytes:  # dropped before anything parses it
+            self._refuse_oversize(msg.payload, msg.topic)
+        elif is_command_topic(msg.topic):
             self.commands.receive(bytes(msg.payload), bool(msg.retain))
-        elif msg.payload:  # an empty retained message only clears a topic
-            self._work.put(bytes(msg.payload))
+        else:
+            self._enqueue(bytes(msg.payload))
+
+    def _enqueue(self, raw: bytes) -> None:
+        """Bounded: a full queue drops its oldest message (logged) to make room."""
+        while True:
+            try:
+                self._work.put_nowait(raw)
+                return
+            except queue.Full:
+                try:
+                    self._work.get_nowait()
+                except queue.Empty:
+                    continue
+                self.dropped += 1
+                log.warning("fleet work queue full; oldest message dropped", extra={"limit": WORK_MAX})
+
+    def _refuse_oversize(self, payload: bytes, topic: str) -> None:
+        self.dropped += 1
+        log.warning("fleet message over the size limit dropped unparsed",
+                    extra={"bytes": len(payload), "limit": self.policy.max_bytes, "topic": topic})
+        if is_command_topic(topic):
+            return  # commands answer on their own topic; an unreadable one has nothing to answer
+        digest = hashlib.sha256(payload).hexdigest()
+        with self._lock:
+            if digest in self._seen:
+                return
+        self._ack(digest, {"version": None, "reason": "too_large", "result": "refused",
+                           "detail": f"{len(payload)} bytes, limit {self.policy.max_bytes}"}, remember=True)
 
     # ------------------------------------------------------------ worker
     def _worker(self) -> None:
@@ -180,8 +219,7 @@ class KioskAgent:
         with self._lock:
             if digest in self._seen:
                 return None
-        verdict = verify_bundle(raw, self.policy, self.applier.trust.current_version(),
-                                content_check=self.applier.content_check)
+        verdict = self.applier.verify(raw, self.policy)
         if verdict.reason == "not_yet_valid":  # answered once, re-checked when it becomes valid
             already = digest in self._pending_future
             self._pending_future[digest] = (raw, verdict.bundle_not_before)
@@ -217,6 +255,19 @@ class KioskAgent:
             ack["recent"] = [{k: e[k] for k in ("version", "result", "reason", "at")} for e in self.history]
         self.client.publish(ack_topic(self.kiosk_id), json.dumps(ack, ensure_ascii=False), qos=1, retain=True)
         log.info("bundle %s", ack["result"], extra={"version": ack["version"], "reason": ack["reason"]})
+
+    def _report_boot_failure(self) -> None:
+        """A restart-key layer that never reached READY was undone (kiosk.fleet.boot_guard): say so once."""
+        with self._boot_report_lock:
+            report = boot_guard.failure_report(self.applier.state_dir)
+            if report is None or not self.connected.is_set():
+                return
+            version = report.get("version")
+            with self._lock:
+                digest = next((d for d, e in self._seen.items() if e.get("version") == version), f"boot-v{version}")
+            self._ack(digest, {"version": version, "result": "rolled_back", "reason": "restart_failed",
+                               "detail": boot_guard.describe(report)[:300]}, remember=True)
+            boot_guard.clear_failure(self.applier.state_dir)
 
     # ------------------------------------------------------------ live changes and restarts
     def _live_changed(self, cfg: Any, keys: list[str]) -> None:
@@ -261,14 +312,15 @@ class KioskAgent:
                 now = datetime.now(UTC)
                 for raw, not_before in list(self._pending_future.values()):
                     if not_before is None or now >= not_before:
-                        self._work.put(raw)
+                        self._enqueue(raw)
+                self._report_boot_failure()
             except Exception:
                 log.exception("health report failed")
 
 
 def _version_or_zero(raw: bytes) -> int:
     try:
-        return parse_bundle(raw, max_bytes=1 << 30).version
+        return parse_bundle(raw).version  # the default limit: only messages under it are ever queued
     except BundleError:
         return 0  # malformed: handle() refuses it with its reason
     except Exception:  # noqa: BLE001 - logged; ordering a batch must never stop the worker

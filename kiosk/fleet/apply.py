@@ -5,6 +5,11 @@ overrides < environment/CLI). The active layer is ``state_dir/pushed.json``; the
 one that last passed its health check is ``state_dir/last_good.json``. A bundle
 replaces the whole pushed layer: it is the complete remote configuration for its
 targets, so the outcome never depends on which earlier bundles a kiosk saw.
+
+What a bundle may change at all is the allow-list in ``kiosk.fleet.pushable``.
+Before a bundle takes effect, the configuration it would produce runs through the
+production check (``kiosk.infra.production``) when ``[ui] production`` is on, and
+keys that need a restart arm the boot counter (``kiosk.fleet.boot_guard``).
 """
 from __future__ import annotations
 
@@ -12,22 +17,23 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from kiosk.config import ConfigError, KioskConfig, LoadedConfig, load_config_layers
-from kiosk.fleet.trust import TrustStore, atomic_write_json, read_json
+from kiosk.config import ENV_PREFIX, ConfigError, KioskConfig, LoadedConfig, load_config_layers
+from kiosk.fleet import boot_guard
+from kiosk.fleet.pushable import describe_forbidden, forbidden_keys
+from kiosk.fleet.trust import LAST_GOOD, PUSHED, TrustStore, atomic_write_json, read_json
+from kiosk.fleet.verify import TrustPolicy, Verdict, verify_bundle
+from kiosk.infra.production import production_problems
 
 log = logging.getLogger(__name__)
 
-PUSHED = "pushed.json"
-LAST_GOOD = "last_good.json"
-
-# A bundle may not change who it trusts or where trust is kept.
-FORBIDDEN_KEYS = ("fleet.admin_keys", "fleet.threshold", "fleet.state_dir", "fleet.max_bundle_bytes",
-                  "fleet.command_thresholds")
+__all__ = ["LAST_GOOD", "PUSHED", "ApplyResult", "ConfigApplier", "HealthResult", "PushedConfigWatcher",
+           "boot_ready", "boot_started", "check_overrides", "classify", "load_effective"]
 
 # Keys the running kiosk picks up without restarting; everything else waits for a restart at idle.
 LIVE_PREFIXES = (
@@ -87,17 +93,31 @@ def load_effective(site_file: str | os.PathLike[str] | None = None,
 
 
 def check_overrides(overrides: Mapping[str, Any], site_file: str | os.PathLike[str] | None = None,
-                    env: Mapping[str, str] | None = None) -> str | None:
-    """None when the overrides validate with the kiosk's own schema, else what is wrong."""
-    flat = _flatten(dict(overrides))
-    bad = [k for k in flat if any(k == f or k.startswith(f + ".") for f in FORBIDDEN_KEYS)]
+                    env: Mapping[str, str] | None = None, *, only_touched: bool = False) -> str | None:
+    """None when the overrides are pushable and validate with the kiosk's own schema, else what is wrong.
+
+    `only_touched` (for `kiosk-admin sign`, which has no kiosk's site file): report
+    only problems of the keys the overrides set, not keys a site file would supply.
+    """
+    bad = forbidden_keys(overrides)
     if bad:
-        return f"a bundle may not change {', '.join(sorted(set(bad)))}"
+        return describe_forbidden(bad)
     try:
         load_config_layers(site_file, overrides=[("bundle", dict(overrides))], env=env)
     except ConfigError as e:
-        return "; ".join(f"{key}: {msg}" for key, _src, msg in e.problems)
+        touched = set(_flatten(dict(overrides)))
+        problems = [(key, msg) for key, _src, msg in e.problems
+                    if not only_touched or any(key == t or key.startswith(t + ".") or t.startswith(key + ".")
+                                               for t in touched)]
+        return "; ".join(f"{key}: {msg}" for key, msg in problems) or None
     return None
+
+
+def safety_problems(loaded: LoadedConfig) -> list[str]:
+    """With [ui] production on: what the production check refuses in `loaded` (else nothing)."""
+    if not loaded.config.ui.production:
+        return []
+    return [f"{p.key}: {p.reason}" for p in production_problems(loaded)]
 
 
 # ------------------------------------------------------------------ health
@@ -111,21 +131,28 @@ HealthCheck = Callable[[KioskConfig, KioskConfig], HealthResult]  # (before, aft
 
 
 def platform_reachable(cfg: KioskConfig, timeout: float = 2.0) -> bool:
-    """Any HTTP answer from the platform's base URL counts: we test the route, not the service."""
+    """Any HTTP answer from the platform's base URL within `cfg`'s own timeouts (capped at `timeout`) counts."""
+    p = cfg.platform
     try:
-        requests.get(cfg.platform.base_url, timeout=(min(timeout, cfg.platform.connect_timeout_s), timeout),
-                     verify=cfg.platform.verify_tls and (cfg.platform.ca_bundle or True))
+        requests.get(p.base_url, timeout=(min(timeout, p.connect_timeout_s), min(timeout, p.read_timeout_s)),
+                     verify=p.verify_tls and (p.ca_bundle or True))
         return True
     except requests.RequestException:
         return False
 
 
 def default_health_check(before: KioskConfig, after: KioskConfig) -> HealthResult:
-    """Fail when the new configuration breaks something that worked with the old one."""
+    """Fail when the new configuration breaks something that worked with the old one.
+
+    The platform route: when the address or the timeouts change, a platform that
+    answered with the old settings must still answer with the new ones.
+    """
     problems = []
-    if (after.platform.base_url != before.platform.base_url
+    b, a = before.platform, after.platform
+    if ((a.base_url, a.connect_timeout_s, a.read_timeout_s) != (b.base_url, b.connect_timeout_s, b.read_timeout_s)
             and platform_reachable(before) and not platform_reachable(after)):
-        problems.append(f"platform unreachable at the new address {after.platform.base_url}")
+        problems.append(f"platform at {a.base_url} does not answer with the new settings "
+                        f"(connect {a.connect_timeout_s} s, read {a.read_timeout_s} s)")
     return HealthResult(not problems, problems)
 
 
@@ -133,7 +160,7 @@ def default_health_check(before: KioskConfig, after: KioskConfig) -> HealthResul
 class ApplyResult:
     status: str  # "applied" | "rolled_back"
     version: int
-    reason: str = "ok"  # "ok" | "health_check_failed"
+    reason: str = "ok"  # "ok" | "health_check_failed" | "unsafe_config"
     live_keys: list[str] = field(default_factory=list)
     restart_keys: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -170,6 +197,35 @@ class ConfigApplier:
     def content_check(self, overrides: Mapping[str, Any]) -> str | None:
         return check_overrides(overrides, self.site_file, self.env)
 
+    def min_version(self) -> int:
+        """The site file's [fleet] min_version: the rollback floor that survives a lost state directory."""
+        base = load_config_layers(self.site_file, env=self.env).config
+        return int(base.fleet.min_version)
+
+    def verify(self, raw: bytes, policy: TrustPolicy | None = None, *, now: datetime | None = None) -> Verdict:
+        """The kiosk's whole decision on `raw`: verify_bundle with this kiosk's floor and checks.
+
+        A bundle that verifies is also refused (``unsafe_config``) when, with
+        ``[ui] production`` on, the configuration it would produce fails the
+        production check: the same check `kiosk run` makes before it starts.
+        """
+        if policy is None:
+            policy = TrustPolicy.from_config(self.effective().config)
+        verdict = verify_bundle(raw, policy, self.trust.current_version(), now=now,
+                                content_check=self.content_check, min_version=self.min_version())
+        if verdict.accepted and verdict.bundle is not None:
+            problems = self._would_be_unsafe(verdict.bundle.config)
+            if problems:
+                return Verdict(False, "unsafe_config", verdict.version, "; ".join(problems))
+        return verdict
+
+    def _would_be_unsafe(self, overrides: Mapping[str, Any]) -> list[str]:
+        try:
+            loaded = load_config_layers(self.site_file, overrides=[("fleet bundle", dict(overrides))], env=self.env)
+        except ConfigError as e:
+            return [str(e)]
+        return safety_problems(loaded)
+
     def active_version(self) -> int:
         doc = read_json(self.state_dir / PUSHED)
         return int(doc.get("version", 0)) if isinstance(doc, dict) else 0
@@ -195,13 +251,24 @@ class ConfigApplier:
         return False
 
     def apply(self, bundle: Any, raw: bytes) -> ApplyResult:
-        """Apply an already verified bundle (see verify_bundle) and make it the trusted one."""
+        """Apply an already verified bundle (see verify) and make it the trusted one."""
         before = self.effective().config
+        previous = read_json(self.state_dir / LAST_GOOD)
         new_layer = {"version": bundle.version, "digest": bundle.digest(), "config": bundle.config}
+        bad = forbidden_keys(bundle.config)
+        if bad:  # verify refuses these already; never write them, whoever calls
+            raise ValueError(describe_forbidden(bad))
         atomic_write_json(self.state_dir / PUSHED, new_layer)
+        reason = "health_check_failed"
         try:
-            after = self.effective().config
-            health = self.health_check(before, after)
+            loaded = self.effective()
+            after = loaded.config
+            unsafe = safety_problems(loaded)
+            if unsafe:
+                reason = "unsafe_config"
+                health = HealthResult(False, unsafe)
+            else:
+                health = self.health_check(before, after)
         except ConfigError as e:
             health = HealthResult(False, [f"configuration does not load: {e}"])
         except Exception as e:  # noqa: BLE001 - logged; a crashing check is a failed check
@@ -211,15 +278,49 @@ class ConfigApplier:
             self._restore_last_good()
             self.trust.record(raw, bundle.version, bundle.digest(), "rolled_back")
             log.warning("bundle rolled back", extra={"version": bundle.version, "problems": health.problems})
-            return ApplyResult("rolled_back", bundle.version, "health_check_failed", problems=health.problems)
+            return ApplyResult("rolled_back", bundle.version, reason, problems=health.problems)
+        live, restart = classify(changed_keys(before, after))
+        if restart:  # confirmed only when the app reaches READY on it after the restart
+            boot_guard.arm(self.state_dir, bundle.version, restart, previous if isinstance(previous, dict) else None)
         atomic_write_json(self.state_dir / LAST_GOOD, new_layer)
         self.trust.record(raw, bundle.version, bundle.digest(), "applied")
-        live, restart = classify(changed_keys(before, after))
         if live and self.on_live_change:
             self.on_live_change(after, live)
         if restart and self.on_restart_needed:
             self.on_restart_needed(restart)
         return ApplyResult("applied", bundle.version, "ok", live, restart)
+
+
+def boot_started(site_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+    """`kiosk run`, before it loads its configuration: count this start (kiosk.fleet.boot_guard).
+
+    Never raises: a site file that does not load is reported by the loading that follows.
+    """
+    try:
+        boot_guard.start(_guard_dir(site_file, env))
+    except (ConfigError, OSError, ValueError):
+        log.exception("boot counter not updated")
+
+
+def boot_ready(site_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+    """`kiosk run`, when it notifies READY: the configuration it runs with has booted."""
+    try:
+        boot_guard.ready(_guard_dir(site_file, env))
+    except (ConfigError, OSError, ValueError):
+        log.exception("boot counter not cleared")
+
+
+def _guard_dir(site_file: str | os.PathLike[str] | None, env: Mapping[str, str] | None) -> Path:
+    """The fleet state directory, also when the environment's overrides make the configuration invalid.
+
+    A start that fails on its configuration is a start that did not reach READY,
+    so it must still be counted.
+    """
+    try:
+        return _state_dir_for(site_file, env)
+    except ConfigError:
+        full = os.environ if env is None else env
+        return _state_dir_for(site_file, {k: v for k, v in full.items() if not k.startswith(ENV_PREFIX)})
 
 
 class PushedConfigWatcher:

@@ -116,18 +116,28 @@ def public_key_string(pub: Ed25519PublicKey) -> str:
     return KEY_PREFIX + _b64(raw)
 
 
-def parse_public_key(s: str) -> Ed25519PublicKey:
-    """`ed25519:<base64 raw 32 bytes>` -> key; ValueError naming the problem."""
+def public_key_bytes(s: str) -> bytes:
+    """The raw 32 bytes an `ed25519:<base64>` string names; ValueError naming the problem.
+
+    Every spelling the configuration schema accepts (prefix in any case, white space
+    inside the base64, non-canonical padding bits) gives the same bytes, so keys are
+    compared and counted by these bytes, never by their spelling.
+    """
     s = s.strip()
-    if not s.startswith(KEY_PREFIX):
+    if not s.lower().startswith(KEY_PREFIX):
         raise ValueError("public key must start with 'ed25519:'")
     try:
-        raw = base64.b64decode(s[len(KEY_PREFIX):], validate=True)
+        raw = base64.b64decode("".join(s[len(KEY_PREFIX):].split()), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("public key is not base64") from None
     if len(raw) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return raw
+
+
+def parse_public_key(s: str) -> Ed25519PublicKey:
+    """`ed25519:<base64 raw 32 bytes>` -> key; ValueError naming the problem."""
+    return Ed25519PublicKey.from_public_bytes(public_key_bytes(s))
 
 
 def generate_keypair(out: str | Path) -> tuple[Path, Path]:

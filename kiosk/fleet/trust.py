@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 TRUSTED_BUNDLE = "trusted.bundle"
 TRUSTED_META = "trusted.json"
+PUSHED = "pushed.json"  # the active pushed layer (kiosk.fleet.apply)
+LAST_GOOD = "last_good.json"  # the layer that last passed its checks
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kiosk.fleet.agent import KioskAgent
 from kiosk.fleet.bundle import public_key_string
+
+from .helpers import AckWatcher, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -114,3 +117,28 @@ def broker(tmp_path):
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def watcher(broker):
+    """Every ack the kiosks publish on the broker."""
+    w = AckWatcher(broker.url)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def agent_factory():
+    """In-process agents, started and connected; stopped at the end."""
+    agents = []
+
+    def make(site, **kw) -> KioskAgent:
+        a = KioskAgent(str(site), env={}, **kw)
+        a.start()
+        agents.append(a)
+        wait_for(a.connected.is_set, 30, "agent connected")
+        return a
+
+    yield make
+    for a in agents:
+        a.stop()

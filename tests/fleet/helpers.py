@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK") or k == "KIOSK_PROFILE"}
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -5,29 +5,20 @@ import json
 import signal
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.fleet.agent import KioskAgent
 from kiosk.fleet.apply import load_effective
 from kiosk.fleet.bundle import add_signature, build_signed, parse_bundle, sign
 from kiosk.fleet.fleetview import push
 from kiosk.fleet.health import HealthProviders
 
-from .conftest import free_port
-from .helpers import AckWatcher, admin, start_agent_process, stop_process, wait_for, wait_snapshot
-from .test_apply_cli import platform_server  # noqa: F401  (fixture)
+from .helpers import admin, start_agent_process, stop_process, wait_for, wait_snapshot
+from .test_apply_cli import slow_platform_server  # noqa: F401  (fixture)
 
 
 def make_bundle(keys, version, config, targets, **kw) -> bytes:
+    kw.setdefault("expires", datetime.now(UTC) + timedelta(days=7))
     return sign(build_signed(config, version, targets, **kw), keys).to_bytes()
-
-
-@pytest.fixture
-def watcher(broker):
-    w = AckWatcher(broker.url)
-    yield w
-    w.close()
 
 
 def test_group_push_two_agent_processes_apply_and_ack(tmp_path, broker, site_factory, admin_keys, watcher):
@@ -43,7 +34,7 @@ def test_group_push_two_agent_processes_apply_and_ack(tmp_path, broker, site_fac
         keyfile.write_bytes(admin_keys[0].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                         serialization.NoEncryption()))
         r = admin("sign", str(tmp_path / "over.toml"), "--key", str(keyfile), "--version", "1",
-                  "--target", "group:zhoucun", "--out", str(tmp_path / "b1.json"))
+                  "--target", "group:zhoucun", "--expires", "7d", "--out", str(tmp_path / "b1.json"))
         assert r.returncode == 0, r.stderr
         r = admin("push", str(tmp_path / "b1.json"), "--broker", broker.url)
         assert r.returncode == 0 and "qhb/config/group/zhoucun" in r.stdout, r.stderr
@@ -83,22 +74,6 @@ def test_group_push_two_agent_processes_apply_and_ack(tmp_path, broker, site_fac
             stop_process(p)
 
 
-@pytest.fixture
-def agent_factory():
-    agents = []
-
-    def make(site, **kw) -> KioskAgent:
-        a = KioskAgent(str(site), env={}, **kw)
-        a.start()
-        agents.append(a)
-        wait_for(a.connected.is_set, 30, "agent connected")
-        return a
-
-    yield make
-    for a in agents:
-        a.stop()
-
-
 def test_every_attack_is_refused_with_its_reason(broker, site_factory, admin_keys, agent_factory, watcher):
     site = site_factory("kx", group="zhoucun", threshold=2, nkeys=2, broker_url=broker.url)
     # a small bundle size limit for this kiosk (added to its [fleet] table)
@@ -126,10 +101,16 @@ def test_every_attack_is_refused_with_its_reason(broker, site_factory, admin_key
         "invalid_content": make_bundle(k2, 12, {"ui": {"idle_timeout_s": "forever"}}, ["kiosk:qhb-kx"]),
         "too_large": make_bundle(k2, 13, {"announcements": [{"text": "公告" * 200}] * 20}, ["kiosk:qhb-kx"]),
         "malformed": b'{"format": "qhb-config-bundle/1", "signed": 1}',
+        "forbidden_key": make_bundle(k2, 15, {"ui": {"production": False}, "platform": {"verify_tls": False},
+                                              "announcements": [{"text": "看似无害"}]}, ["kiosk:qhb-kx"]),
+        "expiry_required": make_bundle(k2, 16, {}, ["kiosk:qhb-kx"], expires=None),
+        "expiry_too_long": make_bundle(k2, 17, {}, ["kiosk:qhb-kx"], expires=now + timedelta(days=45)),
     }
     for reason, raw in cases.items():
         ack = attempt(raw)
         assert (ack["result"], ack["reason"]) == ("refused", reason), (reason, ack)
+        if reason == "forbidden_key":
+            assert "ui.production" in ack["detail"] and "platform.verify_tls" in ack["detail"]
     # nothing refused changed the configuration or the trusted version
     assert agent.applier.trust.current_version() == 5
     assert agent.applier.effective().config.ui.idle_timeout_s == 120
@@ -166,14 +147,14 @@ def _tamper(raw: bytes) -> bytes:
 
 
 def test_health_check_failure_rolls_back_and_reports(broker, site_factory, admin_keys, agent_factory, watcher,
-                                                     platform_server):  # noqa: F811
-    site = site_factory("kr", broker_url=broker.url, extra=f'[platform]\nbase_url = "{platform_server}"\n')
+                                                     slow_platform_server):  # noqa: F811
+    site = site_factory("kr", broker_url=broker.url, extra=f'[platform]\nbase_url = "{slow_platform_server}"\n')
     agent = agent_factory(site)
-    dead = f"http://127.0.0.1:{free_port()}"
-    push(broker.url, make_bundle(admin_keys[:1], 3, {"platform": {"base_url": dead}}, ["all"]))
+    # the platform answers after 0.5 s; a pushed read timeout of 0.05 s would cut the kiosk off
+    push(broker.url, make_bundle(admin_keys[:1], 3, {"platform": {"read_timeout_s": 0.05}}, ["all"]))
     ack = watcher.wait(lambda a: a["kiosk_id"] == "qhb-kr" and a["version"] == 3)
-    assert (ack["result"], ack["reason"]) == ("rolled_back", "health_check_failed") and dead in ack["detail"]
-    assert agent.applier.effective().config.platform.base_url == platform_server
+    assert (ack["result"], ack["reason"]) == ("rolled_back", "health_check_failed") and "0.05" in ack["detail"]
+    assert agent.applier.effective().config.platform.read_timeout_s == 15
     r = admin("fleet", "acks", "--version", "3", "--broker", broker.url, "--json")
     out = json.loads(r.stdout)
     assert out["refused"] == [{"kiosk": "qhb-kr", "result": "rolled_back", "reason": "health_check_failed",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 
 from fleet.helpers import AckWatcher, wait_for
 from kiosk.app.fleet_link import FleetLink
@@ -11,6 +12,10 @@ from kiosk.fleet.apply import load_effective
 from kiosk.fleet.bundle import build_signed, sign
 from kiosk.fleet.transport import health_topic, make_client
 from kiosk.infra.speech import NoSpeech
+
+
+def _week() -> datetime:
+    return datetime.now(UTC) + timedelta(days=7)
 
 
 def push(url: str, topic: str, payload: bytes) -> None:
@@ -60,8 +65,8 @@ def test_running_kiosk_reports_live_devices_and_applies_pushed_keys(tmp_path, br
         bundle = sign(build_signed({"catalog": {"disabled": [code]},
                                     "announcements": [{"text": "今晚22点系统维护，自助服务暂停半小时"}],
                                     "ui": {"idle_timeout_s": 150},
-                                    "devices": {"printer": {"driver": "simulated", "paper_mm": 58}}},
-                                   2, [f"kiosk:{cfg.kiosk.id}"]), admin_keys[:1]).to_bytes()
+                                    "devices": {"printer": {"paper_mm": 58}}},
+                                   2, [f"kiosk:{cfg.kiosk.id}"], expires=_week()), admin_keys[:1]).to_bytes()
         push(broker.url, f"qhb/config/kiosk/{cfg.kiosk.id}", bundle)
         ack = acks.wait(lambda a: a["kiosk_id"] == cfg.kiosk.id and a["version"] == 2)
         assert ack["result"] == "applied", ack
@@ -96,8 +101,8 @@ def test_kiosk_run_restarts_at_idle_for_keys_that_need_it(tmp_path, broker, site
     reader.start()
     try:
         wait_for(lambda: any("home screen shown" in ln for ln in lines), what="home screen")
-        bundle = sign(build_signed({"devices": {"printer": {"driver": "simulated", "paper_mm": 58}}},
-                                   5, ["kiosk:qhb-runner"]), admin_keys[:1]).to_bytes()
+        bundle = sign(build_signed({"devices": {"printer": {"paper_mm": 58}}},
+                                   5, ["kiosk:qhb-runner"], expires=_week()), admin_keys[:1]).to_bytes()
         push(broker.url, "qhb/config/kiosk/qhb-runner", bundle)
         rc = proc.wait(timeout=90)
     finally:

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,6 @@ import pytest
 from kiosk.fleet.apply import ConfigApplier, HealthResult, check_overrides, classify, load_effective
 from kiosk.fleet.bundle import build_signed, parse_bundle, sign
 from kiosk.fleet.trust import TrustStore
-from kiosk.fleet.verify import TrustPolicy, verify_bundle
 
 ENV: dict[str, str] = {}  # isolate from the developer's environment
 KIOSK = [sys.executable, "-m", "kiosk.cli.main"]
@@ -21,14 +22,12 @@ ADMIN = [sys.executable, "-m", "kiosk.cli.admin"]
 
 
 def bundle(keys, version, config, targets=("group:zhoucun",)) -> bytes:
-    return sign(build_signed(config, version, list(targets)), keys).to_bytes()
+    expires = datetime.now(UTC) + timedelta(days=7)
+    return sign(build_signed(config, version, list(targets), expires=expires), keys).to_bytes()
 
 
 def accept(applier: ConfigApplier, raw: bytes):
-    cfg = applier.effective().config
-    v = verify_bundle(raw, TrustPolicy.from_config(cfg), applier.trust.current_version(),
-                      content_check=applier.content_check)
-    return v
+    return applier.verify(raw)
 
 
 def test_apply_live_and_restart_keys(site_factory, admin_keys):
@@ -36,17 +35,19 @@ def test_apply_live_and_restart_keys(site_factory, admin_keys):
     seen = {}
     ap = ConfigApplier(site, env=ENV, on_live_change=lambda cfg, keys: seen.update(live=keys, cfg=cfg),
                        on_restart_needed=lambda keys: seen.update(restart=keys))
-    raw = bundle(admin_keys[:1], 3, {"catalog": {"disabled": ["X1"]}, "ui": {"idle_timeout_s": 100, "width": 1920},
+    raw = bundle(admin_keys[:1], 3, {"catalog": {"disabled": ["X1"]}, "ui": {"idle_timeout_s": 100},
+                                    "devices": {"printer": {"paper_mm": 58}},
                                     "announcements": [{"text": "今日系统维护"}]})
     v = accept(ap, raw)
     assert v.accepted, v
     res = ap.apply(v.bundle, raw)
     assert res.status == "applied"
     assert res.live_keys == ["announcements", "catalog.disabled", "ui.idle_timeout_s"]
-    assert res.restart_keys == ["ui.width"] == seen["restart"]
+    assert res.restart_keys == ["devices.printer.paper_mm"] == seen["restart"]
     assert seen["cfg"].catalog.disabled == ["X1"]
     eff = load_effective(site, env=ENV)
-    assert eff.config.ui.width == 1920 and eff.sources["ui.width"] == "fleet bundle v3"
+    assert eff.config.devices["printer"].model_extra["paper_mm"] == 58
+    assert eff.sources["devices.printer.paper_mm"] == "fleet bundle v3"
     # the trusted version survives a new process: a replay of v3 or older is a rollback
     ap2 = ConfigApplier(site, env=ENV)
     assert ap2.trust.current_version() == 3
@@ -58,12 +59,22 @@ def test_apply_live_and_restart_keys(site_factory, admin_keys):
 
 def test_schema_invalid_and_forbidden_overrides(site_factory, admin_keys):
     ap = ConfigApplier(site_factory(), env=ENV)
-    for cfg in ({"ui": {"idle_timeout_s": -5}}, {"nonsense": {"a": 1}},
-                {"ui": {"idle_warning_s": 500}}, {"fleet": {"admin_keys": ["ed25519:xx"]}},
-                {"fleet": {"threshold": 1}}):
+    for cfg in ({"ui": {"idle_timeout_s": -5}}, {"ui": {"idle_warning_s": 500}}, {"logging": {"level": "LOUD"}}):
         v = accept(ap, bundle(admin_keys[:1], 9, cfg))
         assert v.reason == "invalid_content", cfg
+    for cfg, key in (({"nonsense": {"a": 1}}, "nonsense.a"), ({"fleet": {"admin_keys": ["ed25519:xx"]}},
+                     "fleet.admin_keys"), ({"fleet": {"threshold": 1}}, "fleet.threshold"),
+                     ({"logging": {"dir": "/proc/x"}}, "logging.dir")):
+        v = accept(ap, bundle(admin_keys[:1], 9, cfg))
+        assert v.reason == "forbidden_key" and key in v.detail, cfg
     assert check_overrides({"hours": {"self_service_24h": False}}, env=ENV) is None
+    assert "ui.production" in check_overrides({"ui": {"production": False}}, env=ENV)
+    # whoever calls apply directly: a forbidden key is never written
+    raw = bundle(admin_keys[:1], 10, {"platform": {"verify_tls": False}})
+    from kiosk.fleet.bundle import parse_bundle as parse
+    with pytest.raises(ValueError, match="platform.verify_tls"):
+        ap.apply(parse(raw), raw)
+    assert ap.active_version() == 0
 
 
 def test_classify():
@@ -74,8 +85,19 @@ def test_classify():
 
 @pytest.fixture
 def platform_server():
+    yield from _serve(0.0)
+
+
+@pytest.fixture
+def slow_platform_server():
+    """Answers every request after half a second."""
+    yield from _serve(0.5)
+
+
+def _serve(delay_s: float):
     class H(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            time.sleep(delay_s)
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"{}")
@@ -91,20 +113,18 @@ def platform_server():
     srv.server_close()
 
 
-def test_health_failure_rolls_back_to_last_good(site_factory, admin_keys, platform_server):
-    from .conftest import free_port
-
-    site = site_factory(extra=f'[platform]\nbase_url = "{platform_server}"\n')
+def test_health_failure_rolls_back_to_last_good(site_factory, admin_keys, slow_platform_server):
+    site = site_factory(extra=f'[platform]\nbase_url = "{slow_platform_server}"\n')
     ap = ConfigApplier(site, env=ENV)
     good = bundle(admin_keys[:1], 4, {"announcements": [{"text": "好的配置"}]})
     assert ap.apply(accept(ap, good).bundle, good).status == "applied"
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    bad = bundle(admin_keys[:1], 5, {"platform": {"base_url": dead}, "announcements": [{"text": "坏的配置"}]})
+    # the platform answers after 0.5 s: a pushed read timeout of 0.05 s cuts the kiosk off from it
+    bad = bundle(admin_keys[:1], 5, {"platform": {"read_timeout_s": 0.05}, "announcements": [{"text": "坏的配置"}]})
     res = ap.apply(accept(ap, bad).bundle, bad)
     assert (res.status, res.reason) == ("rolled_back", "health_check_failed")
-    assert dead in res.problems[0]
+    assert "does not answer" in res.problems[0]
     eff = ap.effective().config
-    assert eff.platform.base_url == platform_server and eff.announcements[0].text == "好的配置"
+    assert eff.platform.read_timeout_s == 15 and eff.announcements[0].text == "好的配置"
     assert ap.trust.current_version() == 5  # the bad bundle cannot be replayed either
     assert accept(ap, bad).reason == "rollback"
 
@@ -134,7 +154,7 @@ def test_trust_store_never_goes_down(tmp_path):
 
 def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, **kw)
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "KIOSK_PROFILE": "development"}, **kw)
 
 
 def test_keygen_sign_verify_apply_via_cli(tmp_path, site_factory):
@@ -148,12 +168,25 @@ def test_keygen_sign_verify_apply_via_cli(tmp_path, site_factory):
     from .conftest import write_site
     write_site(tmp_path / "k", kiosk_id="qhb-k", group="zhoucun", pubs=[pub])
     (tmp_path / "over.toml").write_text('[catalog]\ndisabled = ["A"]\n[ui]\nidle_timeout_s = 95\n')
-    r = run(ADMIN + ["sign", str(tmp_path / "over.toml"), "--key", str(tmp_path / "alice.key"), "--version", "7",
-                     "--target", "group:zhoucun", "--target", "kiosk:other",
-                     "--expires", "2099-01-01T00:00:00+08:00", "--out", str(tmp_path / "b7.json")])
+    sign7 = ADMIN + ["sign", str(tmp_path / "over.toml"), "--key", str(tmp_path / "alice.key"), "--version", "7",
+                     "--target", "group:zhoucun", "--target", "kiosk:other", "--out", str(tmp_path / "b7.json")]
+    r = run(sign7)  # --expires is required
+    assert r.returncode == 2 and "--expires" in r.stderr and not (tmp_path / "b7.json").exists()
+    for too_long in ("31d", "2099-01-01T00:00:00+08:00"):
+        r = run(sign7 + ["--expires", too_long])
+        assert r.returncode != 0 and "expiry_too_long" in r.stderr and not (tmp_path / "b7.json").exists()
+    r = run(sign7 + ["--expires", "7d"])
     assert r.returncode == 0, r.stderr
     b = parse_bundle((tmp_path / "b7.json").read_bytes())
     assert b.targets == ["group:zhoucun", "kiosk:other"] and b.issued_by == [pub]
+    assert b.issued_at is not None and b.expires - b.issued_at == timedelta(days=7)
+    # keys that are not pushable are refused at signing, --no-check or not
+    (tmp_path / "evil.toml").write_text('[ui]\nproduction = false\n[platform]\nverify_tls = false\n')
+    for extra in ([], ["--no-check"]):
+        r = run(ADMIN + ["sign", str(tmp_path / "evil.toml"), "--key", str(tmp_path / "alice.key"), "--version", "8",
+                         "--target", "all", "--expires", "1d", "--out", str(tmp_path / "evil.json"), *extra])
+        assert r.returncode != 0 and "forbidden_key" in r.stderr and "ui.production" in r.stderr
+        assert "platform.verify_tls" in r.stderr and not (tmp_path / "evil.json").exists()
 
     r = run(KIOSK + ["config", "verify", str(tmp_path / "b7.json"), "--config", str(site)])
     assert r.returncode == 0, r.stderr
@@ -167,10 +200,10 @@ def test_keygen_sign_verify_apply_via_cli(tmp_path, site_factory):
 
     (tmp_path / "bad.toml").write_text('[ui]\nidle_timeout_s = "soon"\n')
     r = run(ADMIN + ["sign", str(tmp_path / "bad.toml"), "--key", str(tmp_path / "alice.key"), "--version", "8",
-                     "--target", "all", "--out", str(tmp_path / "b8.json")])
+                     "--target", "all", "--expires", "1d", "--out", str(tmp_path / "b8.json")])
     assert r.returncode != 0 and "invalid_content" in r.stderr
     r = run(ADMIN + ["sign", str(tmp_path / "bad.toml"), "--key", str(tmp_path / "alice.key"), "--version", "8",
-                     "--target", "all", "--no-check", "--out", str(tmp_path / "b8.json")])
+                     "--target", "all", "--expires", "1d", "--no-check", "--out", str(tmp_path / "b8.json")])
     assert r.returncode == 0
     r = run(KIOSK + ["config", "verify", str(tmp_path / "b8.json"), "--config", str(site)])
     assert r.returncode == 1 and json.loads(r.stdout)["reason"] == "invalid_content"
@@ -190,8 +223,8 @@ def test_app_side_watcher_sees_only_confirmed_bundles(site_factory, admin_keys):
     assert ap.apply(accept(ap, bad).bundle, bad).status == "rolled_back"
     assert watcher.poll() is None  # a rolled-back bundle never reaches the app
     ap.health_check = lambda b, a: HealthResult(True)
-    good = bundle(admin_keys[:1], 2, {"ui": {"idle_timeout_s": 44, "fullscreen": True}})
+    good = bundle(admin_keys[:1], 2, {"ui": {"idle_timeout_s": 44}, "logging": {"level": "DEBUG"}})
     ap.apply(accept(ap, good).bundle, good)
     cfg, live, restart = watcher.poll()
-    assert cfg.ui.idle_timeout_s == 44 and live == ["ui.idle_timeout_s"] and restart == ["ui.fullscreen"]
+    assert cfg.ui.idle_timeout_s == 44 and live == ["ui.idle_timeout_s"] and restart == ["logging.level"]
     assert watcher.poll() is None

@@ -17,6 +17,7 @@ from kiosk.fleet.bundle import (
     sign,
     signing_payload,
 )
+from kiosk.fleet.pushable import forbidden_keys, is_pushable
 from kiosk.fleet.verify import REASONS, TrustPolicy, verify_bundle
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -28,7 +29,9 @@ def policy(keys, threshold=1, kiosk_id="qhb-a", group="zhoucun", max_bytes=26214
 
 
 def make(keys, version=5, targets=("group:zhoucun",), config=CFG, **kw) -> bytes:
-    return sign(build_signed(config, version, list(targets), issued_at=NOW, **kw), keys).to_bytes()
+    kw.setdefault("expires", NOW + timedelta(days=7))
+    kw.setdefault("issued_at", NOW)
+    return sign(build_signed(config, version, list(targets), **kw), keys).to_bytes()
 
 
 def test_good_bundle_accepted(admin_keys):
@@ -166,7 +169,8 @@ def test_round_trip_any_config(admin_keys, config, version):
     raw = make(admin_keys[:1], version=version, config=config)
     b = parse_bundle(raw)
     assert (b.version, b.config) == (version, config)
-    assert verify_bundle(raw, policy(admin_keys[:1]), version - 1, now=NOW).accepted
+    v = verify_bundle(raw, policy(admin_keys[:1]), version - 1, now=NOW)
+    assert v.accepted if not forbidden_keys(config) else v.reason == "forbidden_key"
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -180,3 +184,106 @@ def test_any_bit_flip_in_signed_bytes_is_refused(admin_keys, pos, bit):
         assert parse_bundle(bytes(raw)).signed == parse_bundle(make(admin_keys[:1], version=3)).signed
     else:
         assert v.reason in REASONS
+
+
+# ------------------------------------------------------------ issue 11: what a bundle may be
+def test_expiry_is_required(admin_keys):
+    pol = policy(admin_keys[:1])
+    v = verify_bundle(make(admin_keys[:1], expires=None), pol, 0, now=NOW)
+    assert (v.accepted, v.reason) == (False, "expiry_required")
+    doc = json.loads(make(admin_keys[:1]))  # issued_at removed (and re-signed): nothing to measure from
+    del doc["signed"]["issued_at"]
+    raw = sign(doc["signed"], admin_keys[:1]).to_bytes()
+    assert verify_bundle(raw, pol, 0, now=NOW).reason == "expiry_required"
+
+
+def test_expiry_at_most_30_days_after_signing(admin_keys):
+    pol = policy(admin_keys[:1])
+    assert verify_bundle(make(admin_keys[:1], expires=NOW + timedelta(days=30)), pol, 0, now=NOW).accepted
+    v = verify_bundle(make(admin_keys[:1], expires=NOW + timedelta(days=30, seconds=1)), pol, 0, now=NOW)
+    assert (v.accepted, v.reason) == (False, "expiry_too_long") and "30 days" in v.detail
+    # a signed issued_at in the future cannot stretch the window past 30 days from the kiosk's clock
+    later = NOW + timedelta(days=300)
+    v = verify_bundle(make(admin_keys[:1], issued_at=later, expires=later + timedelta(days=1)), pol, 0, now=NOW)
+    assert v.reason == "expiry_too_long"
+
+
+SECURITY_KEYS = [
+    ({"ui": {"production": False}}, "ui.production"),
+    ({"ui": {"technician_pin": "1"}}, "ui.technician_pin"),
+    ({"ui": {"technician_pin_hash": ""}}, "ui.technician_pin_hash"),
+    ({"ui": {"fullscreen": False}}, "ui.fullscreen"),
+    ({"platform": {"base_url": "http://evil.example"}}, "platform.base_url"),
+    ({"platform": {"verify_tls": False}}, "platform.verify_tls"),
+    ({"platform": {"ca_bundle": "/tmp/ca.pem"}}, "platform.ca_bundle"),
+    ({"platform": {"credentials_file": "/tmp/c"}}, "platform.credentials_file"),
+    ({"platform": {"embedded_simulator": True}}, "platform.embedded_simulator"),
+    ({"storage": {"key_file": "/tmp/k"}}, "storage.key_file"),
+    ({"storage": {"data_dir": "/tmp"}}, "storage.data_dir"),
+    ({"logging": {"dir": "/proc/x"}}, "logging.dir"),
+    ({"fleet": {"enabled": False}}, "fleet.enabled"),
+    ({"fleet": {"broker_url": "mqtt://evil:1883"}}, "fleet.broker_url"),
+    ({"fleet": {"admin_keys": []}}, "fleet.admin_keys"),
+    ({"fleet": {"threshold": 1}}, "fleet.threshold"),
+    ({"fleet": {"min_version": 0}}, "fleet.min_version"),
+    ({"kiosk": {"id": "qhb-other"}}, "kiosk.id"),
+    ({"kiosk": {"group": "boshan"}}, "kiosk.group"),
+    ({"devices": {"printer": {"driver": "simulated"}}}, "devices.printer.driver"),
+    ({"devices": {"qr": {"grab": False}}}, "devices.qr.grab"),
+    ({"devices": {"idcard": {"port": "/dev/ttyS9"}}}, "devices.idcard.port"),
+    ({"devices": {"printer": {"out_dir": "/tmp"}}}, "devices.printer.out_dir"),
+    ({"catalog": {"path": "/tmp/cat"}}, "catalog.path"),
+    ({"ui.production": False}, "ui.production"),  # a dotted TOML key is not a way round the nesting
+    ({"nonsense": {"a": 1}}, "nonsense.a"),
+]
+
+
+@pytest.mark.parametrize("config,key", SECURITY_KEYS, ids=[k for _, k in SECURITY_KEYS])
+def test_security_relevant_keys_are_forbidden(admin_keys, config, key):
+    cfg = {"announcements": [{"text": "公告"}], **config}
+    v = verify_bundle(make(admin_keys[:1], config=cfg), policy(admin_keys[:1]), 0, now=NOW)
+    assert (v.accepted, v.reason) == (False, "forbidden_key")
+    assert key in v.detail and "announcements" not in v.detail
+
+
+def test_pushable_keys_pass(admin_keys):
+    cfg = {"announcements": [{"text": "公告"}], "catalog": {"disabled": ["A"], "most_used": ["B"]},
+           "hours": {"self_service_24h": False, "staffed": []}, "calendar": {"holidays": ["2026-12-31"]},
+           "ui": {"idle_timeout_s": 60, "idle_warning_s": 10, "elderly_idle_timeout_s": 200, "voice": False,
+                  "voice_backend": "none", "elderly_mode": True, "items_per_page": 4, "elderly_items_per_page": 2},
+           "kiosk": {"station_name": "站", "helper_phone": "0533-1", "service_phone": "12345", "brand": "齐好办"},
+           "logging": {"level": "DEBUG"}, "platform": {"read_timeout_s": 9, "connect_timeout_s": 2},
+           "devices": {"printer": {"paper_mm": 58, "timeout_s": 3}, "camera": {"jpeg_max_kb": 300}}}
+    assert verify_bundle(make(admin_keys[:1], config=cfg), policy(admin_keys[:1]), 0, now=NOW).accepted
+    assert is_pushable("devices.qr.dedupe_window_s") and not is_pushable("devices.qr.driver")
+
+
+def test_min_version_is_a_rollback_floor(admin_keys):
+    pol = policy(admin_keys[:1])
+    raw = make(admin_keys[:1], version=5)
+    assert verify_bundle(raw, pol, 0, now=NOW, min_version=5).accepted  # min_version itself is accepted
+    v = verify_bundle(raw, pol, 0, now=NOW, min_version=6)
+    assert (v.accepted, v.reason) == (False, "rollback") and "min_version" in v.detail
+
+
+def _respell(pub: str) -> str:
+    """The same raw key, spelled differently (prefix case, white space inside the base64)."""
+    body = pub.split(":", 1)[1]
+    return "ED25519:" + body[:10] + " " + body[10:]
+
+
+def test_threshold_counts_distinct_raw_keys(admin_keys):
+    pub = public_key_string(admin_keys[0].public_key())
+    pol = TrustPolicy.create([pub, _respell(pub)], 2, "qhb-a", "zhoucun")
+    assert len(pol.admin_keys) == 1  # two spellings of one key are one key
+    one = make(admin_keys[:1])
+    assert verify_bundle(one, pol, 0, now=NOW).reason == "below_threshold"
+    doc = json.loads(one)  # the same signature again under the other spelling of its key
+    doc["signatures"].append({"keyid": _respell(pub), "sig": doc["signatures"][0]["sig"]})
+    v = verify_bundle(json.dumps(doc).encode(), pol, 0, now=NOW)
+    assert (v.accepted, v.reason) == (False, "below_threshold")
+    # a signature naming a pinned key in another spelling still counts for that key
+    two = TrustPolicy.create([pub, public_key_string(admin_keys[1].public_key())], 2, "qhb-a", "zhoucun")
+    doc = json.loads(add_signature(parse_bundle(one), admin_keys[1]).to_bytes())
+    doc["signatures"][0]["keyid"] = _respell(doc["signatures"][0]["keyid"])
+    assert verify_bundle(json.dumps(doc).encode(), two, 0, now=NOW).accepted

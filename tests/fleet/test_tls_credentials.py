@@ -6,6 +6,7 @@ import ipaddress
 import json
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -74,7 +75,8 @@ def test_agent_and_admin_over_tls_with_credentials(tmp_path, tls_broker, site_fa
     agent.start()
     try:
         wait_for(agent.connected.is_set, 30, "TLS connection with per-kiosk credentials")
-        raw = sign(build_signed({"ui": {"idle_timeout_s": 123}}, 2, ["kiosk:qhb-kt"]), admin_keys[:1]).to_bytes()
+        raw = sign(build_signed({"ui": {"idle_timeout_s": 123}}, 2, ["kiosk:qhb-kt"],
+                                expires=datetime.now(UTC) + timedelta(days=7)), admin_keys[:1]).to_bytes()
         (tmp_path / "b2.json").write_bytes(raw)
         auth = ["--broker", url, "--username", "admin-alice", "--password-file", str(d / "admin-pw"),
                 "--tls-ca", str(d / "ca.pem")]

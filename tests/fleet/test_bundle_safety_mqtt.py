@@ -1,0 +1,169 @@
+"""Issue 11 against a real Mosquitto: the rollback floor from the site file, the production check
+on a pushed bundle, oversize messages dropped before parsing, and the bounded work queue."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import textwrap
+import threading
+
+import pytest
+
+from kiosk.fleet import agent as agent_mod
+from kiosk.fleet import verify as verify_mod
+from kiosk.fleet.apply import HealthResult
+from kiosk.fleet.bundle import public_key_string
+from kiosk.fleet.transport import make_client, topic_for_target
+from kiosk.infra.pin_hash import hash_pin
+
+from .helpers import wait_for
+from .test_agent_mqtt import _push_on, make_bundle
+
+
+def _ack_for(watcher, kiosk_id, version, since=0):
+    return watcher.wait(lambda a: a["kiosk_id"] == kiosk_id and a["version"] == version, since=since)
+
+
+def test_min_version_is_the_rollback_floor_of_a_reimaged_kiosk(broker, site_factory, admin_keys, agent_factory,
+                                                               watcher):
+    """A fresh state directory (re-imaged kiosk) still refuses an old signed bundle: the site file pins the floor."""
+    site = site_factory("kv", broker_url=broker.url, extra="min_version = 7\n")
+    agent = agent_factory(site)
+    assert agent.applier.trust.current_version() == 0 and not any(agent.applier.state_dir.glob("trusted*"))
+    # an untrusted broker replays an old, validly signed bundle
+    _push_on(broker.url, make_bundle(admin_keys[:1], 5, {"ui": {"idle_timeout_s": 55}}, ["kiosk:qhb-kv"]),
+             "kiosk:qhb-kv")
+    ack = _ack_for(watcher, "qhb-kv", 5)
+    assert (ack["result"], ack["reason"]) == ("refused", "rollback") and "min_version 7" in ack["detail"]
+    assert agent.applier.effective().config.ui.idle_timeout_s != 55
+    _push_on(broker.url, make_bundle(admin_keys[:1], 7, {"ui": {"idle_timeout_s": 77}}, ["kiosk:qhb-kv"]),
+             "kiosk:qhb-kv")
+    ack = _ack_for(watcher, "qhb-kv", 7)
+    assert (ack["result"], ack["reason"]) == ("applied", "ok")
+    assert agent.applier.effective().config.ui.idle_timeout_s == 77
+
+
+def _production_site(tmp, pubs, broker_url):
+    """A site file that passes the production check (no development profile, enrolled-style credential)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    cred = tmp / "platform-credentials.toml"
+    cred.write_text(f'kiosk_id = "qhb-kp"\nsecret = "{secrets.token_hex(32)}"\n')
+    os.chmod(cred, 0o600)
+    keys = ", ".join(f'"{p}"' for p in pubs)
+    site = tmp / "site.toml"
+    site.write_text(textwrap.dedent(f"""\
+        [kiosk]
+        id = "qhb-kp"
+        group = "zhoucun"
+        region_code = "370306"
+        station_name = "周村区测试站"
+        [ui]
+        production = true
+        technician_pin_hash = "{hash_pin('135790')}"
+        [platform]
+        base_url = "https://platform.example.gov.cn"
+        credentials_file = "{cred}"
+        [storage]
+        data_dir = "{tmp / 'var'}"
+        key_file = "{tmp / 'var' / 'kiosk.key'}"
+        [logging]
+        dir = "{tmp / 'var' / 'log'}"
+        [fleet]
+        enabled = true
+        broker_url = "{broker_url}"
+        admin_keys = [{keys}]
+        threshold = 1
+        min_version = 1
+        state_dir = "{tmp / 'fleet'}"
+        health_interval_s = 1.0
+        """), encoding="utf-8")
+    return site, cred
+
+
+def test_unsafe_config_refused_when_a_bundle_would_take_effect(tmp_path, broker, admin_keys, agent_factory,
+                                                               watcher, monkeypatch):
+    monkeypatch.delenv("KIOSK_PROFILE", raising=False)  # a real kiosk: defaults + site file, no development profile
+    site, cred = _production_site(tmp_path / "kp", [public_key_string(admin_keys[0].public_key())], broker.url)
+    from kiosk.config import load_config_layers
+    from kiosk.infra.production import production_problems
+    assert production_problems(load_config_layers(site, env={})) == []  # fit for production as written
+    agent = agent_factory(site)
+    push1 = make_bundle(admin_keys[:1], 1, {"announcements": [{"text": "生产配置"}]}, ["kiosk:qhb-kp"])
+    _push_on(broker.url, push1, "kiosk:qhb-kp")
+    assert _ack_for(watcher, "qhb-kp", 1)["result"] == "applied"
+    # the credential becomes readable by others: the next bundle would run the kiosk on an unsafe configuration
+    os.chmod(cred, 0o644)
+    _push_on(broker.url, make_bundle(admin_keys[:1], 2, {"announcements": [{"text": "新公告"}]}, ["kiosk:qhb-kp"]),
+             "kiosk:qhb-kp")
+    ack = _ack_for(watcher, "qhb-kp", 2)
+    assert (ack["result"], ack["reason"]) == ("refused", "unsafe_config"), ack
+    assert "platform.credentials_file" in ack["detail"]
+    assert agent.applier.effective().config.announcements[0].text == "生产配置"
+    assert agent.applier.trust.current_version() == 1
+
+
+def test_oversize_message_dropped_before_parsing(broker, site_factory, admin_keys, agent_factory, watcher,
+                                                 monkeypatch):
+    parsed: list[int] = []  # sizes of everything the agent side hands to the bundle parser
+    for mod in (agent_mod, verify_mod):
+        real = mod.parse_bundle
+        monkeypatch.setattr(mod, "parse_bundle", lambda data, *a, _real=real, **kw: parsed.append(len(data))
+                            or _real(data, *a, **kw))
+    agent = agent_factory(site_factory("kz", broker_url=broker.url))
+    huge = b'{"format": "qhb-config-bundle/1", "signed": {"pad": "' + b"x" * (20 * 1024 * 1024) + b'"}}'
+    _push_on(broker.url, huge, "kiosk:qhb-kz")
+    ack = watcher.wait(lambda a: a["kiosk_id"] == "qhb-kz" and a["reason"] == "too_large")
+    assert ack["result"] == "refused" and ack["version"] is None and str(len(huge)) in ack["detail"]
+    assert agent.dropped == 1
+    # the agent still serves the next valid bundle
+    _push_on(broker.url, make_bundle(admin_keys[:1], 3, {"ui": {"idle_timeout_s": 133}}, ["kiosk:qhb-kz"]),
+             "kiosk:qhb-kz")
+    assert _ack_for(watcher, "qhb-kz", 3)["result"] == "applied"
+    assert agent.applier.effective().config.ui.idle_timeout_s == 133
+    assert parsed and max(parsed) < agent.policy.max_bytes  # the 20 MB message never reached a parser
+
+
+def test_work_queue_is_bounded_and_drops_the_oldest(broker, site_factory, admin_keys, agent_factory, watcher,
+                                                   caplog):
+    entered, gate = threading.Event(), threading.Event()
+
+    def blocking_check(before, after):
+        entered.set()
+        gate.wait(120)
+        return HealthResult(True)
+
+    agent = agent_factory(site_factory("kq", broker_url=broker.url), health_check=blocking_check)
+    _push_on(broker.url, make_bundle(admin_keys[:1], 1, {"ui": {"idle_timeout_s": 111}}, ["kiosk:qhb-kq"]),
+             "kiosk:qhb-kq")
+    wait_for(entered.is_set, 60, "worker busy in the health check")
+    flood = 3 * agent_mod.WORK_MAX
+    caplog.set_level(logging.WARNING, logger="kiosk.fleet.agent")
+    c, addr = make_client(broker.url)
+    c.connect(addr.host, addr.port)
+    c.loop_start()
+    topic = topic_for_target("kiosk:qhb-kq")
+    try:
+        infos = [c.publish(topic, f"junk {i}".encode(), qos=1) for i in range(flood)]
+        infos.append(c.publish(topic, make_bundle(admin_keys[:1], 2, {"ui": {"idle_timeout_s": 122}},
+                                                  ["kiosk:qhb-kq"]), qos=1))
+        for info in infos:
+            info.wait_for_publish(30)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    wait_for(lambda: agent.dropped == flood + 1 - agent_mod.WORK_MAX, 60, "the flood received")
+    assert agent._work.qsize() == agent_mod.WORK_MAX
+    assert any("queue full" in r.getMessage() for r in caplog.records)
+    gate.set()
+    # the newest message (the valid bundle) was kept; the oldest junk was dropped
+    ack = _ack_for(watcher, "qhb-kq", 2)
+    assert ack["result"] == "applied" and agent.applier.trust.current_version() == 2
+    wait_for(lambda: agent._work.qsize() == 0, 60, "queue drained")
+    refused = [a for a in watcher.acks if a["kiosk_id"] == "qhb-kq" and a["reason"] == "malformed"]
+    assert len(refused) < agent_mod.WORK_MAX  # at most what fitted in the queue, never the whole flood
+
+
+@pytest.fixture(autouse=True)
+def _quiet_paho():
+    logging.getLogger("paho").setLevel(logging.WARNING)
