@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from kivy.app import App
-from kivy.base import ExceptionHandler, ExceptionManager
+from kivy.base import EventLoop, ExceptionHandler, ExceptionManager
 from kivy.clock import Clock
+from kivy.config import Config
 from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
@@ -31,6 +32,8 @@ from screens.widgets import HiddenGuard
 
 log = logging.getLogger(__name__)
 KV_DIR = Path(__file__).parent / "kv"
+#: Keys the lockdown names in the log when it ignores them (Kivy key codes); no other key is ever logged.
+_NAMED_KEYS = {27: "Escape", 282: "F1", 285: "F4"}
 
 # name -> "module:Class"; each module has kv/<name>.kv next to it.
 SCREENS = {
@@ -122,6 +125,8 @@ class _Recover(ExceptionHandler):
 
 class KioskApp(App):
     title = "齐好办 自助服务"
+    #: Kivy's settings panel has fullscreen and cursor switches a passer-by could use: never in a kiosk.
+    use_kivy_settings = False
 
     def __init__(self, service: Kiosk, *, production: bool | None = None, poll_s: float = 0.1, **kw: Any) -> None:
         super().__init__(**kw)
@@ -181,20 +186,55 @@ class KioskApp(App):
         return True
 
     def _apply_production(self) -> None:
+        """The lockdown. Every mode: Escape never ends the kiosk, no settings panel, no multitouch emulation.
+
+        Escape is ignored even in development: a clean exit (status 0) by one key press ends a
+        citizen's visit, and under a unit without Restart=always it leaves the kiosk dead.
+        Production also: fullscreen, borderless, no cursor, every key and window close ignored.
+        """
+        if Config.has_section("input"):
+            Config.set("input", "mouse", "mouse,disable_multitouch")  # read when the loop starts its inputs
+        for provider in EventLoop.input_providers:  # inputs already running (the UI driver, a rebuilt app)
+            if hasattr(provider, "disable_multitouch"):
+                provider.disable_multitouch = True
+        Window.bind(on_keyboard=self._filter_keys)
         if not self.production:
             return
         Window.borderless = True
         Window.fullscreen = "auto"
         Window.show_cursor = False
-        Window.bind(on_request_close=lambda *a, **k: True, on_keyboard=self._swallow_keys)
+        Window.bind(on_request_close=self._refuse_close)
 
-    def _swallow_keys(self, _win: Any, key: int, *args: Any) -> bool:
-        return True  # Escape, Alt+F4 etc. do nothing in production
+    def _filter_keys(self, _win: Any, key: int, *args: Any) -> bool:
+        """Production: every key does nothing (Escape, Alt+F4, F1...). Development: only Escape is dropped."""
+        if self.production or key == 27:
+            if key in _NAMED_KEYS:
+                log.info("lockdown: key %s ignored", _NAMED_KEYS[key])
+            return True
+        return False
+
+    def _refuse_close(self, *_args: Any, **_kw: Any) -> bool:
+        log.info("lockdown: window close refused")
+        return True  # handled: Kivy does not close the window
+
+    def open_settings(self, *_args: Any) -> bool:
+        """Never opens Kivy's settings panel (F1 or any caller)."""
+        return False
+
+    def _install_settings_keys(self, window: Any) -> None:
+        """Kivy binds its F1 settings handler here, after build(): bind the kiosk's key filter instead, last.
+
+        Kivy calls the most recently bound handler first, so the filter re-bound here runs before
+        anything bound earlier; F1 never reaches a settings handler (and open_settings is a no-op).
+        """
+        window.unbind(on_keyboard=self._filter_keys)
+        window.bind(on_keyboard=self._filter_keys)
 
     def on_stop(self) -> None:
         for ev in getattr(self, "_clock_events", []):
             ev.cancel()
         Window.unbind(on_touch_down=self._on_any_touch)
+        Window.unbind(on_keyboard=self._filter_keys, on_request_close=self._refuse_close)
         ExceptionManager.handlers[:] = [h for h in ExceptionManager.handlers if h is not self._handler]
 
     # ------------------------------------------------------------------ navigation

@@ -41,7 +41,11 @@ def start_xvfb(width: int = 1280, height: int = 800) -> subprocess.Popen | None:
 
 
 def configure_kivy(width: int = 1280, height: int = 800, *, production: bool = False, quiet: bool = True) -> str:
-    """Set Kivy's config; returns 'window' or 'offscreen' (no display: SDL's offscreen EGL driver)."""
+    """Set Kivy's config; returns 'window' or 'offscreen' (no display: SDL's offscreen EGL driver).
+
+    `production` is the lockdown's part that must be set before the window opens: fullscreen,
+    borderless, no cursor, no Kivy modules. Escape and multitouch emulation are off in every mode.
+    """
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "MIXED")  # keep sys.stderr and the root logger ours
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
@@ -56,10 +60,16 @@ def configure_kivy(width: int = 1280, height: int = 800, *, production: bool = F
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))
     Config.set("graphics", "resizable", "0")
-    Config.set("kivy", "exit_on_escape", "0" if production else "1")
-    Config.set("input", "mouse", "mouse,disable_multitouch")
+    # Escape never exits, in any mode: a clean exit (status 0) ends a citizen's visit and, under a
+    # unit without Restart=always, leaves the kiosk dead. KioskApp's key filter drops it as well.
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("input", "mouse", "mouse,disable_multitouch")  # no red multitouch dots from a right click
     if production:
         Config.set("graphics", "fullscreen", "auto")
         Config.set("graphics", "borderless", "1")
         Config.set("graphics", "show_cursor", "0")
+        # Kivy modules (inspector, keybinding's F11 rotation/fullscreen, monitor...) from a stray
+        # config.ini in KIVY_HOME: none on a kiosk.
+        for name in Config.options("modules") if Config.has_section("modules") else []:
+            Config.remove_option("modules", name)
     return mode
