@@ -23,6 +23,8 @@ def main() -> None:
     rng = random.Random(seed)
     ob = Outbox(db, bytes.fromhex(key_hex))
     out = sys.stdout
+    out.write("READY\n")  # imports done: the parent starts its kill timer now (a loaded machine imports slowly)
+    out.flush()
     while True:
         atts = [os.urandom(rng.randrange(200, 4000))] if rng.random() < 0.5 else []
         rid = ob.enqueue("application", application_payload(rng), attachments=atts)

@@ -35,9 +35,12 @@ class Reader(threading.Thread):
     def __init__(self, stream):
         super().__init__(daemon=True)
         self.stream, self.ids = stream, []
+        self.ready = threading.Event()
 
     def run(self):
         for line in self.stream:
+            if line == "READY\n":
+                self.ready.set()
             if line.endswith("\n") and line.startswith("OK "):
                 rid = line[3:].strip()
                 if is_tracking_no(rid):
@@ -78,6 +81,7 @@ def test_kill9_during_enqueue_and_drain_in_every_fault_mode(tmp_path, key, key_f
             reader.start()
             drn = subprocess.Popen(drain_cmd(db, key_file, sim_proc.url), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT, env=drain_env())
+            reader.ready.wait(60)  # the child's imports take seconds on a loaded machine; time the kill from here
             # kill the two at independent random moments
             t_enq, t_drn = rng.uniform(0.3, 1.2), rng.uniform(0.3, 1.6)
             start = time.monotonic()

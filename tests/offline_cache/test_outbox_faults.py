@@ -415,3 +415,29 @@ def test_a_transaction_that_cannot_begin_releases_the_lock(tmp_path, key):
     t.join(30)
     assert got == [False]
     a.close()
+
+
+# ---------------------------------------------------------------- what the technician and the fleet see
+def test_the_app_start_moves_a_corrupt_queue_aside_and_the_technician_report_shows_it(tmp_path, monkeypatch):
+    from kiosk.app.diagnostics import WARN, check_queue
+    from kiosk.bootstrap.app import BootWiring
+    from kiosk.config import load_config
+    from offline_cache.drainer import open_outbox
+
+    monkeypatch.delenv("KIOSK_STORAGE_KEY", raising=False)
+    cfg = load_config(cli={"storage": {"data_dir": str(tmp_path), "key_file": str(tmp_path / "kiosk.key")}})
+    wiring = BootWiring(cfg, state_dir=tmp_path)
+    ob = wiring.open_outbox()  # first start: creates the key and the queue
+    ob.enqueue("application", application_payload())
+    ob.close()
+    (tmp_path / "outbox.db").write_bytes(b"\xde\xad" * 5000)  # the power cut
+    ob = wiring.open_outbox()  # the next start: moved aside, a fresh queue, never a dead start-up
+    assert ob.recovered and ob.stats()["moved_aside"] == [ob.recovered] and ob.stats()["pending"] == 0
+    ob.close()
+    c = check_queue(cfg, open_outbox)
+    assert c.status == WARN and ob.recovered in c.summary and c.details["moved_aside"] == [ob.recovered]
+    # a missing key with the queue still there stops the start with a named error, never a fresh key
+    (tmp_path / "kiosk.key").unlink()
+    with pytest.raises(OutboxKeyError):
+        wiring.open_outbox()
+    assert not (tmp_path / "kiosk.key").exists()
