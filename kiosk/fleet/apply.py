@@ -209,10 +209,14 @@ class ConfigApplier:
         ``[ui] production`` on, the configuration it would produce fails the
         production check: the same check `kiosk run` makes before it starts.
         """
-        if policy is None:
-            policy = TrustPolicy.from_config(self.effective().config)
+        try:
+            floor = self.min_version()
+            if policy is None:
+                policy = TrustPolicy.from_config(self.effective().config)
+        except ConfigError as e:  # the site file was broken after start: nothing can be judged safely
+            return Verdict(False, "invalid_content", None, f"this kiosk's own configuration does not load: {e}")
         verdict = verify_bundle(raw, policy, self.trust.current_version(), now=now,
-                                content_check=self.content_check, min_version=self.min_version())
+                                content_check=self.content_check, min_version=floor)
         if verdict.accepted and verdict.bundle is not None:
             problems = self._would_be_unsafe(verdict.bundle.config)
             if problems:

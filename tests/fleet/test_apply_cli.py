@@ -228,3 +228,11 @@ def test_app_side_watcher_sees_only_confirmed_bundles(site_factory, admin_keys):
     cfg, live, restart = watcher.poll()
     assert cfg.ui.idle_timeout_s == 44 and live == ["ui.idle_timeout_s"] and restart == ["logging.level"]
     assert watcher.poll() is None
+
+
+def test_verify_with_a_site_file_broken_after_start_refuses_instead_of_raising(site_factory, admin_keys):
+    site = site_factory()
+    ap = ConfigApplier(site, env=ENV)
+    site.write_text(site.read_text() + "\n[ui]\nidle_timeout_s = -1\n")
+    v = ap.verify(bundle(admin_keys[:1], 1, {"announcements": [{"text": "x"}]}))
+    assert (v.accepted, v.reason) == (False, "invalid_content") and "idle_timeout_s" in v.detail
