@@ -128,3 +128,23 @@ def test_grab_off_is_an_explicit_setting(sources):
     dev = drivers.create("qr", {"driver": "evdev", "device": "/dev/input/event7", "grab": False, **FAST})
     with dev:
         assert dev.status.state is DeviceState.READY and not opened[0].grabbed
+
+
+def test_technician_report_shows_the_scanner_in_error(sources, tmp_path):
+    """The whole kiosk (simulated platform and other devices) with the wedge scanner whose grab fails."""
+    from kiosk.bootstrap.app import build_kiosk
+    from kiosk.config import load_config
+    from kiosk.infra.speech import RecordingSpeech
+
+    opened, busy, _ = sources
+    busy.set()
+    svc = build_kiosk(load_config(), simulate=True, state_dir=tmp_path, speech=RecordingSpeech(),
+                      device_overrides={"qr": {"driver": "evdev", "device": "/dev/input/event7", **FAST}})
+    svc.start()
+    try:
+        report = svc.technician.technician_report()
+        line = next(x for x in report.splitlines() if x.strip().startswith("qr "))
+        assert line.strip().startswith("qr (evdev): error") and "占用" in line, report
+        assert opened and all(s.closed and s.reads == 0 for s in opened)
+    finally:
+        svc.stop()
