@@ -73,7 +73,7 @@ from kivy.base import EventLoop
 from screens.app import KioskApp
 
 state = tempfile.mkdtemp(prefix="bench-kiosk-")
-svc = build_kiosk(load_config(), simulate=True, state_dir=state, speech=NoSpeech())
+svc = build_kiosk(load_config(profile="development"), simulate=True, state_dir=state, speech=NoSpeech())
 app = KioskApp(svc)
 
 def first(dt):

@@ -1,14 +1,23 @@
 """The one validated configuration schema and its layered loader.
 
-Layers, later wins: ``config/default.toml`` < site file < remotely pushed
-overrides (fleet bundles) < environment (``KIOSK__SECTION__KEY=value``) < CLI.
-Every key remembers which layer set it, so an error names the key, the file and
-what was expected.
+Layers, later wins: ``config/default.toml`` (safe values only) < a profile
+(``config/development.toml`` for ``--simulate``, the demo and the tests) < site
+file < remotely pushed overrides (fleet bundles) < environment
+(``KIOSK__SECTION__KEY=value``) < CLI. Every key remembers which layer set it, so
+an error names the key, the file and what was expected.
+
+The profile is chosen explicitly: ``load_config_layers(profile="development")``,
+or ``KIOSK_PROFILE=development`` in the environment (what tests/conftest.py,
+``kiosk run --simulate`` and ``kiosk demo`` set). Without one, nothing from the
+development profile is loaded, so a real kiosk never runs on development values
+by accident.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +29,29 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("KIOSK_CONFIG_DIR", PROJECT_ROOT / "config"))
 DEFAULT_FILE = CONFIG_DIR / "default.toml"
 SITE_FILE_ENV = "KIOSK_CONFIG"
+PROFILE_ENV = "KIOSK_PROFILE"
+DEVELOPMENT_PROFILE = "development"
+#: The published development credential: trusted by a plain `kiosk platform-sim` and the
+#: embedded simulator; refused by the production check (kiosk.infra.production).
+DEV_CREDENTIALS_FILE = CONFIG_DIR / "dev-credentials.toml"
+ADMIN_KEY_PREFIX = "ed25519:"
+
+
+def admin_key_bytes(key: str) -> bytes | None:
+    """The raw 32 public-key bytes of an ``ed25519:<base64>`` admin key, or None when it is not one."""
+    k = key.strip()
+    if not k.lower().startswith(ADMIN_KEY_PREFIX):
+        return None
+    try:
+        raw = base64.b64decode("".join(k[len(ADMIN_KEY_PREFIX):].split()), validate=True)
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def distinct_admin_keys(keys: Sequence[str]) -> int:
+    """How many different administrators `keys` name: counted by raw key bytes, not by spelling."""
+    return len({admin_key_bytes(k) or k.strip() for k in keys})
 ENV_PREFIX = "KIOSK__"
 
 
@@ -44,7 +76,8 @@ class UISection(_Section):
     elderly_mode: bool = False
     voice: bool = True
     voice_backend: Literal["espeak-ng", "clips", "none"] = "espeak-ng"
-    technician_pin: str = Field(default="", pattern=r"^\d{0,12}$")
+    technician_pin: str = Field(default="", pattern=r"^\d{0,12}$")  # development only; production refuses it
+    technician_pin_hash: str = ""  # `kiosk-admin pin-hash` output (kiosk.infra.pin_hash)
     technician_lockout_attempts: int = Field(default=5, ge=1)
     technician_lockout_s: float = Field(default=600, gt=0)
     production: bool = False
@@ -87,7 +120,7 @@ class CatalogSection(_Section):
 class PlatformSection(_Section):
     base_url: str = Field(pattern=r"^https?://")
     credentials_file: str
-    embedded_simulator: bool = True
+    embedded_simulator: bool = False
     connect_timeout_s: float = Field(default=3.05, gt=0)
     read_timeout_s: float = Field(default=15, gt=0)
     verify_tls: bool = True
@@ -129,6 +162,7 @@ class FleetSection(BaseModel):
     broker_url: str = "mqtt://127.0.0.1:1883"
     admin_keys: list[str] = Field(default_factory=list)
     threshold: int = Field(default=1, ge=1)
+    min_version: int = Field(default=0, ge=0)  # rollback floor pinned by the site file
     state_dir: str = "var/fleet"
     health_interval_s: float = Field(default=60, gt=0)
     username: str | None = None  # per-kiosk broker credentials; None = anonymous
@@ -236,13 +270,30 @@ def _source_for(loc: tuple[int | str, ...], sources: dict[str, str]) -> str:
 
 
 class LoadedConfig:
-    """A validated config plus where each key came from (for `kiosk diagnose`)."""
+    """A validated config plus where each key came from (for `kiosk diagnose`, the production check)."""
 
-    def __init__(self, config: KioskConfig, raw: dict[str, Any], sources: dict[str, str], files: list[str]):
+    def __init__(self, config: KioskConfig, raw: dict[str, Any], sources: dict[str, str], files: list[str],
+                 *, profile: str | None = None, site_file: str | None = None):
         self.config = config
         self.raw = raw
-        self.sources = sources
+        self.sources = sources  # dotted key -> the layer that set it (a file path, "environment", ...)
         self.files = files
+        self.profile = profile  # the profile loaded over the defaults, or None
+        self.site_file = site_file  # the site file as given, or None
+
+
+def profile_file(name: str) -> Path:
+    """The TOML file of profile `name` (``config/<name>.toml``)."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", name) or name == "default":
+        raise ConfigError([("(profile)", PROFILE_ENV, f"not a profile name: {name!r}")])
+    return CONFIG_DIR / f"{name}.toml"
+
+
+def resolve_profile(profile: str | None, env: Mapping[str, str]) -> str | None:
+    """The explicit profile, else KIOSK_PROFILE from `env`, else from the process environment."""
+    if profile is None:
+        profile = env.get(PROFILE_ENV) or os.environ.get(PROFILE_ENV) or None
+    return profile or None
 
 
 def load_config_layers(
@@ -251,8 +302,12 @@ def load_config_layers(
     env: Mapping[str, str] | None = None,
     cli: Mapping[str, Any] | None = None,
     defaults_file: str | os.PathLike[str] | None = None,
+    profile: str | None = None,
 ) -> LoadedConfig:
-    """Merge all layers and validate once; raise ConfigError naming key, file and expectation."""
+    """Merge all layers and validate once; raise ConfigError naming key, file and expectation.
+
+    `profile`: None takes KIOSK_PROFILE (from `env`, then the process environment); "" loads none.
+    """
     env = os.environ if env is None else env
     sources: dict[str, str] = {}
     merged: dict[str, Any] = {}
@@ -260,6 +315,11 @@ def load_config_layers(
     dfile = Path(defaults_file or DEFAULT_FILE)
     _merge(merged, _read_toml(dfile), str(dfile), sources)
     files.append(str(dfile))
+    prof = resolve_profile(profile, env)
+    if prof:
+        pfile = profile_file(prof)
+        _merge(merged, _read_toml(pfile), str(pfile), sources)
+        files.append(str(pfile))
     site = site_file or env.get(SITE_FILE_ENV)
     if site:
         _merge(merged, _read_toml(Path(site)), str(site), sources)
@@ -286,7 +346,7 @@ def load_config_layers(
                 msg = "unknown key"
             problems.append((key, _source_for(loc, sources), msg))
         raise ConfigError(problems) from None
-    return LoadedConfig(cfg, merged, sources, files)
+    return LoadedConfig(cfg, merged, sources, files, profile=prof, site_file=str(site) if site else None)
 
 
 def load_config(site_file: str | os.PathLike[str] | None = None, **kw: Any) -> KioskConfig:

@@ -48,7 +48,7 @@ from kiosk.domain.identity import InvalidIdNumber, mask_id_number, mask_name, va
 from kiosk.domain.tracking import new_tracking_no
 from kiosk.domain.workdays import parse_promised_limit
 from kiosk.platform import signing
-from kiosk.platform.credentials import configured_credentials
+from kiosk.platform.credentials import development_credentials
 
 log = logging.getLogger(__name__)
 
@@ -361,8 +361,8 @@ class SimOptions:
 
 
 def default_secrets() -> dict[str, bytes]:
-    """The development kiosk credential named by config/default.toml."""
-    c = configured_credentials()
+    """The development kiosk credential (config/dev-credentials.toml), trusted when none is given."""
+    c = development_credentials()
     return {c.kiosk_id: c.secret}
 
 

@@ -14,6 +14,8 @@ os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 os.environ.pop("KIOSK_CONFIG", None)
 for _k in [k for k in os.environ if k.startswith("KIOSK__")]:
     os.environ.pop(_k)
+# Tests run on the development profile (config/development.toml) explicitly, like `kiosk run --simulate`.
+os.environ["KIOSK_PROFILE"] = "development"
 
 import pytest  # noqa: E402
 

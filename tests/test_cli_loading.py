@@ -51,11 +51,13 @@ EXPECTED = {
     "kiosk queue status": ['--config', '--db', '--json', '--key-file', '--platform'],
     "kiosk run": ['--config', '--exit-after', '--screenshot', '--simulate'],
     "kiosk-admin cosign": ['--key', 'BUNDLE_FILE'],
+    "kiosk-admin enroll": ['--group', '--install-dir', '--kiosk', '--out'],
     "kiosk-admin fleet acks": ['--broker', '--json', '--password-file', '--timeout', '--tls-ca', '--tls-cert',
                                '--tls-key', '--username', '--version'],
     "kiosk-admin fleet status": ['--broker', '--json', '--password-file', '--timeout', '--tls-ca', '--tls-cert',
                                  '--tls-key', '--username'],
     "kiosk-admin keygen": ['--out'],
+    "kiosk-admin pin-hash": ['--pin-stdin'],
     "kiosk-admin push": ['--broker', '--password-file', '--tls-ca', '--tls-cert', '--tls-key', '--username',
                          'BUNDLE_FILE'],
     "kiosk-admin sign": ['--expires', '--key', '--no-check', '--not-before', '--out', '--target', '--version',
@@ -103,7 +105,7 @@ def _run_broken(tmp_path: Path, module: str) -> subprocess.CompletedProcess[str]
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("KIOSK")}
+    return {k: v for k, v in os.environ.items() if not k.startswith("KIOSK") or k == "KIOSK_PROFILE"}
 
 
 # ---------------------------------------------------------------- a good installation

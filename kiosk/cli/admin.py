@@ -17,6 +17,7 @@ import click
 
 from kiosk.cli import admin_fleet_console
 from kiosk.cli._groups import echo_json, fail
+from kiosk.cli.admin_enroll import register as register_enroll
 from kiosk.fleet.apply import check_overrides
 from kiosk.fleet.bundle import (
     BundleError,
@@ -246,6 +247,9 @@ def acks_cmd(broker: str, username: str | None, password_file: str | None, tls_c
 
 
 admin_fleet_console.register(admin)  # command, push (bundles and commands), fleet simulate, console
+
+
+register_enroll(admin)  # enroll, pin-hash
 
 
 def main() -> None:

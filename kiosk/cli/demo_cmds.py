@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from kiosk.config import DEVELOPMENT_PROFILE, PROFILE_ENV
 from screens.boot import configure_kivy, start_xvfb
 
 
@@ -22,6 +23,7 @@ def register(cli: click.Group) -> None:
                   help="Without a display: start Xvfb (--xvfb) or use SDL's offscreen driver (default).")
     def demo_cmd(out_dir: str, xvfb: bool) -> None:
         """Scripted walk-through of the kiosk with simulated devices and platform."""
+        os.environ[PROFILE_ENV] = DEVELOPMENT_PROFILE  # the demo runs on the development profile
         xproc = None
         if not os.environ.get("DISPLAY"):
             if xvfb:

@@ -5,9 +5,7 @@ import sys
 
 import click
 
-from kiosk.cli._groups import config_option
-from kiosk.config import load_config
-from kiosk.platform.credentials import configured_credentials, load_credentials
+from kiosk.platform.credentials import CredentialsError, development_credentials, load_credentials
 from standins.platform_sim import make_server
 
 MODES = ("normal", "outage", "flaky", "slow", "garbage", "accept-then-drop")
@@ -26,17 +24,20 @@ def register(cli: click.Group) -> None:
     @click.option("--progress-step-s", type=float, default=30.0, show_default=True,
                   help="Seconds between back-office progress steps.")
     @click.option("--credentials-file", type=click.Path(dir_okay=False), multiple=True,
-                  help="Trust this kiosk credential (repeatable). Default: [platform] credentials_file of the config.")
+                  help="Trust exactly these kiosk credentials (repeatable; `kiosk-admin enroll` writes them). "
+                       "Default: the development credential config/dev-credentials.toml.")
     @click.option("--seed", type=int, default=None, help="Seed for fault injection.")
-    @config_option
+    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, hidden=True,
+                  help="Accepted for compatibility; the simulator's trust comes from --credentials-file.")
     def platform_sim(port: int, host: str, state_dir: str, latency_ms: int, fail_rate: float | None, mode: str,
                      progress_step_s: float, credentials_file: tuple[str, ...], seed: int | None,
                      config_file: str | None) -> None:
         """Serve the platform contract (docs/platform-api.yaml) with fault injection."""
-        if credentials_file:
-            creds = [load_credentials(p) for p in credentials_file]
-        else:
-            creds = [configured_credentials(load_config(config_file))]
+        try:
+            creds = [load_credentials(p) for p in credentials_file] if credentials_file else [development_credentials()]
+        except CredentialsError as e:
+            click.echo(f"platform-sim: {e}", err=True)
+            sys.exit(2)
         server = make_server(state_dir, port=port, host=host, secrets_by_kiosk={c.kiosk_id: c.secret for c in creds},
                              mode=mode, fail_rate=fail_rate, latency_ms=latency_ms, progress_step_s=progress_step_s,
                              seed=seed)

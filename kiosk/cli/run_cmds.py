@@ -1,11 +1,16 @@
 """`kiosk run [--simulate] [--config FILE]`: open the kiosk window.
 
-With --simulate every device uses its simulated driver and the platform
-simulator runs inside the process. Without a display the window renders
+With --simulate the development profile (config/development.toml) is loaded
+under the site file, every device uses its simulated driver and the platform
+simulator runs inside the process. Without --simulate, a configuration with
+``[ui] production = true`` that fails the production check (kiosk.infra.production)
+exits 78 (EX_CONFIG) listing every offending key, before Kivy is even imported.
+Without a display the window renders
 offscreen (SDL's EGL driver) and we say so. SIGTERM closes the app cleanly.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -14,9 +19,10 @@ from typing import Any
 import click
 
 from kiosk.cli._groups import config_option
-from kiosk.config import ConfigError
+from kiosk.config import DEVELOPMENT_PROFILE, PROFILE_ENV, ConfigError
 from kiosk.domain.session import State
 from kiosk.infra.logs import setup_logging
+from kiosk.infra.production import EX_CONFIG, format_problems, production_problems
 from kiosk.infra.systemd import notify, start_watchdog
 from screens.boot import configure_kivy
 
@@ -33,15 +39,25 @@ def register(cli: click.Group) -> None:
     def run_cmd(simulate: bool, platform_url: str | None, config_file: str | None, exit_after: float | None,
                 screenshot: str | None) -> None:
         """Open the kiosk UI."""
+        if simulate:
+            os.environ[PROFILE_ENV] = DEVELOPMENT_PROFILE  # every loader in this process (fleet, drainer) sees it
         from kiosk.fleet.apply import boot_ready, boot_started, load_effective  # noqa: PLC0415 - requests, bundle crypto
 
         boot_started(config_file)  # boot counter: two starts without READY under pushed restart keys -> last good
 
         try:
-            cfg = load_effective(config_file).config  # site file + the last confirmed fleet bundle
+            loaded = load_effective(config_file)  # site file + the last confirmed fleet bundle
         except ConfigError as e:
             click.echo(str(e), err=True)
             sys.exit(2)
+        cfg = loaded.config
+        refused = production_problems(loaded)
+        if refused and simulate:  # simulated devices and platform: never a real kiosk, whatever the file says
+            click.echo(f"kiosk run --simulate: production check not enforced ({len(refused)} development values)",
+                       err=True)
+        elif refused:
+            click.echo("kiosk run: refusing to start. " + format_problems(refused), err=True)
+            sys.exit(EX_CONFIG)
         mode = configure_kivy(cfg.ui.width, cfg.ui.height, production=cfg.ui.production)
         if mode == "offscreen":
             click.echo("kiosk run: no display found; rendering offscreen (SDL offscreen/EGL). "

@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk.config import KioskConfig, load_config
+from kiosk.config import DEV_CREDENTIALS_FILE, KioskConfig, load_config
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,11 @@ def load_credentials(path: str | Path) -> Credentials:
     if len(secret) < 16:
         raise CredentialsError(f"credentials file {path}: secret shorter than 16 bytes")
     return Credentials(kiosk_id, secret)
+
+
+def development_credentials() -> Credentials:
+    """The development credential (config/dev-credentials.toml), for the simulators."""
+    return load_credentials(DEV_CREDENTIALS_FILE)
 
 
 def configured_credentials(cfg: KioskConfig | None = None) -> Credentials:

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -9,13 +10,37 @@ from kiosk.config import ConfigError, load_config, load_config_layers
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_defaults_load_with_contract_keys():
-    c = load_config(env={})
+def test_development_profile_loads_with_contract_keys():
+    c = load_config(env={}, profile="development")
     assert c.kiosk.region_code == "370306"
     assert c.ui.idle_warning_s < c.ui.idle_timeout_s
     assert c.platform.base_url.startswith("http")
     assert set(c.devices) >= {"idcard", "qr", "camera", "printer"}
     assert all(d.driver for d in c.devices.values())
+
+
+def test_defaults_hold_only_safe_values_and_a_bare_load_names_what_is_missing():
+    raw = tomllib.loads((ROOT / "config" / "default.toml").read_text("utf-8"))
+    assert raw["platform"]["embedded_simulator"] is False
+    assert "credentials_file" not in raw["platform"] and "base_url" not in raw["platform"]
+    assert "technician_pin" not in raw["ui"] and "technician_pin_hash" not in raw["ui"]
+    assert "devices" not in raw and "id" not in raw["kiosk"]
+    with pytest.raises(ConfigError) as e:
+        load_config(env={}, profile="")
+    missing = {k for k, _src, msg in e.value.problems if msg == "required key is missing"}
+    assert {"kiosk.id", "kiosk.station_name", "platform.base_url", "platform.credentials_file"} <= missing
+
+
+def test_profile_comes_from_the_parameter_or_kiosk_profile_and_sits_under_the_site_file(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text('[kiosk]\nid = "qhb-370306-0042"\n', "utf-8")
+    loaded = load_config_layers(site_file=site, env={"KIOSK_PROFILE": "development"})
+    assert loaded.profile == "development" and loaded.site_file == str(site)
+    assert loaded.config.kiosk.id == "qhb-370306-0042" and loaded.sources["kiosk.id"] == str(site)
+    assert loaded.sources["platform.embedded_simulator"].endswith("development.toml")
+    assert loaded.config.ui.technician_pin == "246810"
+    with pytest.raises(ConfigError, match="not a profile name"):
+        load_config_layers(profile="../secrets")
 
 
 def test_layer_order_defaults_site_pushed_env_cli(tmp_path):
@@ -63,7 +88,7 @@ def test_warning_must_be_shorter_than_timeout():
 
 def test_cli_config_check_exit_codes(tmp_path):
     kiosk = str(Path(sys.executable).parent / "kiosk")
-    ok = subprocess.run([kiosk, "config", "check"], capture_output=True, text=True)
+    ok = subprocess.run([kiosk, "config", "check"], capture_output=True, text=True)  # conftest: development
     assert ok.returncode == 0 and "qhb-dev-0001" in ok.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text('[kiosk]\nregion_code = "x"\n', "utf-8")
