@@ -204,7 +204,8 @@ class SimulatedFleet:
 
     def __init__(self, count: int, broker_url: str, *, seed: int = 0, state_dir: str | Path | None = None,
                  admin_keys: list[str], threshold: int = 1, groups: list[str] | None = None,
-                 health_interval_s: float = 30.0, workers: int = 4, offline_s: tuple[float, float] = (20.0, 120.0)):
+                 health_interval_s: float = 30.0, workers: int = 4, offline_s: tuple[float, float] = (20.0, 120.0),
+                 offline_periods: bool = True):
         self.count, self.seed = count, seed
         self.health_interval_s = health_interval_s
         self.offline_s = offline_s
@@ -222,7 +223,10 @@ class SimulatedFleet:
             station = f"{STATION_PLACES.get(group, group)}第{i + 1}便民服务站"
             site = _site(self.state_dir / kid, kid, group, station, broker_url, admin_keys, threshold,
                          health_interval_s)
-            self.kiosks.append(SimKiosk(i, kid, group, site, Faults.draw(rng), rng, env))
+            faults = Faults.draw(rng)
+            if not offline_periods:
+                faults.offline_chance = 0.0
+            self.kiosks.append(SimKiosk(i, kid, group, site, faults, rng, env))
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -322,6 +326,13 @@ class SimulatedFleet:
             self._tmp.cleanup()
 
     def _network(self) -> None:
+        try:
+            self._network_loop()
+        except Exception:  # noqa: BLE001 - logged: without this thread no simulated kiosk talks
+            log.exception("the simulated fleet's network loop failed")
+            raise
+
+    def _network_loop(self) -> None:
         to_connect = list(self.kiosks)
         last_misc = 0.0
         while not self._stop.is_set():

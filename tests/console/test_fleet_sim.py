@@ -24,10 +24,11 @@ def test_simulated_fleet_reports_seeded_faults_applies_bundles_answers_commands(
     ingest = Ingest(db, broker.url).start()
     pubs = [public_key_string(k.public_key()) for k in admin_keys[:1]]
     fleet = SimulatedFleet(n, broker.url, seed=7, state_dir=tmp_path / "sim", admin_keys=pubs,
-                           groups=["zhoucun", "boshan"], health_interval_s=1.0, offline_s=(1.0, 2.0))
+                           groups=["zhoucun", "boshan"], health_interval_s=1.0, offline_periods=False)
     again = SimulatedFleet(n, broker.url, seed=7, state_dir=tmp_path / "sim2", admin_keys=pubs,
                            groups=["zhoucun", "boshan"])
-    assert [k.faults for k in again.kiosks] == [k.faults for k in fleet.kiosks]  # the seed decides the faults
+    assert [k.faults.paper for k in again.kiosks] == [k.faults.paper for k in fleet.kiosks]  # the seed decides
+    assert any(k.faults.offline_chance for k in again.kiosks) and any(k.faults.paper == "out" for k in again.kiosks)
     again.stop()
     fleet.start()
     try:
