@@ -232,6 +232,8 @@ SECURITY_KEYS = [
     ({"devices": {"qr": {"grab": False}}}, "devices.qr.grab"),
     ({"devices": {"idcard": {"port": "/dev/ttyS9"}}}, "devices.idcard.port"),
     ({"devices": {"printer": {"out_dir": "/tmp"}}}, "devices.printer.out_dir"),
+    ({"devices": {"qr": {"url_allow_list": ["http://evil"]}}}, "devices.qr.url_allow_list"),
+    ({"devices": {"camera": {"face_cascade": "/tmp/x.xml"}}}, "devices.camera.face_cascade"),
     ({"catalog": {"path": "/tmp/cat"}}, "catalog.path"),
     ({"ui.production": False}, "ui.production"),  # a dotted TOML key is not a way round the nesting
     ({"nonsense": {"a": 1}}, "nonsense.a"),
@@ -253,7 +255,8 @@ def test_pushable_keys_pass(admin_keys):
                   "voice_backend": "none", "elderly_mode": True, "items_per_page": 4, "elderly_items_per_page": 2},
            "kiosk": {"station_name": "站", "helper_phone": "0533-1", "service_phone": "12345", "brand": "齐好办"},
            "logging": {"level": "DEBUG"}, "platform": {"read_timeout_s": 9, "connect_timeout_s": 2},
-           "devices": {"printer": {"paper_mm": 58, "timeout_s": 3}, "camera": {"jpeg_max_kb": 300}}}
+           "devices": {"printer": {"paper_mm": 58, "timeout_s": 3},
+                       "camera": {"jpeg_max_kb": 300, "quality_blur_min": 40}}}
     assert verify_bundle(make(admin_keys[:1], config=cfg), policy(admin_keys[:1]), 0, now=NOW).accepted
     assert is_pushable("devices.qr.dedupe_window_s") and not is_pushable("devices.qr.driver")
 
