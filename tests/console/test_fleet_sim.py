@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from kiosk.console.ingest import Ingest
 from kiosk.fleet.bundle import build_signed, public_key_string, sign
 from kiosk.fleet.commands import build_command, push_command, sign_command
 from kiosk.fleet.fleetview import push
-from standins.fleet_sim import SimulatedFleet
+from standins.fleet_sim import Faults, SimulatedFleet
 
 
 def test_simulated_fleet_reports_seeded_faults_applies_bundles_answers_commands(tmp_path, broker, admin_keys,
@@ -28,7 +29,10 @@ def test_simulated_fleet_reports_seeded_faults_applies_bundles_answers_commands(
     again = SimulatedFleet(n, broker.url, seed=7, state_dir=tmp_path / "sim2", admin_keys=pubs,
                            groups=["zhoucun", "boshan"])
     assert [k.faults.paper for k in again.kiosks] == [k.faults.paper for k in fleet.kiosks]  # the seed decides
-    assert any(k.faults.offline_chance for k in again.kiosks) and any(k.faults.paper == "out" for k in again.kiosks)
+    draws = [Faults.draw(random.Random(i)) for i in range(1000)]  # every kind of fault occurs
+    assert all(any(pred(f) for f in draws) for pred in (
+        lambda f: f.paper == "out", lambda f: f.paper == "low", lambda f: f.reader_unplugged,
+        lambda f: f.backlog > 0, lambda f: f.offline_chance > 0))
     again.stop()
     fleet.start()
     try:
