@@ -1,61 +1,21 @@
-"""The technician's tools and their PIN gate: a hidden gesture opens it, a PIN from config passes it.
+"""The technician's tools behind their PIN gate: a hidden gesture opens it, the PIN passes it.
 
-After `attempts` wrong PINs in a row the gate stays shut for `lockout_s`
-seconds whatever is typed, so a passer-by cannot guess the PIN at night.
+The gate itself (hashed PIN, lockout that survives a restart) is `kiosk.app.pin_gate`;
+`PinGate` and `PinResult` are re-exported here for older imports.
 """
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from kiosk.app.context import AppContext
+from kiosk.app.pin_gate import PinGate, PinResult  # re-exported: PinGate lives in pin_gate
 from kiosk.app.receipts import ReceiptService
 from kiosk.app.status import StatusService
 from kiosk.infra.logs import tail
 
 log = logging.getLogger(__name__)
-
-PinResult = Literal["ok", "wrong", "locked", "disabled"]
-
-
-@dataclass
-class PinGate:
-    pin: str
-    attempts: int = 5
-    lockout_s: float = 600.0
-    clock: Callable[[], float] = time.monotonic
-    failures: int = 0
-    locked_until: float = 0.0
-
-    def locked(self) -> bool:
-        return self.clock() < self.locked_until
-
-    def lockout_remaining(self) -> float:
-        return max(0.0, self.locked_until - self.clock())
-
-    def attempts_left(self) -> int:
-        return max(0, self.attempts - self.failures)
-
-    def check(self, entered: str) -> PinResult:
-        if not self.pin:
-            return "disabled"  # no PIN configured: technician mode is off
-        if self.locked():
-            return "locked"
-        if hmac.compare_digest(entered.encode(), self.pin.encode()):
-            self.failures = 0
-            return "ok"
-        self.failures += 1
-        if self.failures >= self.attempts:
-            self.failures = 0
-            self.locked_until = self.clock() + self.lockout_s
-            return "locked"
-        return "wrong"
 
 
 class TechnicianTools:
@@ -66,8 +26,7 @@ class TechnicianTools:
         self._status = status
         self._receipts = receipts
         ui = ctx.config.ui
-        self.pin_gate = PinGate(ui.technician_pin, ui.technician_lockout_attempts, ui.technician_lockout_s,
-                                clock=ctx.clock)
+        self.pin_gate = PinGate.from_config(ui, ctx.state_dir, clock=ctx.clock)  # hash + lockout on disk
 
     def technician_unlock(self, pin: str) -> PinResult:
         return self.pin_gate.check(pin)
