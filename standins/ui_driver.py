@@ -113,6 +113,28 @@ class Driver:
                 break
         self.tap_widget(w, settle)
 
+    def press(self, key: str, max_frames: int = 60) -> None:
+        """A tap without wall-clock waits (the soak): frames until the button is visible and stays put
+        for one frame, then down, up and one frame. The button's on_release fires on the touch-up."""
+        w = None
+        before = None
+        for _ in range(max_frames):
+            frame()
+            hits = [x for x in walk(self.app.root) if getattr(x, "key", None) == key and visible(x)]
+            if hits:
+                w = hits[0]
+                here = tuple(w.to_window(*w.center))
+                if here == before:
+                    break
+                before = here
+        if w is None:
+            raise DriverError(f"no visible widget with key {key!r} on screen {self.app.current}")
+        x, y = w.to_window(*w.center)
+        t = UnitTestTouch(x, y)
+        guarded(t.touch_down)
+        guarded(t.touch_up)
+        frame()
+
     def tap_widget(self, w: Any, settle: float = 0.03, hold: float = 0.045) -> None:
         x, y = w.to_window(*w.center)
         t = UnitTestTouch(x, y)
