@@ -219,14 +219,16 @@ class ConsoleDB:
         self._upsert(conn, kiosks, ["id"], row)
 
     def _health(self, conn: Connection, kid: str, doc: dict[str, Any], now: float) -> None:
-        raw_devices = doc.get("devices") if isinstance(doc.get("devices"), dict) else {}
-        devices = {}
+        rd, rq = doc.get("devices"), doc.get("queue")
+        raw_devices: dict[str, Any] = rd if isinstance(rd, dict) else {}
+        devices: dict[str, dict[str, Any]] = {}
         for kind, d in raw_devices.items():
-            entry = {"level": device_level(d), "state": (d or {}).get("state"), "code": (d or {}).get("code")}
+            dd = d if isinstance(d, dict) else {}
+            entry = {"level": device_level(d), "state": dd.get("state"), "code": dd.get("code")}
             if kind == "printer":
                 entry["paper"] = paper_status(raw_devices)
             devices[str(kind)] = entry
-        q = doc.get("queue") if isinstance(doc.get("queue"), dict) else {}
+        q: dict[str, Any] = rq if isinstance(rq, dict) else {}
         available = q.get("available", True)
         ts = doc.get("ts")
         seen = float(ts) if isinstance(ts, (int, float)) else now
@@ -267,7 +269,8 @@ class ConsoleDB:
         cid = doc.get("command_id")
         if not isinstance(cid, str) or not doc.get("status"):
             return
-        row = {"command_id": cid[:32], "kiosk_id": kid, "action": doc.get("action"), "status": str(doc["status"])[:16],
+        row: dict[str, Any] = {"command_id": cid[:32], "kiosk_id": kid, "action": doc.get("action"),
+                               "status": str(doc["status"])[:16],
                "reason": str(doc.get("reason") or "")[:64], "error": str(doc.get("error") or "")[:500],
                "data": doc.get("data") if isinstance(doc.get("data"), dict) else {}, "at": str(doc.get("at"))[:32]}
         if row["reason"] == "rollback":  # a replay's refusal never hides what the first delivery did
@@ -344,7 +347,7 @@ class ConsoleDB:
 
     def kiosk_ids(self, targets: Sequence[str]) -> list[str]:
         """The known kiosks a list of targets (all, group:X, kiosk:ID) names, sorted."""
-        conds = []
+        conds: list[sa.ColumnElement[bool]] = []
         for t in targets:
             if t == "all":
                 conds = [sa.true()]

@@ -175,9 +175,10 @@ class Rollouts:
             if stage == 0:
                 return [k for k in plan.canaries if k in set(targeted) and k not in released]
             stage -= 1
-        pool = sorted(targeted, key=lambda k: _order_key(r["id"], k))
-        upto = math.ceil(len(pool) * plan.percentages[stage] / 100.0)
-        return [k for k in pool[:upto] if k not in released]
+        # cumulative: after this stage, this share of the targeted kiosks (canaries included) has it
+        total = math.ceil(len(targeted) * plan.percentages[stage] / 100.0)
+        pool = sorted((k for k in targeted if k not in released), key=lambda k: _order_key(r["id"], k))
+        return pool[:max(0, total - len(released))]
 
     def tick(self) -> None:
         with self._lock:
@@ -210,8 +211,8 @@ class Rollouts:
             return
         applied = [k for k in stage_members if acks.get(k, {}).get("result") == "applied"]
         everyone_answered = all(k in acks for k in stage_members)
-        kiosks = self.db.kiosks_by_id(applied)
-        healthy = all(kiosks.get(k, {}).get("online") and (kiosks[k].get("config_version") or 0) >= r["version"]
+        known = self.db.kiosks_by_id(applied)
+        healthy = all(known.get(k, {}).get("online") and (known[k].get("config_version") or 0) >= r["version"]
                       for k in applied)
         if not (everyone_answered and healthy):
             if r["stage_healthy_since"] is not None:
