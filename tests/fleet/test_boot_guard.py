@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -68,15 +70,40 @@ def test_guard_disarmed_when_the_new_layer_reaches_ready(site_factory, admin_key
     assert ap.effective().config.announcements[0].text == "新配置"
 
 
-def _kiosk_run(site, extra_env: dict[str, str] | None = None, exit_after: float = 2.0) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in clean_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")} | (extra_env or {})
-    return subprocess.run([sys.executable, "-m", "kiosk.cli.main", "run", "--simulate", "--config", str(site),
-                           "--exit-after", str(exit_after)], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=180)
+def _run_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    return {k: v for k, v in clean_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")} | (extra_env or {})
+
+
+def _kiosk_run(site, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+    """A start that is expected to fail on its own."""
+    return subprocess.run([sys.executable, "-m", "kiosk.cli.main", "run", "--simulate", "--config", str(site)],
+                          cwd=PROJECT_ROOT, env=_run_env(extra_env), capture_output=True, text=True, timeout=180)
+
+
+def _kiosk_run_until_ready(site, tmp_path) -> tuple[int, str]:
+    """`kiosk run` as systemd runs it (Type=notify): wait for READY=1 on the notify socket, then SIGTERM."""
+    sock_path = tmp_path / "notify.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(sock_path))
+    s.settimeout(180)  # only guards against hanging forever
+    p = subprocess.Popen([sys.executable, "-m", "kiosk.cli.main", "run", "--simulate", "--config", str(site)],
+                         cwd=PROJECT_ROOT, env=_run_env({"NOTIFY_SOCKET": str(sock_path)}),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        while not s.recv(4096).decode().startswith("READY=1"):
+            pass
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=120)
+        return p.returncode, out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        s.close()
 
 
 def test_kiosk_run_that_fails_twice_after_a_restart_key_goes_back_to_last_good(
-        broker, site_factory, admin_keys, agent_factory, watcher):
+        tmp_path, broker, site_factory, admin_keys, agent_factory, watcher):
     """Real processes: the agent applies v2 with a restart key; `kiosk run` then fails to start twice
     (its start-up is broken from outside, as a crash would be); the third start restores v1, comes up,
     and the next acknowledgement reports v2 as rolled back with reason restart_failed."""
@@ -98,8 +125,8 @@ def test_kiosk_run_that_fails_twice_after_a_restart_key_goes_back_to_last_good(
     assert load_effective(site, env=ENV).config.announcements[0].text == "新配置"
 
     since = len(watcher.acks)
-    r = _kiosk_run(site)  # the third start: last-known-good restored before anything is loaded
-    assert r.returncode == 0 and "home screen shown" in r.stderr, r.stderr[-2000:]
+    rc, out = _kiosk_run_until_ready(site, tmp_path)  # the third start: last good restored, then READY
+    assert rc == 0, out[-2000:]
     eff = load_effective(site, env=ENV).config
     assert eff.announcements[0].text == "上一版配置" and "paper_mm" not in (eff.devices["printer"].model_extra or {})
     assert not (state / boot_guard.GUARD).exists()
