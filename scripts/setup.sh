@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libpcsclite-dev pcscd vsmartcard-vpcd                 # pyscard + virtual reader for tests
   mosquitto                                             # fleet MQTT broker for tests
   postgresql                                            # the fleet console's PostgreSQL path in tests
+  chromium chromium-driver                              # the fleet console's pages in headless Chromium (Selenium)
   espeak-ng                                             # offline Mandarin voice prompts
   gcc python3-dev python3-venv make                     # pyscard / evdev build from source; venv
 )

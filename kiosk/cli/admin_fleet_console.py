@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from kiosk.cli._groups import fail
+from kiosk.cli.admin_console_users import register as register_console_users
 from kiosk.fleet.bundle import BundleError, load_private_key, public_key_string
 from kiosk.fleet.commands import ACTIONS, build_command, is_command, parse_command, sign_command
 
@@ -37,6 +38,7 @@ def _broker_kw(username: str | None, password_file: str | None, tls_ca: str | No
 
 def register(admin: click.Group) -> None:
     """Add `command`, `push` (replacing the bundle-only one), `fleet simulate` and `console` to kiosk-admin."""
+    register_console_users(admin)  # console-user add|list (kiosk.cli.admin_console_users)
 
     @admin.command("command")
     @click.argument("action", type=click.Choice(ACTIONS))

@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from kiosk.console.db import PROBLEMS
 from kiosk.console.rollouts import RolloutError
 from kiosk.console.service import Console, ConsoleConfig
+from kiosk.console.web import install_pages
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def create_app(console: Console, session_ok: SessionCheck | None = None) -> Flas
     app = Flask("kiosk.console")
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.extensions["qhb_console"] = console
+    if session_ok is None:  # the pages (kiosk/console/web): login sessions, also accepted by the API
+        session_ok = install_pages(app, console)
 
     @app.before_request
     def _auth() -> Response | None:
