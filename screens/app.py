@@ -256,6 +256,10 @@ class KioskApp(App):
                 log.warning("no screen %s", name)
                 return
             self._make_screen(name)
+        if self.service.lifecycle.startup_error and name not in ("out_of_service", "technician"):
+            params, name = {"startup_failed": True}, "out_of_service"  # nothing works: never a normal-looking home
+            if not sm.has_screen(name):
+                self._make_screen(name)
         missing = self.service.station.missing_devices(getattr(sm.get_screen(name), "needs", ()))
         if missing and name != "out_of_service":
             params = {"missing": missing, "wanted": name}
@@ -333,6 +337,9 @@ class KioskApp(App):
         elif ev.kind == "status":
             self._tick(0)
             self._follow_outage()
+        elif ev.kind == "startup_failed":  # the watchdog pings stop too: systemd restarts the kiosk
+            self.history.clear()
+            self.go("out_of_service", remember=False, startup_failed=True)
         elif ev.kind == "catalog":
             for scr in self.root.sm.screens:
                 scr.refresh_mode()
@@ -344,6 +351,8 @@ class KioskApp(App):
 
     def _follow_outage(self) -> None:
         """Everything down and nobody mid-visit: the calm out-of-service page; back home when a device returns."""
+        if self.service.lifecycle.startup_error:
+            return  # out of service until restarted
         cur = self.root.sm.current
         down = self.service.station.everything_down()
         if down and cur == "home":

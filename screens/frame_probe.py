@@ -6,6 +6,12 @@ network or an fsync shows up as a long gap. Used by the UI tests and by the soak
 (bench/soak.py), which report the 99th percentile and the maximum; nothing here
 asserts a timing, it only measures.
 
+With `stall_ms` set, a sampler thread also records WHERE the UI thread was while
+a frame was overdue by more than that: `stall_sites` counts the innermost frames
+(file:line function) and `stall_stacks` keeps the sampled stacks, so a stall can
+be told apart from slow rendering (inside the window's flip) or from a screen
+that waits on a device or the network (a port call on the UI thread).
+
     probe = FrameGapProbe().start()
     ...  # drive the app
     probe.stop()
@@ -14,8 +20,11 @@ asserts a timing, it only measures.
 from __future__ import annotations
 
 import math
+import sys
+import threading
 import time
-from collections import deque
+import traceback
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -50,12 +59,19 @@ class FrameGapProbe:
     `clock` is injectable for tests of the probe itself.
     """
 
-    def __init__(self, max_samples: int = 500_000, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, max_samples: int = 500_000, clock: Callable[[], float] = time.perf_counter,
+                 stall_ms: float | None = None, max_stacks: int = 200) -> None:
         self._clock = clock
         self._gaps: deque[float] = deque(maxlen=max_samples)
         self._max_ms = 0.0
         self._last: float | None = None
         self._event: Any = None
+        self.stall_ms = stall_ms
+        self.stall_sites: Counter[str] = Counter()
+        self.stall_stacks: deque[list[str]] = deque(maxlen=max_stacks)
+        self._sampler: threading.Thread | None = None
+        self._sampling = threading.Event()
+        self._ui_thread: int | None = None
 
     # ------------------------------------------------------------------ control
     def start(self) -> FrameGapProbe:
@@ -65,6 +81,11 @@ class FrameGapProbe:
         if self._event is None:
             self._last = None
             self._event = Clock.schedule_interval(self._on_frame, 0)
+        if self.stall_ms is not None and self._sampler is None:
+            self._ui_thread = threading.get_ident()
+            self._sampling.set()
+            self._sampler = threading.Thread(target=self._sample_loop, name="frame-probe-sampler", daemon=True)
+            self._sampler.start()
         return self
 
     def stop(self) -> FrameGapProbe:
@@ -72,14 +93,36 @@ class FrameGapProbe:
         if self._event is not None:
             self._event.cancel()
             self._event = None
+        self._sampling.clear()
+        if self._sampler is not None:
+            self._sampler.join(timeout=2)
+            self._sampler = None
         self._last = None
         return self
 
+    def _sample_loop(self) -> None:
+        """Every 50 ms: if the UI thread is overdue by more than `stall_ms`, note where it is."""
+        limit = (self.stall_ms or 0.0) / 1000.0
+        while self._sampling.is_set():
+            time.sleep(0.05)
+            last = self._last
+            if last is None or self._clock() - last <= limit or self._ui_thread is None:
+                continue
+            frame = sys._current_frames().get(self._ui_thread)
+            if frame is None:
+                continue
+            stack = traceback.extract_stack(frame)
+            inner = stack[-1]
+            self.stall_sites[f"{inner.filename}:{inner.lineno} {inner.name}"] += 1
+            self.stall_stacks.append([f"{f.filename}:{f.lineno} {f.name}" for f in stack])
+
     def reset(self) -> None:
-        """Forget the recorded gaps (e.g. after warm-up)."""
+        """Forget the recorded gaps and stall samples (e.g. after warm-up)."""
         self._gaps.clear()
         self._max_ms = 0.0
         self._last = None
+        self.stall_sites.clear()
+        self.stall_stacks.clear()
 
     @property
     def running(self) -> bool:
@@ -120,4 +163,6 @@ class FrameGapProbe:
         """frames, frame_gap_ms_p50, frame_gap_ms_p99, frame_gap_ms_max (the soak's JSON field names)."""
         out = summarize_gaps(self._gaps)
         out["frame_gap_ms_max"] = round(self._max_ms, 1)
+        if self.stall_ms is not None:
+            out["stall_sites"] = dict(self.stall_sites.most_common(5))
         return out

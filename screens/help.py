@@ -103,7 +103,13 @@ class HelpScreen(KioskScreen):
         self.service.mode.say(self.message, key="visit_booked")
 
     def on_service_event(self, ev: UiEvent) -> None:
-        pass
+        if ev.kind == "help_failed":  # the request could not be saved on this machine
+            self.error = True
+            self.message = ev.data.get("message", "本机暂时无法保存您的请求，请直接拨打服务电话")
+            phone = self.service.ctx.config.kiosk.helper_phone or self.service.ctx.config.kiosk.service_phone
+            if phone:
+                self.message += f"：{phone}"
+            self.service.mode.say(self.message, key="help_failed")
 
     def wipe(self) -> None:
         self.phone = ""

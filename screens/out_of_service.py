@@ -17,10 +17,12 @@ class OutOfServiceScreen(KioskScreen):
     message = StringProperty("")
     everything_down = BooleanProperty(False)
 
-    def enter(self, missing: list[str] | None = None, wanted: str = "", **params: Any) -> None:
+    def enter(self, missing: list[str] | None = None, wanted: str = "", startup_failed: bool = False,
+              **params: Any) -> None:
         svc = self.service
         phone = svc.ctx.config.kiosk.helper_phone or svc.ctx.config.kiosk.service_phone
-        self.everything_down = svc.station.everything_down()
+        # start-up failed (the queue could not open, say): nothing can be done here until the restart
+        self.everything_down = startup_failed or bool(svc.lifecycle.startup_error) or svc.station.everything_down()
         if self.everything_down:
             self.headline = "自助机正在维护"
             self.message = f"很抱歉，自助机暂时不能使用。\n请拨打 {phone}，工作人员会帮您办理。"

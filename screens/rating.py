@@ -49,7 +49,7 @@ class RatingScreen(KioskScreen):
         self._send(btn.payload)
 
     def _send(self, reason: str | None) -> None:
-        self.service.visit.rate(self.level, reason)
+        self.service.visit.rate(self.level, reason)  # queued off the UI thread
         self.thanks = True
         self.box.clear_widgets()
         self.service.mode.say("谢谢您的评价，再见。", key="thanks")

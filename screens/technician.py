@@ -1,4 +1,9 @@
-"""Technician mode: hidden gesture + PIN; device health, queue, platform, config version, log tail, restart."""
+"""Technician mode: hidden gesture + PIN; device health, queue, platform, config version, log tail, restart.
+
+Every tool touches a device, the network or the disk: the screen starts it off
+the UI thread (`technician.run_tool`) and shows its text when the
+`technician_result` event arrives, so a slow drain never freezes the kiosk.
+"""
 from __future__ import annotations
 
 import functools
@@ -6,6 +11,7 @@ from typing import Any
 
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 
+from kiosk.app.events import UiEvent
 from screens.base import KioskScreen
 from screens.widgets import DIGITS, KButton, apply_key
 
@@ -17,6 +23,7 @@ class TechnicianScreen(KioskScreen):
     report = StringProperty("")
     keypad = ObjectProperty(None)
     actions = ObjectProperty(None)
+    busy = StringProperty("")  # the tool running now ("" when none)
 
     def on_kv_post(self, base_widget: Any) -> None:
         self.keypad.keys = [k for k in DIGITS if k[1] != "X"] + [("确定", "OK")]
@@ -68,25 +75,32 @@ class TechnicianScreen(KioskScreen):
             b.bind(on_release=lambda _b, f=fn: f())
             self.actions.add_widget(b)
 
+    def _run(self, tool: str, working: str, *args: str) -> None:
+        """Start a tool off the UI thread; its text arrives as a `technician_result` event."""
+        self.busy = tool
+        self.report = working
+        self.service.technician.run_tool(tool, *args)
+
+    def on_service_event(self, ev: UiEvent) -> None:
+        if ev.kind == "technician_result" and self.unlocked:
+            self.busy = ""
+            self.report = str(ev.data.get("text", ""))
+
     def refresh(self) -> None:
-        self.report = self.service.technician.technician_report()
+        self._run("report", "正在检查……")
 
     def drain(self) -> None:
-        self.report = self.service.technician.drain_now() + "\n\n" + self.service.technician.technician_report()
+        self._run("drain", "正在提交队列……")
 
     def reprint(self) -> None:
         """Every receipt the printer never delivered (paper ran out at night, say), oldest first."""
-        pending = list(reversed(self.service.receipts.unprinted_receipts()))
-        if not pending:
-            self.report = "没有未打印的回执"
-            return
-        self.report = "\n".join(self.service.receipts.reprint_receipt(r.local_no) for r in pending)
+        self._run("reprint", "正在补打回执……")
 
     def health(self, kind: str) -> None:
-        self.report = self.service.technician.device_health_text(kind)
+        self._run("health", f"正在检测 {kind}……", kind)
 
     def show_log(self) -> None:
-        self.report = self.service.technician.log_tail_text()
+        self._run("log", "正在读取日志……")
 
     def restart(self) -> None:
         self.app.recover()

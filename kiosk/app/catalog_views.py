@@ -5,6 +5,7 @@ from typing import Any
 
 from kiosk.app.common import limit_text
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points
 from kiosk.domain.catalog import Catalog, Item
 
 #: the steps each flow walks, for the guide screen
@@ -16,6 +17,7 @@ FLOW_STEPS = {
 }
 
 
+@logged_entry_points
 class CatalogViews:
     """Read-only views of the catalog, minus the items the configuration switched off."""
 

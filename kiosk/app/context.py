@@ -7,23 +7,29 @@ or empty, and anything that needs them waits for `ready`).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from kiosk.app.common import StationStatus
+from kiosk.app.errors import already_logged, mark_logged
 from kiosk.app.events import UiEventQueue
 from kiosk.config import KioskConfig
 from kiosk.domain.catalog import Catalog, Item
-from kiosk.domain.session import Session
+from kiosk.domain.session import Session, VisitEnded
 from kiosk.ports.clock import Clock
 from kiosk.ports.devices import DevicePort, DocumentCameraPort, IdCardReaderPort, ReceiptPrinterPort
 from kiosk.ports.outbox import DrainerPort, OutboxPort
 from kiosk.ports.platform import PlatformPort
 from kiosk.ports.speech import SpeechBackend
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -54,7 +60,8 @@ class AppContext:
     outbox: OutboxPort | None = None
     drainer: DrainerPort | None = None
     pool: cf.ThreadPoolExecutor = field(
-        default_factory=lambda: cf.ThreadPoolExecutor(max_workers=3, thread_name_prefix="kiosk-svc"))
+        # six: a payment poll holds one for minutes, a slow capture or print must not queue behind it
+        default_factory=lambda: cf.ThreadPoolExecutor(max_workers=6, thread_name_prefix="kiosk-svc"))
     stopping: threading.Event = field(default_factory=threading.Event)
     ready: threading.Event = field(default_factory=threading.Event)  # platform, outbox and devices are up
     catalog_shown: threading.Event = field(default_factory=threading.Event)  # set by a UI once it drew the catalog
@@ -67,6 +74,7 @@ class AppContext:
     restart_pending: list[str] = field(default_factory=list)  # pushed keys that need a restart
     last_platform_contact: str | None = None  # ISO time of the last answer from the platform
     last_receipt: list[Any] | None = None  # blocks of the last receipt (tests, demo)
+    startup_error: str | None = None  # why start-up failed (the kiosk is out of service until restarted)
 
     @classmethod
     def create(cls, config: KioskConfig, *, speech: SpeechBackend, clock: Clock = time.monotonic,
@@ -82,6 +90,44 @@ class AppContext:
             if settings.enabled:
                 ctx.status.devices[kind] = "starting"
         return ctx
+
+    # ------------------------------------------------------------------ background work, tied to its visit
+    def in_background(self, fn: Callable[..., Any], *args: Any) -> cf.Future[Any]:
+        """Run `fn(token, *args)` on the pool, `token` being the visit it was started under.
+
+        A result for an ended visit (VisitEnded) is dropped and logged at debug; any
+        other exception is logged with its traceback (a bare future would keep it).
+        """
+        token = self.session.token
+        name = getattr(fn, "__qualname__", type(fn).__name__)
+
+        def run() -> Any:
+            try:
+                return fn(token, *args)
+            except VisitEnded:
+                log.debug("%s: its visit has ended, result dropped", name)
+            except Exception as e:  # noqa: BLE001 - nobody reads the future: log it here, with its traceback
+                if not already_logged(e):
+                    log.exception("background task %s failed", name)
+                    mark_logged(e)
+            return None
+
+        return self.pool.submit(run)
+
+    def post_for(self, token: int | None, kind: str, **data: Any) -> bool:
+        """Post a UI event only while `token`'s visit is current; a late one is dropped (logged at debug)."""
+        if self.session.run_if_current(token, lambda: self.events.post(kind, **data)):
+            return True
+        log.debug("dropped a %s event of an ended visit", kind)
+        return False
+
+    def keep_for(self, token: int | None, key: str, value: Any) -> None:
+        """Keep a per-visit scratch value, only for the visit it belongs to (else VisitEnded)."""
+        self.session.with_visit(token, lambda: self.scratch.__setitem__(key, value))
+
+    def for_visit(self, token: int | None, fn: Callable[[], T]) -> T:
+        """`fn()` (a read of the session or the scratch) only while `token`'s visit is current; else VisitEnded."""
+        return self.session.with_visit(token, fn)
 
     # ------------------------------------------------------------------ small shared reads
     def wait_ready(self, timeout: float = 60.0) -> bool:

@@ -1,14 +1,25 @@
-"""帮办代办: call the station's helper, or book a home visit for an elderly citizen; both go through the outbox."""
+"""帮办代办: call the station's helper, or book a home visit for an elderly citizen; both go through the outbox.
+
+The answer to the citizen (a wrong phone number, say) comes at once; the
+fsynced enqueue, which may also wait for start-up, runs off the UI thread and
+reports a failure as a `help_failed` event.
+"""
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from typing import Any
 
 from kiosk.app.common import VISIT_TIMES, id_type, now_iso
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points
 from kiosk.domain.contact import normalise_mobile
 
+log = logging.getLogger(__name__)
+SAVE_FAILED = "本机暂时无法保存您的请求，请直接拨打服务电话"
 
+
+@logged_entry_points
 class HelpService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -26,8 +37,16 @@ class HelpService:
         it = ctx.current_item
         if it is not None:
             body["item_code"] = it.code
-        ctx.enqueue("help_request", body, "help")
+        ctx.in_background(self._enqueue, "help_request", body, "help")
         return None
+
+    def _enqueue(self, token: int, kind: str, body: dict[str, Any], key_prefix: str) -> None:
+        """Worker: the request is queued for the platform; a failure is told to the screen that asked."""
+        try:
+            self.ctx.enqueue(kind, body, key_prefix)
+        except Exception:  # noqa: BLE001 - told to the citizen, logged for the technician
+            log.exception("queueing a %s failed", kind)
+            self.ctx.post_for(token, "help_failed", message=SAVE_FAILED)
 
     def book_home_visit(self, item_code: str, phone: str, when: str) -> str | None:
         """Queue a home visit; returns a message for the citizen when something is missing."""
@@ -48,5 +67,5 @@ class HelpService:
                               "phone": mobile},
                 "address": getattr(ident, "address", "") or "见身份证", "preferred_date": date.isoformat(),
                 "note": when, "kiosk_id": ctx.config.kiosk.id, "created_at": now_iso()}
-        ctx.enqueue("home_visit", body, "visit")
+        ctx.in_background(self._enqueue, "home_visit", body, "visit")
         return None

@@ -4,6 +4,11 @@ The application never builds a concrete adapter: a `Wiring` from the composition
 root (kiosk.bootstrap.app) opens the platform client, the outbox and its drainer
 and creates each device; the lifecycle decides when, in the same order as always,
 and on its background thread when asked.
+
+When start-up fails (the outbox cannot open, say), the kiosk does not pretend:
+`ctx.startup_error` says why, a `startup_failed` event sends the screens to the
+out-of-service page, and `healthy()` turns false so the systemd watchdog pings
+stop and systemd restarts the kiosk.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import threading
 from typing import Protocol
 
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points, mark_logged
 from kiosk.app.status import StatusService
 from kiosk.domain.catalog import Catalog, load_catalog
 from kiosk.ports.devices import DeviceListener, DevicePort
@@ -53,6 +59,7 @@ def load_configured_catalog(ctx: AppContext) -> Catalog:
     return load_catalog(path)
 
 
+@logged_entry_points
 class Lifecycle:
     def __init__(self, ctx: AppContext, wiring: Wiring, status: StatusService,
                  on_device_event: DeviceListener) -> None:
@@ -62,6 +69,7 @@ class Lifecycle:
         self._on_device_event = on_device_event
         self._started = False
         self._monitor: threading.Thread | None = None
+        self._drainer_thread: threading.Thread | None = None
 
     def start(self, background: bool = False) -> None:
         """Load the catalog, then platform, outbox and devices (on a thread when `background`).
@@ -79,23 +87,49 @@ class Lifecycle:
             self._start_rest(False)
 
     def _start_rest(self, background: bool) -> None:
+        """Start everything; a failure puts the kiosk out of service (re-raised when started in the foreground)."""
         ctx = self.ctx
         try:
-            if ctx.catalog is None:
-                ctx.catalog = load_configured_catalog(ctx)
-            ctx.events.post("catalog")
-            if background:  # let the UI draw the items before the devices compete for the CPU
-                ctx.catalog_shown.wait(3.0)
-            self._start_platform()
-            self._start_outbox()
-            self._start_devices()
-            self._status.refresh_status()
-            ctx.catalog.warm_search()  # pinyin index last: the home screen does not need it
-        finally:
+            self._start_all(background)
+        except Exception as e:  # noqa: BLE001 - out of service, watchdog stops; logged with its traceback
+            log.exception("start-up failed: the kiosk is out of service until it is restarted")
+            mark_logged(e)
+            ctx.startup_error = e.__class__.__name__
             ctx.ready.set()
+            ctx.events.post("startup_failed", reason=ctx.startup_error)
+            if not background:
+                raise
+            return
         ctx.events.post("status")
         self._monitor = threading.Thread(target=self._monitor_loop, name="kiosk-status", daemon=True)
         self._monitor.start()
+
+    @property
+    def startup_error(self) -> str | None:
+        """Why start-up failed (an exception class name), or None."""
+        return self.ctx.startup_error
+
+    def healthy(self) -> bool:
+        """The core works: start-up has not failed, the drainer and the status monitor run (the watchdog asks)."""
+        ctx = self.ctx
+        if ctx.startup_error is not None or ctx.stopping.is_set():
+            return False
+        threads = (self._drainer_thread, self._monitor)
+        return all(t is None or t.is_alive() for t in threads)
+
+    def _start_all(self, background: bool) -> None:
+        ctx = self.ctx
+        if ctx.catalog is None:
+            ctx.catalog = load_configured_catalog(ctx)
+        ctx.events.post("catalog")
+        if background:  # let the UI draw the items before the devices compete for the CPU
+            ctx.catalog_shown.wait(3.0)
+        self._start_platform()
+        self._start_outbox()
+        self._start_devices()
+        self._status.refresh_status()
+        ctx.catalog.warm_search()  # pinyin index last: the home screen does not need it
+        ctx.ready.set()
 
     def _start_platform(self) -> None:
         self.ctx.platform = self.wiring.open_platform()
@@ -104,7 +138,7 @@ class Lifecycle:
         ctx = self.ctx
         ctx.outbox = self.wiring.open_outbox()
         ctx.drainer = self.wiring.open_drainer(ctx.outbox, ctx.require_platform())
-        ctx.drainer.start(poll_s=2.0)
+        self._drainer_thread = ctx.drainer.start(poll_s=2.0)
 
     def _start_devices(self) -> None:
         ctx = self.ctx

@@ -6,12 +6,14 @@ import threading
 from typing import Any
 
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points
 from kiosk.app.imaging import bgr_to_rgb, camera_document
 from kiosk.domain.session import State
 
 log = logging.getLogger(__name__)
 
 
+@logged_entry_points
 class MaterialsService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -45,11 +47,14 @@ class MaterialsService:
         """Keeps the camera's latest preview fresh while the materials screen is open."""
         cam = self.ctx.camera()
         stopping = self.ctx.stopping
+        failures = 0
         while cam is not None and self._preview_on and not stopping.is_set():
             try:
                 cam.preview_frame()
+                failures = 0
             except Exception:  # noqa: BLE001 - the status event tells the UI; keep trying
-                log.debug("preview frame failed", exc_info=True)
+                failures += 1  # the first failure of a run with its traceback, the rest quietly
+                (log.warning if failures == 1 else log.debug)("preview frame failed", exc_info=True)
             stopping.wait(0.3)
 
     def preview_frame(self) -> Any:
@@ -60,22 +65,22 @@ class MaterialsService:
         return bgr_to_rgb(cam.latest_preview)
 
     def capture_material(self, name: str) -> None:
-        self.ctx.pool.submit(self._capture_material, name)
+        self.ctx.in_background(self._capture_material, name)
 
-    def _capture_material(self, name: str) -> None:
+    def _capture_material(self, token: int, name: str) -> None:
         ctx = self.ctx
         cam = ctx.camera()
         if cam is None:
-            ctx.events.post("capture_result", ok=False, message="拍摄仪暂时不能使用，请点「帮办代办」")
+            ctx.post_for(token, "capture_result", ok=False, message="拍摄仪暂时不能使用，请点「帮办代办」")
             return
         try:
             jpeg, preview = camera_document(cam)
         except Exception as e:  # noqa: BLE001 - a bad capture is a retake, told to the citizen
             log.info("material capture refused", exc_info=True)
-            ctx.events.post("capture_result", ok=False, message=getattr(e, "message", "没有拍清楚，请重拍"))
+            ctx.post_for(token, "capture_result", ok=False, message=getattr(e, "message", "没有拍清楚，请重拍"))
             return
-        ctx.session.add_material(name, jpeg)
-        ctx.events.post("capture_result", ok=True, preview=preview)
+        ctx.session.add_material(name, jpeg, token=token)  # VisitEnded when the citizen has gone meanwhile
+        ctx.post_for(token, "capture_result", ok=True, preview=preview)
 
     def discard_material(self, name: str) -> None:
         mats = self.ctx.session.data.materials

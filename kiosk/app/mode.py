@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points
 
 
+@logged_entry_points
 class ModeService:
     """Elderly mode: bigger type, fewer items per page, longer timeouts, prompts always spoken."""
 

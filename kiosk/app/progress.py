@@ -6,6 +6,7 @@ from typing import Any
 
 from kiosk.app.common import id_type, platform_message
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points
 from kiosk.domain.tracking import tracking_origin
 
 log = logging.getLogger(__name__)
@@ -14,6 +15,7 @@ CASE_STATES = {"received": "已收件", "accepted": "已受理", "in_review": "�
                "queued": "本机已保存，等待网络恢复后提交"}
 
 
+@logged_entry_points
 class ProgressService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -25,10 +27,10 @@ class ProgressService:
         self.ctx.listening.discard("progress")
 
     def query_progress_by_tracking(self, tracking_no: str) -> None:
-        self.ctx.pool.submit(self.progress_by_tracking, tracking_no)
+        self.ctx.in_background(lambda token: self.progress_by_tracking(tracking_no, token))
 
     def query_progress_by_identity(self) -> None:
-        self.ctx.pool.submit(self._progress_by_identity)
+        self.ctx.in_background(self._progress_by_identity)
 
     def _case_view(self, a: dict[str, Any]) -> dict[str, str]:
         code = a.get("item_code", "")
@@ -38,31 +40,39 @@ class ProgressService:
         return {"tracking_no": a.get("tracking_no", ""), "item": (it.title if it is not None else code),
                 "state": state}
 
-    def progress_by_tracking(self, tracking_no: str) -> None:
-        """Look one case up (worker thread): a local number is resolved through the outbox first."""
+    def progress_by_tracking(self, tracking_no: str, token: int | None = None) -> None:
+        """Look one case up (worker thread): a local number is resolved through the outbox first.
+
+        The answer goes to the screen only while the visit (`token`) that asked is current.
+        """
         ctx = self.ctx
         try:
             if tracking_origin(tracking_no) == "local":
                 platform_no = ctx.outbox.resolve(tracking_no) if ctx.outbox else None
                 if not platform_no:
-                    ctx.events.post("progress_result", cases=[{"tracking_no": tracking_no, "item": "",
-                                                               "state": "本机已保存，等待网络恢复后提交"}])
+                    ctx.post_for(token, "progress_result", cases=[{"tracking_no": tracking_no, "item": "",
+                                                                   "state": "本机已保存，等待网络恢复后提交"}])
                     return
                 tracking_no = platform_no
             a = ctx.require_platform().get_application(tracking_no)
-            ctx.events.post("progress_result", cases=[self._case_view(a)])
+            ctx.post_for(token, "progress_result", cases=[self._case_view(a)])
         except Exception as e:  # noqa: BLE001 - told to the citizen, logged for the technician
             log.warning("progress lookup failed", exc_info=True)
-            ctx.events.post("progress_error", message=platform_message(e))
+            ctx.post_for(token, "progress_error", message=platform_message(e))
 
-    def _progress_by_identity(self) -> None:
+    def _progress_by_identity(self, token: int) -> None:
         ctx = self.ctx
-        ident = ctx.session.data.identity
-        if ident is None:
+
+        def who() -> tuple[str, str] | None:
+            ident = ctx.session.data.identity
+            return None if ident is None else (id_type(ident), ident.id_number)
+
+        asked = ctx.for_visit(token, who)
+        if asked is None:
             return
         try:
-            apps = ctx.require_platform().search_applications(id_type(ident), ident.id_number)
-            ctx.events.post("progress_result", cases=[self._case_view(a) for a in apps])
+            apps = ctx.require_platform().search_applications(*asked)
+            ctx.post_for(token, "progress_result", cases=[self._case_view(a) for a in apps])
         except Exception as e:  # noqa: BLE001 - told to the citizen, logged for the technician
             log.warning("progress search failed", exc_info=True)
-            ctx.events.post("progress_error", message=platform_message(e))
+            ctx.post_for(token, "progress_error", message=platform_message(e))

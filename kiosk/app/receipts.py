@@ -7,14 +7,16 @@ from typing import Any
 
 from kiosk.app.common import limit_text
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points
 from kiosk.domain.receipt import Receipt, compose_receipt
-from kiosk.domain.session import State
+from kiosk.domain.session import State, VisitEnded
 from kiosk.domain.tracking import qr_payload
 from kiosk.ports.outbox import StoredReceipt
 
 log = logging.getLogger(__name__)
 
 
+@logged_entry_points
 class ReceiptService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -33,36 +35,47 @@ class ReceiptService:
             service_phone=kiosk.service_phone, helper_phone=kiosk.helper_phone)
 
     def print_receipt(self) -> None:
-        self.ctx.pool.submit(self._print, "receipt")
+        self.ctx.in_background(self._print, "receipt")
 
     def print_document(self) -> None:
         """The certificate fetched in this visit (its blocks were composed when it arrived)."""
-        self.ctx.pool.submit(self._print, "document")
+        self.ctx.in_background(self._print, "document")
 
-    def _print(self, what: str) -> None:
+    def _paper(self, what: str, paper_mm: int) -> tuple[str, str | None, list[Any]]:
+        """(tracking number, local number, blocks) of the visit's receipt or document, read in one go."""
         ctx = self.ctx
         tracking = ctx.session.data.tracking_no or ""
+        if what == "receipt":
+            blocks = compose_receipt(self.receipt_data(), paper_mm)
+        else:
+            blocks = ctx.scratch.get("document_blocks") or []
+        return tracking, ctx.scratch.get("local_no"), blocks
+
+    def _print(self, token: int, what: str) -> None:
+        """Worker: composed under the visit's token (a visit that has ended prints nothing), then printed."""
+        ctx = self.ctx
         prn = ctx.printer()
+        tracking = ctx.for_visit(token, lambda: ctx.session.data.tracking_no or "")
         try:
-            if what == "receipt":
-                blocks = compose_receipt(self.receipt_data(), prn.paper_mm if prn is not None else 58)
-            else:
-                blocks = ctx.scratch.get("document_blocks") or []
+            tracking, local_no, blocks = ctx.for_visit(token, lambda: self._paper(
+                what, (prn.paper_mm if prn is not None else 58) if what == "receipt" else 0))
             ctx.last_receipt = blocks
             if prn is None:
                 raise RuntimeError("no printer")
             prn.print_blocks(blocks, what)
+        except VisitEnded:
+            raise
         except Exception as e:  # noqa: BLE001 - the citizen gets the QR instead; logged for the technician
             log.warning("printing the %s failed", what, exc_info=True)
             msg = getattr(e, "message", None) or "打印机故障，请联系工作人员"
             if "纸" in msg or getattr(e, "code", "") in ("paper_out", "paper-out", "paper_end"):
                 msg = "打印机缺纸，请联系工作人员"
-            ctx.events.post("printed", ok=False, message=msg,
-                            qr_text=qr_payload(tracking) if tracking else "")
+            ctx.post_for(token, "printed", ok=False, message=msg,
+                         qr_text=qr_payload(tracking) if tracking else "")
             return
-        if what == "receipt" and ctx.scratch.get("local_no") and ctx.outbox is not None:
-            ctx.outbox.receipts.mark_printed(ctx.scratch["local_no"])
-        ctx.events.post("printed", ok=True)
+        if what == "receipt" and local_no and ctx.outbox is not None:
+            ctx.outbox.receipts.mark_printed(local_no)
+        ctx.post_for(token, "printed", ok=True)
 
     def unprinted_receipts(self, limit: int = 50) -> list[StoredReceipt]:
         """Applications whose receipt never came out of the printer (survives a restart): for the technician."""

@@ -46,7 +46,7 @@ class Kiosk:
         self.materials = MaterialsService(ctx)
         self.visit = VisitService(ctx, self.materials, self.station)
         self.progress = ProgressService(ctx)
-        self.identify = IdentifyService(ctx, lookup_tracking=self.progress.progress_by_tracking)
+        self.identify = IdentifyService(ctx, lookup_tracking=self.progress.query_progress_by_tracking)
         self.receipts = ReceiptService(ctx)
         self.certificates = CertificateService(ctx, self.receipts)
         self.payments = PaymentService(ctx)

@@ -5,12 +5,14 @@ import logging
 
 from kiosk.app.common import DOWN_STATES, FLOW_NAMES, FLOW_NEEDS, StationStatus, now_iso
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points
 from kiosk.app.reachability import Reachability
 from kiosk.config import KioskConfig
 
 log = logging.getLogger(__name__)
 
 
+@logged_entry_points
 class StatusService:
     """What is up and what is down; which flows still work; live configuration from the fleet."""
 

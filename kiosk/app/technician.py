@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 
 from kiosk.app.context import AppContext
+from kiosk.app.errors import already_logged, logged_entry_points
 from kiosk.app.pin_gate import PinGate, PinResult  # re-exported: PinGate lives in pin_gate
 from kiosk.app.receipts import ReceiptService
 from kiosk.app.status import StatusService
@@ -18,8 +20,14 @@ from kiosk.infra.logs import tail
 log = logging.getLogger(__name__)
 
 
+@logged_entry_points
 class TechnicianTools:
-    """What the technician screen does behind the PIN: status report, device checks, drain, reprint, log tail."""
+    """What the technician screen does behind the PIN: status report, device checks, drain, reprint, log tail.
+
+    Every tool touches a device, the network or the disk, so the screen starts it
+    with `run_tool` (off the UI thread) and shows its text when the
+    `technician_result` event comes back.
+    """
 
     def __init__(self, ctx: AppContext, status: StatusService, receipts: ReceiptService) -> None:
         self.ctx = ctx
@@ -30,6 +38,34 @@ class TechnicianTools:
 
     def technician_unlock(self, pin: str) -> PinResult:
         return self.pin_gate.check(pin)
+
+    def run_tool(self, tool: str, *args: str) -> None:
+        """Run one tool (report, drain, reprint, health KIND, log) off the UI thread; a `technician_result` follows."""
+        tools = {"report": self.technician_report, "drain": self.drain_and_report, "reprint": self.reprint_unprinted,
+                 "health": self.device_health_text, "log": self.log_tail_text}
+        if tool not in tools:
+            raise ValueError(f"unknown technician tool {tool!r}")
+        self.ctx.in_background(self._run_tool, tool, tools[tool], args)
+
+    def _run_tool(self, token: int, tool: str, fn: Callable[..., str], args: tuple[str, ...]) -> None:
+        try:
+            text = fn(*args)
+        except Exception as e:  # noqa: BLE001 - the technician reads the failure; logged with its traceback
+            if not already_logged(e):
+                log.exception("technician tool %s failed", tool)
+            text = f"操作失败：{type(e).__name__}（详见日志）"
+        self.ctx.post_for(token, "technician_result", tool=tool, text=text)
+
+    def drain_and_report(self) -> str:
+        """One drain pass now, then the station report."""
+        return self.drain_now() + "\n\n" + self.technician_report()
+
+    def reprint_unprinted(self) -> str:
+        """Every receipt the printer never delivered (paper ran out at night, say), oldest first."""
+        pending = list(reversed(self._receipts.unprinted_receipts()))
+        if not pending:
+            return "没有未打印的回执"
+        return "\n".join(self._receipts.reprint_receipt(r.local_no) for r in pending)
 
     def device_kinds(self) -> list[str]:
         return sorted(self.ctx.devices)
@@ -57,6 +93,8 @@ class TechnicianTools:
             lines.append(f"未打印的回执：{len(unprinted)} 张（" + "、".join(r.tracking_no for r in unprinted[:5])
                          + ("……" if len(unprinted) > 5 else "") + "）")
         lines.append(f"配置版本：{self.config_version()}")
+        if ctx.startup_error:
+            lines.insert(0, f"启动失败（{ctx.startup_error}），本机暂停服务；详见日志，修复后重启程序")
         if ctx.restart_pending:
             lines.append("待重启生效的配置：" + "、".join(ctx.restart_pending))
         return "\n".join(lines)

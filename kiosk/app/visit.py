@@ -13,12 +13,14 @@ from typing import Any
 
 from kiosk.app.common import id_type, mask_value, now_iso, person_view
 from kiosk.app.context import AppContext
+from kiosk.app.errors import logged_entry_points
 from kiosk.app.materials import MaterialsService
 from kiosk.app.status import StatusService
 from kiosk.domain.catalog import Item
 from kiosk.domain.contact import normalise_mobile
 from kiosk.domain.fields import validate_form
-from kiosk.domain.session import InvalidTransition, State
+from kiosk.domain.session import InvalidTransition, State, VisitEnded
+from kiosk.ports.outbox import FULL_DISK_MESSAGE, OutboxFullError
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +28,19 @@ log = logging.getLogger(__name__)
 FLOW_TARGETS = {"query_print": "certificate_fetch", "pay": "payment", "certify": "review"}
 
 
+@logged_entry_points
 class VisitService:
     def __init__(self, ctx: AppContext, materials: MaterialsService, status: StatusService) -> None:
         self.ctx = ctx
         self._materials = materials
         self._status = status
-        self._clear_listeners: list[Callable[[str], None]] = []
+        self._clear_listeners: list[Callable[[str], object]] = []
         self._last_touch = ctx.clock()
         ctx.session.on("wipe", self._on_wipe)
         ctx.session.on("warning", lambda left: ctx.events.post("idle_warning", remaining=left))
 
     # ------------------------------------------------------------------ idle and wipe
-    def add_clear_listener(self, fn: Callable[[str], None]) -> None:
+    def add_clear_listener(self, fn: Callable[[str], object]) -> None:
         """`fn(reason)` runs when the visit ends or times out: the UI clears every screen."""
         self._clear_listeners.append(fn)
 
@@ -177,7 +180,7 @@ class VisitService:
         if s.state is State.FORM:
             s.to_review()
         s.begin_submit()  # from REVIEW, or ITEM_CHOSEN (an item without form)
-        self.ctx.pool.submit(self._submit)
+        self.ctx.in_background(self._submit)
 
     def application_payload(self) -> tuple[dict[str, Any], list[bytes]]:
         ctx = self.ctx
@@ -198,27 +201,37 @@ class VisitService:
             attachments.append(bytes(d.face_photo))
         return payload, attachments
 
-    def _submit(self) -> None:
+    def _submit(self, token: int) -> None:
+        """Worker: the payload is read under the visit's token; the durable enqueue, then the platform's number."""
         ctx = self.ctx
         ctx.wait_ready()
         try:
-            payload, attachments = self.application_payload()
+            payload, attachments = ctx.for_visit(token, self.application_payload)
             local_no = ctx.require_outbox().enqueue("application", payload, attachments,
                                                     idempotency_key=f"app-{uuid.uuid4().hex}")
-        except Exception:  # noqa: BLE001
-            log.exception("enqueue failed")
-            ctx.session.submit_failed()
-            ctx.events.post("submit_failed", message="本机保存失败，请点「帮办代办」找工作人员")
+        except VisitEnded:
+            raise
+        except OutboxFullError:  # the disk is full: say plainly this machine cannot take applications now
+            log.exception("enqueue refused: the disk is full")
+            ctx.session.submit_failed(token=token)
+            ctx.post_for(token, "submit_failed", message=FULL_DISK_MESSAGE)
             return
-        ctx.scratch["local_no"] = local_no  # the durable receipt row: marked once the paper is out
+        except Exception:  # noqa: BLE001 - told to the citizen, logged for the technician
+            log.exception("enqueue failed")
+            ctx.session.submit_failed(token=token)
+            ctx.post_for(token, "submit_failed", message="本机保存失败，请点「帮办代办」找工作人员")
+            return
+        # the application is on disk for its citizen; only the screens of the visit still hear of it
+        ctx.keep_for(token, "local_no", local_no)  # the durable receipt row: marked once the paper is out
         tracking, queued = self._wait_delivered(local_no)
-        ctx.scratch["promised_date"] = None
+        ctx.keep_for(token, "promised_date", None)
         try:
-            ctx.session.submitted(tracking, queued=queued)
+            ctx.session.submitted(tracking, queued=queued, token=token)
         except InvalidTransition:
-            return  # the visit ended meanwhile
+            log.debug("submitted after the case left SUBMITTING; nothing shown")
+            return
         self._status.refresh_status()
-        ctx.events.post("submitted", tracking_no=tracking, queued=queued)
+        ctx.post_for(token, "submitted", tracking_no=tracking, queued=queued)
 
     def _wait_delivered(self, local_no: str) -> tuple[str, bool]:
         """Nudge the drainer and wait a little: the platform's number if it answers, else the local one."""
@@ -238,7 +251,7 @@ class VisitService:
 
     # ------------------------------------------------------------------ rating
     def rate(self, level: str, reason: str | None = None) -> None:
-        """The 好差评 record goes through the outbox like an application."""
+        """The 好差评 record goes through the outbox like an application (its fsynced enqueue off the UI thread)."""
         ctx = self.ctx
         s = ctx.session
         if s.state in (State.DONE, State.QUEUED):
@@ -252,7 +265,11 @@ class VisitService:
             body["item_code"] = it.code
         if reason:
             body["reason"] = reason
-        ctx.enqueue("evaluation", body, "eval")
+        ctx.in_background(self._enqueue_rating, body)
+
+    def _enqueue_rating(self, _token: int, body: dict[str, Any]) -> None:
+        """Worker: the rating belongs to the visit that gave it; it is queued even when that visit has ended."""
+        self.ctx.enqueue("evaluation", body, "eval")
 
     @property
     def thanks_s(self) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -23,7 +23,7 @@ from kiosk.config import DEVELOPMENT_PROFILE, PROFILE_ENV, ConfigError
 from kiosk.domain.session import State
 from kiosk.infra.logs import setup_logging
 from kiosk.infra.production import EX_CONFIG, format_problems, production_problems
-from kiosk.infra.systemd import notify, start_watchdog
+from kiosk.infra.systemd import Watchdog, notify, start_watchdog
 from screens.boot import configure_kivy
 
 
@@ -85,7 +85,7 @@ def register(cli: click.Group) -> None:
                            f"borderless={Window.borderless} cursor_shown={Window.show_cursor} exit_keys=disabled",
                            err=True)
             service.start(background=True)  # catalog, platform, outbox, devices: after the first frame
-            _arm_watchdog(Clock, cfg.kiosk.station_name)
+            _arm_watchdog(Clock, cfg.kiosk.station_name, service.lifecycle.healthy)
             boot_ready(config_file)  # READY: the configuration this start runs with has booted
             if cfg.fleet.enabled:
                 from kiosk.app.fleet_link import FleetLink  # noqa: PLC0415 - paho only with the fleet on
@@ -131,12 +131,14 @@ def register(cli: click.Group) -> None:
 RESTART_EXIT_CODE = 75
 
 
-def _arm_watchdog(clock: object, station: str) -> None:
-    """Tell systemd (Type=notify) we are up, and keep its watchdog fed while the UI loop turns.
+def _arm_watchdog(clock: object, station: str, healthy: Callable[[], bool] | None = None) -> Watchdog:
+    """Tell systemd (Type=notify) we are up, and keep its watchdog fed while the UI loop turns AND the core is healthy.
 
-    The heartbeat is a Kivy clock callback, so a frozen UI stops the pings and
-    systemd restarts the kiosk after WatchdogSec.
+    The heartbeat is a Kivy clock callback, so a frozen UI stops the pings; a failed
+    start-up (or a dead drainer) makes `healthy` false and stops them too; either
+    way systemd restarts the kiosk after WatchdogSec.
     """
-    beat = [time.monotonic()]
-    clock.schedule_interval(lambda _dt: beat.__setitem__(0, time.monotonic()), 1.0)  # type: ignore[attr-defined]
-    start_watchdog(lambda: time.monotonic() - beat[0] < 10.0, status=f"serving {station}")
+    dog = Watchdog(healthy, stale_after_s=10.0)
+    clock.schedule_interval(lambda _dt: dog.beat(), 1.0)  # type: ignore[attr-defined]
+    start_watchdog(dog.alive, status=f"serving {station}")
+    return dog

@@ -3,6 +3,13 @@
 The session is the only place personal data lives while a citizen is at the
 terminal. Ending the visit (done, cancelled, or walked away) wipes it and tells
 every listener to clear the screen, so nothing is left for the next person.
+
+Each visit has a token (`Session.token`, a number that changes whenever a visit
+ends). Background work (a capture, a look-up, a submission, a payment poll)
+carries the token it was started under and hands it back with its result; a
+result whose visit has ended is refused with `VisitEnded`, so it can never land
+in the next citizen's visit. IDLE holds nothing personal: every write is refused
+there, and leaving IDLE starts from empty data.
 """
 from __future__ import annotations
 
@@ -12,11 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kiosk.domain.redaction import REDACTOR
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class State(str, enum.Enum):
@@ -49,6 +57,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 #: States in which an unattended terminal must not cut the citizen off mid-operation.
 NO_TIMEOUT = frozenset({S.IDLE, S.SUBMITTING})
+#: States in which a face photo may be taken (identify and certify; never IDLE or a finished case).
+FACE_STATES = frozenset({S.IDENTIFIED, S.ITEM_CHOSEN, S.FORM, S.MATERIALS, S.REVIEW})
 
 
 class InvalidTransition(RuntimeError):
@@ -57,6 +67,10 @@ class InvalidTransition(RuntimeError):
 
 class MissingIdentity(InvalidTransition):
     """The item needs the citizen identified before the form."""
+
+
+class VisitEnded(RuntimeError):
+    """A result of background work whose visit has ended: dropped, never written into the next visit."""
 
 
 @dataclass
@@ -84,7 +98,7 @@ class SessionData:
     rating: str | None = None
 
 
-Listener = Callable[..., None]
+Listener = Callable[..., object]
 
 
 class Session:
@@ -112,6 +126,39 @@ class Session:
         self._warned = False
         self._listeners: dict[str, list[Listener]] = {"state": [], "warning": [], "wipe": []}
         self.visit_count = 0
+        self._token = 1
+
+    # ------------------------------------------------------------- visit token
+    @property
+    def token(self) -> int:
+        """The current visit's token; background work keeps it and hands it back with its result."""
+        return self._token
+
+    def is_current(self, token: int | None) -> bool:
+        """Whether `token` is still the current visit's (None: the caller did not start background work)."""
+        return token is None or token == self._token
+
+    def _check_token_locked(self, token: int | None) -> None:
+        if token is not None and token != self._token:
+            raise VisitEnded("the visit this result belongs to has ended")
+
+    def run_if_current(self, token: int | None, fn: Callable[[], Any]) -> bool:
+        """Run `fn` while holding the session lock, only if `token`'s visit is still current.
+
+        The check and the action are atomic against `end()`: a result either lands
+        before the visit ends (and is wiped with it) or is dropped.
+        """
+        with self._lock:
+            if not self.is_current(token):
+                return False
+            fn()
+            return True
+
+    def with_visit(self, token: int | None, fn: Callable[[], T]) -> T:
+        """`fn()` under the session lock if `token`'s visit is current (a consistent read); else VisitEnded."""
+        with self._lock:
+            self._check_token_locked(token)
+            return fn()
 
     # ------------------------------------------------------------- listeners
     def on(self, event: str, callback: Listener) -> None:
@@ -158,12 +205,15 @@ class Session:
         self._warned = False
 
     # ------------------------------------------------------------- visit steps
-    def identify(self, identity: Any, names: tuple[str, ...] = ()) -> None:
+    def identify(self, identity: Any, names: tuple[str, ...] = (), token: int | None = None) -> None:
         """Attach the citizen's identity. `names` are registered for log redaction."""
         with self._lock:
+            self._check_token_locked(token)
             state = self._state
             if state not in (State.IDLE, State.ITEM_CHOSEN, State.IDENTIFIED):
                 raise InvalidTransition(f"cannot identify in state {state.value}")
+            if state is State.IDLE:
+                self._start_clean_locked()
             self._data.identity = identity
             REDACTOR.add(*names, getattr(identity, "name", None))
             if state is State.IDLE:
@@ -171,8 +221,9 @@ class Session:
             else:
                 self._touch_locked()
 
-    def choose_item(self, item_code: str) -> None:
+    def choose_item(self, item_code: str, token: int | None = None) -> None:
         with self._lock:
+            self._check_token_locked(token)
             state = self._state
             if state is State.ITEM_CHOSEN:  # changed their mind on the guide screen
                 self._data.item_code = item_code
@@ -183,6 +234,8 @@ class Session:
             if state in (State.DONE, State.QUEUED):
                 # another item in the same visit: keep the identity, drop the rest
                 self._clear_case_data()
+            elif state is State.IDLE:
+                self._start_clean_locked()
             self._data.item_code = item_code
             self._goto(State.ITEM_CHOSEN)
 
@@ -191,8 +244,9 @@ class Session:
             raise MissingIdentity("this item needs the citizen's identity first")
         self._goto(State.FORM)
 
-    def set_form(self, values: dict[str, Any]) -> None:
+    def set_form(self, values: dict[str, Any], token: int | None = None) -> None:
         with self._lock:
+            self._check_token_locked(token)
             if self._state is not State.FORM:
                 raise InvalidTransition(f"cannot fill the form in state {self._state.value}")
             self._data.form = dict(values)
@@ -201,15 +255,21 @@ class Session:
     def to_materials(self) -> None:
         self._goto(State.MATERIALS)
 
-    def add_material(self, name: str, data: bytes, mime: str = "image/jpeg") -> None:
+    def add_material(self, name: str, data: bytes, mime: str = "image/jpeg", token: int | None = None) -> None:
         with self._lock:
+            self._check_token_locked(token)
             if self._state is not State.MATERIALS:
                 raise InvalidTransition(f"cannot capture materials in state {self._state.value}")
             self._data.materials.append(CapturedMaterial(name, bytearray(data), mime))
             self._touch_locked()
 
-    def set_face_photo(self, data: bytes) -> None:
+    def set_face_photo(self, data: bytes, token: int | None = None) -> None:
         with self._lock:
+            self._check_token_locked(token)
+            if self._state not in FACE_STATES:
+                raise InvalidTransition(f"cannot keep a face photo in state {self._state.value}")
+            if self._data.face_photo is not None:  # a retake: the first photo does not linger
+                self._data.face_photo[:] = b"\x00" * len(self._data.face_photo)
             self._data.face_photo = bytearray(data)
             self._touch_locked()
 
@@ -222,15 +282,22 @@ class Session:
     def begin_submit(self) -> None:
         self._goto(State.SUBMITTING)
 
-    def submitted(self, tracking_no: str, queued: bool, result: dict[str, Any] | None = None) -> None:
+    def submitted(self, tracking_no: str, queued: bool, result: dict[str, Any] | None = None,
+                  token: int | None = None) -> None:
         with self._lock:
+            self._check_token_locked(token)
+            new = State.QUEUED if queued else State.DONE
+            if new not in TRANSITIONS[self._state]:
+                raise InvalidTransition(f"{self._state.value} -> {new.value} is not allowed")
             self._data.tracking_no = tracking_no
             self._data.result = dict(result or {})
-        self._goto(State.QUEUED if queued else State.DONE)
+            self._goto(new)
 
-    def submit_failed(self) -> None:
+    def submit_failed(self, token: int | None = None) -> None:
         """A permanent refusal: back to review so the citizen can correct or ask for help."""
-        self._goto(State.REVIEW)
+        with self._lock:
+            self._check_token_locked(token)
+            self._goto(State.REVIEW)
 
     def start_rating(self) -> None:
         self._goto(State.RATING)
@@ -249,10 +316,19 @@ class Session:
             old = self._state
             self._wipe_locked()
             self._state = State.IDLE
+            self._token += 1  # results of the ended visit's background work are refused from now on
             self._touch_locked()
         if old is not State.IDLE:
             self._emit("state", old, State.IDLE)
         self._emit("wipe", reason)
+
+    def _start_clean_locked(self) -> None:
+        """Leaving IDLE: the new visit starts from empty data (IDLE never holds any; this makes sure)."""
+        d = self._data
+        if d.identity is not None or d.form or d.materials or d.face_photo is not None or d.item_code:
+            log.warning("personal data found in an idle session; wiped before the new visit")
+            self._wipe_locked()
+        self._data = SessionData()
 
     def _clear_case_data(self) -> None:
         d = self._data

@@ -96,11 +96,13 @@ def test_technician_pin_lockout_and_panel(kiosk_clock):
     assert "队列" in tech.report and "配置版本" in tech.report and "平台" in tech.report
     drv.tap("tech-health-printer")
     drv.wait_until(lambda: "printer internal" in tech.report, what="printer health")
-    drv.tap("tech-drain")
-    assert "已提交" in tech.report
+    drv.tap("tech-drain")  # runs off the UI thread; the text comes back as an event
+    drv.wait_until(lambda: "已提交" in tech.report, what="drain report")
     drv.tap("tech-reprint")
+    drv.wait_until(lambda: not tech.busy, what="reprint done")
     assert tech.report == "没有未打印的回执" or tech.report.startswith("已补打回执")
     drv.tap("tech-log")
+    drv.wait_until(lambda: not tech.busy, what="log tail")
     drv.screenshot(drv.artifacts / "technician.png")
     drv.tap("tech-exit")
     drv.wait_screen("home")
