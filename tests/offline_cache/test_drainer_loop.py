@@ -164,3 +164,14 @@ def test_the_configured_outbox_opens_with_its_key_and_never_creates_one_over_a_q
     with pytest.raises(OutboxKeyError, match="missing"):
         open_outbox(cfg, create_key=True)
     assert DEFER_S > 0
+
+
+def test_stop_gives_up_waiting_for_a_stuck_loop_after_its_timeout(outbox):
+    d = Drainer(outbox, NoPlatform())
+    release = threading.Event()
+    d.run = lambda poll_s=5.0, stop=None: release.wait(600)  # a pass stuck in a hung request
+    t = d.start()
+    d.stop(timeout=0.2)  # returns (shutdown goes on) instead of hanging with the loop
+    assert t.is_alive() and d._stop.is_set()
+    release.set()
+    t.join(30)
