@@ -23,7 +23,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("KIOSK_CONFIG_DIR", PROJECT_ROOT / "config"))
@@ -148,20 +156,81 @@ class CalendarSection(_Section):
     workdays: list[str] = Field(default_factory=list)  # make-up working weekend days
 
 
+# ------------------------------------------------------------- device parameters
+# The parameters each (kind, driver) reads, declared here because this layer cannot import
+# devices/: a typo (`buadrate`) is refused by the loader with its key and file instead of being
+# ignored by the driver. tests/core/test_config.py checks this table against the driver table
+# (kiosk.bootstrap.drivers.DRIVERS).
+_COMMON = frozenset({"driver", "enabled", "poll_interval_s", "reconnect_initial_s", "reconnect_max_s"})
+_GA467 = frozenset({"timeout_s", "read_timeout_s"})
+_QR = frozenset({"dedupe_window_s", "url_allow_list", "max_payload_chars"})
+_CAMERA_PIPELINE = frozenset({
+    "detect_size", "target_dpi", "jpeg_max_kb", "mode", "deskew",
+    "quality_blur_min", "quality_glare_max_frac", "quality_dark_min_mean", "quality_dark_frame_p99",
+    "quality_min_area_frac", "quality_edge_margin_frac",
+    "face_work_width", "face_min_neighbors", "face_min_face_frac", "face_max_offset_frac", "face_blur_min",
+    "face_dark_min_mean", "face_scale_factor", "face_crop_margin", "face_cascade",
+})
+_PRINTER = frozenset({"paper_mm", "poll_status", "status_timeout_s"})
+DEVICE_PARAMETERS: dict[tuple[str, str], frozenset[str]] = {
+    ("idcard", "ga467-serial"): _GA467 | {"port", "baudrate", "check_on_open", "checksum_retries",
+                                          "timeouts_until_lost"},
+    ("idcard", "simulated"): _GA467 | {"card_present"},
+    ("sscard", "pcsc"): frozenset({"reader"}),
+    ("sscard", "simulated"): frozenset({"reader", "psam_required"}),
+    ("qr", "camera"): _QR | {"decoder", "loop", "max_side", "source"},
+    ("qr", "serial"): _QR | {"port", "baudrate", "max_line"},
+    ("qr", "evdev"): _QR | {"device", "grab", "max_line"},
+    ("qr", "simulated"): _QR,
+    ("camera", "opencv"): _CAMERA_PIPELINE | {"backend", "device", "flush_frames", "fourcc", "width", "height",
+                                              "preview_width", "loop"},
+    ("camera", "simulated"): _CAMERA_PIPELINE | {"face", "images", "variant", "width", "height", "preview_width"},
+    ("printer", "escpos-network"): _PRINTER | {"host", "port", "timeout_s"},
+    ("printer", "escpos-serial"): _PRINTER | {"devfile", "baudrate", "timeout_s", "dsrdtr"},
+    ("printer", "escpos-usb"): _PRINTER | {"id_vendor", "id_product", "timeout_ms", "in_ep", "out_ep"},
+    ("printer", "escpos-file"): _PRINTER | {"devfile"},
+    ("printer", "simulated"): _PRINTER | {"emulator_port", "out_dir", "status", "host", "port"},
+}
+
+
+def _device_parameter_problems(merged: Mapping[str, Any], sources: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Unknown drivers and parameters a driver does not read, as (key, source, message)."""
+    devices = merged.get("devices")
+    if not isinstance(devices, Mapping):
+        return []
+    problems = []
+    for kind, settings in devices.items():
+        if not isinstance(settings, Mapping) or not isinstance(settings.get("driver"), str) or not settings["driver"]:
+            continue  # the schema names a missing or empty driver
+        driver = settings["driver"]
+        allowed = DEVICE_PARAMETERS.get((kind, driver))
+        if allowed is None:
+            known = sorted(d for k, d in DEVICE_PARAMETERS if k == kind)
+            if known:
+                key = f"devices.{kind}.driver"
+                problems.append((key, _source_for(("devices", kind, "driver"), sources),
+                                 f"unknown driver {driver!r} (known: {', '.join(known)})"))
+            continue
+        for name in settings:
+            if name not in allowed and name not in _COMMON:
+                problems.append((f"devices.{kind}.{name}", _source_for(("devices", kind, name), sources),
+                                 f"unknown key (driver {driver} reads: {', '.join(sorted(allowed)) or 'none'})"))
+    return problems
+
+
 class DeviceSettings(BaseModel):
-    """`driver` picks the adapter; the remaining keys are that driver's parameters."""
+    """`driver` picks the adapter; the remaining keys are that driver's parameters (checked by the loader)."""
 
     model_config = ConfigDict(extra="allow")
     driver: str = Field(min_length=1)
     enabled: bool = True
 
 
-class FleetSection(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class FleetSection(_Section):
     enabled: bool = False
     broker_url: str = "mqtt://127.0.0.1:1883"
     admin_keys: list[str] = Field(default_factory=list)
-    threshold: int = Field(default=1, ge=1)
+    threshold: int = Field(default=1, ge=1)  # k of n: at most the number of distinct admin keys
     min_version: int = Field(default=0, ge=0)  # rollback floor pinned by the site file
     state_dir: str = "var/fleet"
     health_interval_s: float = Field(default=60, gt=0)
@@ -172,6 +241,17 @@ class FleetSection(BaseModel):
     tls_key: str | None = None
     max_bundle_bytes: int = Field(default=262144, gt=0)
     reconnect_max_s: float = Field(default=120, gt=0)
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_within_distinct_keys(cls, v: int, info: ValidationInfo) -> int:
+        keys = info.data.get("admin_keys")
+        if keys:
+            distinct = distinct_admin_keys(keys)
+            if v > distinct:
+                raise ValueError(f"threshold {v} is above the {distinct} distinct admin key(s) "
+                                 "(counted by raw key bytes): no bundle could ever be accepted")
+        return v
     # signatures each remote command action needs (kiosk.fleet.commands); a bundle may not change them
     command_thresholds: dict[str, int] = Field(default_factory=lambda: {
         "screenshot": 1, "diagnostics": 1, "test-page": 1, "drain": 1, "restart": 2, "reboot": 2})
@@ -332,10 +412,10 @@ def load_config_layers(
         _merge(merged, env_layer, "environment", sources)
     if cli:
         _merge(merged, cli, "command line", sources)
+    problems = _device_parameter_problems(merged, sources)
     try:
         cfg = KioskConfig.model_validate(merged)
     except ValidationError as e:
-        problems = []
         for err in e.errors():
             loc = tuple(err["loc"])
             key = ".".join(str(p) for p in loc)
@@ -346,6 +426,8 @@ def load_config_layers(
                 msg = "unknown key"
             problems.append((key, _source_for(loc, sources), msg))
         raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
     return LoadedConfig(cfg, merged, sources, files, profile=prof, site_file=str(site) if site else None)
 
 

@@ -32,6 +32,7 @@ import re
 import secrets
 import socket
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -371,18 +372,22 @@ class PlatformSimulator(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], state: SimState, opts: SimOptions):
+    def __init__(self, addr: tuple[str, int], state: SimState, opts: SimOptions,
+                 ssl_context: ssl.SSLContext | None = None):
         self.state = state
         self.opts = opts
         self.rng = random.Random(opts.seed)
         super().__init__(addr, _Handler)
+        self.tls = ssl_context is not None
+        if ssl_context is not None:  # HTTPS; the handshake runs in the request's thread, not the accept loop
+            self.socket = ssl_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         if isinstance(host, bytes):
             host = host.decode()
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def now(self) -> float:
         return time.time() + self.state.time_offset()
@@ -1083,11 +1088,20 @@ class SimHandle:
 
 
 def make_server(state_dir: str | os.PathLike[str], port: int = 0, host: str = "127.0.0.1",
-                secrets_by_kiosk: dict[str, bytes] | None = None, **opts: Any) -> PlatformSimulator:
+                secrets_by_kiosk: dict[str, bytes] | None = None, tls_cert: str | os.PathLike[str] | None = None,
+                tls_key: str | os.PathLike[str] | None = None, **opts: Any) -> PlatformSimulator:
+    """The simulator, unstarted; trusts exactly `secrets_by_kiosk` (default: the development credential).
+
+    With `tls_cert` (PEM chain) and `tls_key` it serves HTTPS, as a real platform does.
+    """
     options = SimOptions(secrets=dict(secrets_by_kiosk) if secrets_by_kiosk else default_secrets(), **opts)
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    return PlatformSimulator((host, port), SimState(state_dir), options)
+    context = None
+    if tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls_cert, tls_key)
+    return PlatformSimulator((host, port), SimState(state_dir), options, ssl_context=context)
 
 
 def start_in_thread(state_dir: str | os.PathLike[str], port: int = 0, **opts: Any) -> SimHandle:

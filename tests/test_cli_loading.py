@@ -42,7 +42,7 @@ EXPECTED = {
     "kiosk diagnose": ['--bundle', '--config', '--json', '--no-devices', '--timeout'],
     "kiosk fleet agent": ['--config', '--once'],
     "kiosk platform-sim": ['--config', '--credentials-file', '--fail-rate', '--host', '--latency-ms', '--mode',
-                           '--port', '--progress-step-s', '--seed', '--state'],
+                           '--port', '--progress-step-s', '--seed', '--state', '--tls-cert', '--tls-key'],
     "kiosk queue drain": ['--config', '--db', '--key-file', '--once', '--platform', '--poll-s'],
     "kiosk queue init-key": ['--aes', '--config', '--key-file'],
     "kiosk queue list": ['--config', '--db', '--json', '--key-file', '--limit', '--platform', '--state'],

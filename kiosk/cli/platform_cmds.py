@@ -27,21 +27,29 @@ def register(cli: click.Group) -> None:
                   help="Trust exactly these kiosk credentials (repeatable; `kiosk-admin enroll` writes them). "
                        "Default: the development credential config/dev-credentials.toml.")
     @click.option("--seed", type=int, default=None, help="Seed for fault injection.")
+    @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), default=None,
+                  help="Serve HTTPS with this PEM certificate chain (with --tls-key).")
+    @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), default=None,
+                  help="The private key of --tls-cert (PEM).")
     @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, hidden=True,
                   help="Accepted for compatibility; the simulator's trust comes from --credentials-file.")
     def platform_sim(port: int, host: str, state_dir: str, latency_ms: int, fail_rate: float | None, mode: str,
                      progress_step_s: float, credentials_file: tuple[str, ...], seed: int | None,
-                     config_file: str | None) -> None:
+                     tls_cert: str | None, tls_key: str | None, config_file: str | None) -> None:
         """Serve the platform contract (docs/platform-api.yaml) with fault injection."""
         try:
             creds = [load_credentials(p) for p in credentials_file] if credentials_file else [development_credentials()]
         except CredentialsError as e:
             click.echo(f"platform-sim: {e}", err=True)
             sys.exit(2)
+        if bool(tls_cert) != bool(tls_key):
+            click.echo("platform-sim: --tls-cert and --tls-key go together", err=True)
+            sys.exit(2)
         server = make_server(state_dir, port=port, host=host, secrets_by_kiosk={c.kiosk_id: c.secret for c in creds},
                              mode=mode, fail_rate=fail_rate, latency_ms=latency_ms, progress_step_s=progress_step_s,
-                             seed=seed)
-        click.echo(f"platform-sim listening on {server.url} mode={mode} state={state_dir}", err=False)
+                             seed=seed, tls_cert=tls_cert, tls_key=tls_key)
+        trusted = ", ".join(sorted({c.kiosk_id for c in creds}))
+        click.echo(f"platform-sim listening on {server.url} mode={mode} state={state_dir} trusts={trusted}", err=False)
         sys.stdout.flush()
         try:
             server.serve_forever()

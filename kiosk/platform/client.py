@@ -250,8 +250,10 @@ class PlatformClient:
     def _send(self, method: str, path: str, body: bytes | None,
               hdrs: dict[str, str]) -> tuple[bytes, requests.Response]:
         try:
+            # verify per request: a session-level CA bundle loses to $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE
             resp = self.session.request(method, self.base_url + path, data=body, headers=hdrs,
-                                        timeout=self.timeout, stream=True, allow_redirects=False)
+                                        verify=self.session.verify, timeout=self.timeout, stream=True,
+                                        allow_redirects=False)
         except requests.Timeout as e:
             raise RetryableError(f"platform timed out ({type(e).__name__})", code="timeout") from None
         except requests.exceptions.SSLError:

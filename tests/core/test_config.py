@@ -94,3 +94,46 @@ def test_cli_config_check_exit_codes(tmp_path):
     bad.write_text('[kiosk]\nregion_code = "x"\n', "utf-8")
     r = subprocess.run([kiosk, "config", "check", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1 and "kiosk.region_code" in r.stderr and str(bad) in r.stderr
+
+
+def test_every_section_refuses_unknown_keys_naming_key_and_file(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text("[fleet]\ntreshold = 2\n[storage]\nkeyfile = \"x\"\n[devices.printer]\ndriver = \"escpos-serial\"\n"
+                    "devfile = \"/dev/ttyUSB1\"\nbuadrate = 19200\n[devices.qr]\ndriver = \"evdev\"\ngrab = true\n",
+                    "utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(site_file=site, env={})
+    got = {k: (src, msg) for k, src, msg in e.value.problems}
+    assert got["fleet.treshold"] == (str(site), "unknown key")
+    assert got["storage.keyfile"] == (str(site), "unknown key")
+    assert got["devices.printer.buadrate"][0] == str(site) and "baudrate" in got["devices.printer.buadrate"][1]
+    assert not any(k.startswith("devices.qr") or k == "devices.printer.devfile" for k in got)
+    wrong_driver = tmp_path / "driver.toml"
+    wrong_driver.write_text('[devices.camera]\ndriver = "opencv2"\n', "utf-8")
+    with pytest.raises(ConfigError, match=r"devices.camera.driver: unknown driver 'opencv2' \(known: opencv, simulated\)"):
+        load_config(site_file=wrong_driver, env={})
+
+
+def test_the_declared_device_parameters_cover_exactly_the_driver_table():
+    from kiosk.bootstrap.drivers import DRIVERS
+    from kiosk.config import DEVICE_PARAMETERS
+
+    assert set(DEVICE_PARAMETERS) == set(DRIVERS)
+
+
+def test_threshold_is_between_1_and_the_distinct_admin_keys_by_raw_bytes(tmp_path):
+    import base64
+
+    a = "ed25519:" + base64.b64encode(bytes(range(32))).decode()
+    b = "ed25519:" + base64.b64encode(bytes(range(1, 33))).decode()
+    site = tmp_path / "site.toml"
+
+    def load(keys: list[str], threshold: int):
+        site.write_text(f"[fleet]\nadmin_keys = {keys!r}\nthreshold = {threshold}\n".replace("'", '"'), "utf-8")
+        return load_config(site_file=site, env={})
+
+    assert load([a, b], 2).fleet.threshold == 2
+    with pytest.raises(ConfigError, match=r"fleet.threshold: .*threshold 2 is above the 1 distinct admin key"):
+        load([a, " " + a.replace("ed25519:", "ed25519: ")], 2)  # one key spelled twice
+    with pytest.raises(ConfigError, match="fleet.threshold: .*greater than or equal to 1"):
+        load([a], 0)
