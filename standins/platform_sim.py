@@ -50,6 +50,7 @@ from kiosk.domain.tracking import new_tracking_no
 from kiosk.domain.workdays import parse_promised_limit
 from kiosk.platform import signing
 from kiosk.platform.credentials import development_credentials
+from standins import licence_registry
 
 log = logging.getLogger(__name__)
 
@@ -654,6 +655,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", r"/v1/certificates/([^/]+)", self._get_certificate),
             ("POST", r"/v1/payments", self._post_payment),
             ("GET", r"/v1/payments/([^/]+)", self._get_payment),
+            ("POST", r"/v1/licences/fetch", self._fetch_licence),
         ]
         allowed = []
         for m, pattern, fn in routes:
@@ -1058,6 +1060,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not row:
             raise problem(404, "not_found", "no such payment", "未查到该缴费单")
         return 200, self._payment_json(row), "application/json", {}
+
+    # -- registries with their own modules (standins/licence_registry.py, ...): a refusal becomes problem+json
+    def _registry_answer(self, answer: Callable[[], dict]):
+        try:
+            return 200, answer(), "application/json", {}
+        except licence_registry.SimRefusal as e:
+            raise self._rejected(problem(e.status, e.code, e.title, e.detail, e.errors)) from None
+
+    def _fetch_licence(self, kiosk_id: str, body: bytes, q: dict):
+        data = self._json_object(body)
+        today = _dt.datetime.fromtimestamp(self.server.now(), _dt.UTC).date().isoformat()
+        return self._registry_answer(lambda: licence_registry.fetch(data, today))
 
 
 # ------------------------------------------------------------------- embedding

@@ -42,7 +42,7 @@ from kiosk.domain.money import MAX_AMOUNT_CENTS, InvalidAmount, check_amount_cen
 from kiosk.platform import signing
 from kiosk.platform.credentials import Credentials, configured_credentials
 from kiosk.platform.deadline import Deadline, watch_adapter
-from kiosk.ports.platform import PermanentError, RetryableError
+from kiosk.ports.platform import LICENCE_REFUSALS, LicenceRefused, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -424,3 +424,24 @@ class PlatformClient:
         _need(body, "status", str, "payment")
         _need(body, "qr_payload", str, "payment")
         return body
+
+    @_noted
+    def fetch_licence(self, body: Mapping[str, Any]) -> dict:
+        """POST /v1/licences/fetch; the library's refusals become LicenceRefused with a plain reason code."""
+        try:
+            r = self.request("POST", "/v1/licences/fetch", json_body=body)
+        except PermanentError as e:
+            if e.code in LICENCE_REFUSALS:
+                raise LicenceRefused(e.code, status=e.status, detail=e.detail) from None
+            raise
+        for k in ("licence_ref", "licence_type", "number", "valid_from"):
+            if not _need(r.body, k, str, "licence"):
+                raise RetryableError(f"malformed licence response from platform (field {k})",
+                                     code="malformed_response")
+        holder = _need(r.body, "holder", dict, "licence")
+        _need(holder, "id_number", str, "licence holder")
+        _need(holder, "name", str, "licence holder")
+        if r.body.get("valid_until") is not None and not isinstance(r.body["valid_until"], str):
+            raise RetryableError("malformed licence response from platform (field valid_until)",
+                                 code="malformed_response")
+        return r.body

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["PlatformError", "RetryableError", "PermanentError", "PlatformPort"]
+__all__ = ["PlatformError", "RetryableError", "PermanentError", "PlatformPort", "LicenceRefused",
+           "LICENCE_REFUSALS"]
 
 
 class PlatformError(Exception):
@@ -39,6 +40,18 @@ class PermanentError(PlatformError):
         parts = [self.detail or f"平台拒绝（{self.status} {self.code}）".strip()]
         parts += [f"{k}: {v}" for k, v in self.errors.items()]
         return "；".join(p for p in parts if p)
+
+
+#: The platform's refusals of a licence fetch, as plain reason codes (kiosk.domain.elicence.LICENCE_REASONS
+#: has the citizen's sentence for each); anything else stays a PermanentError.
+LICENCE_REFUSALS = ("unknown_licence", "expired", "revoked", "not_holder", "qr_expired", "consent_required")
+
+
+class LicenceRefused(PermanentError):
+    """The e-licence library answered but will not give this licence; ``code`` is one of LICENCE_REFUSALS."""
+
+    def __init__(self, code: str, *, status: int | None = None, detail: str = ""):
+        super().__init__(f"licence refused ({code})", status=status, code=code, detail=detail)
 
 
 class PlatformPort(Protocol):
@@ -79,6 +92,12 @@ class PlatformPort(Protocol):
     def create_payment(self, body: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]: ...
 
     def get_payment(self, payment_id: str) -> dict[str, Any]: ...
+
+    def fetch_licence(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /v1/licences/fetch: an e-licence by ``qr_payload`` or ``licence_type`` for ``holder``, with
+        ``consent``. Returns {licence_ref, licence_type, licence_name, number, holder, issuer, valid_from,
+        valid_until, status}; raises LicenceRefused (``code``) when the library will not give it."""
+        ...
 
     def health(self) -> dict[str, Any]:
         """GET /v1/health: the cheap probe, used only after a quiet spell with no other contact."""
