@@ -1,4 +1,4 @@
-.PHONY: setup run test test-full bench demo mutate
+.PHONY: setup run test test-full bench demo soak mutate
 
 setup:
 	./scripts/setup.sh
@@ -24,3 +24,7 @@ bench: setup
 mutate:
 	.venv/bin/mutmut run --max-children $${MUTATE_JOBS:-2}
 	.venv/bin/python scripts/mutation_score.py
+
+# The 10,000-visit soak through the real UI (issue 12): figures into bench/results/soak.json.
+soak: setup
+	.venv/bin/python -m bench.soak --visits 10000 --json --out bench/results/soak.json

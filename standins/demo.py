@@ -62,6 +62,9 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
     drainer = svc.ctx.drainer
     assert drainer is not None
     app, drv = start_app(svc)
+    from kivy.core.window import Window  # noqa: PLC0415 - opened by start_app, after configure_kivy
+
+    window = [int(Window.width), int(Window.height)]  # `kiosk demo --size WxH`
     steps: list[dict[str, Any]] = []
 
     def record(name: str, note: str = "") -> None:
@@ -201,7 +204,7 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         stop_app(app)
         svc.stop()
         shutil.rmtree(state, ignore_errors=True)
-    (out / "walkthrough.json").write_text(json.dumps({"steps": steps, "receipts": sorted(
+    (out / "walkthrough.json").write_text(json.dumps({"steps": steps, "window": window, "receipts": sorted(
         p.name for p in receipts.glob("*.png"))}, ensure_ascii=False, indent=2), encoding="utf-8")
     return steps
 
