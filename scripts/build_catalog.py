@@ -13,7 +13,9 @@ Steps (issue 2, point 4):
    that the seed's lists lack, from config/catalog/outside_seed.toml;
 4. attach the one-time notice (materials, conditions) and form fields from
    config/catalog/item_details.toml;
-5. assign stable codes (kept from the committed items.json when it exists).
+5. assign stable codes (kept from the committed items.json when it exists);
+6. add the items the seed promises in its text, not its lists (config/catalog/seed_text.toml,
+   provenance "seed text" with the seed's sentence, checked against the seed), beyond the 108.
 
 Decisions recorded in the data:
 - town-list items have no 办理形式 column; on the terminal they are "自助办理";
@@ -22,7 +24,12 @@ Decisions recorded in the data:
 - cells the PDF extraction lost are filled from ROW_FIXES and listed in provenance
   "repaired";
 - `implementation_code` is a PLACEHOLDER built from region 370306 and the item code,
-  not the province's real 实施编码.
+  not the province's real 实施编码;
+- a material names the electronic licence that can replace it (``licence_type``) by its name
+  (LICENCE_BY_MATERIAL) or explicitly in item_details.toml;
+- the 爱山东 居民码 may identify the citizen (``citizen_code_allowed``) where the item needs an
+  identity but no card in hand (not with a social security card among its materials, not for
+  资格认证, which is a face check against the ID card); item_details.toml may say otherwise.
 
 Usage:  .venv/bin/python scripts/build_catalog.py [--seed FILE] [--out FILE] [--check]
 """
@@ -301,6 +308,41 @@ def outside_seed_items(path: Path) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- details
 
+#: Material name (as in item_details.toml) -> the e-licence type that can stand in for it
+#: (kiosk.domain.elicence.LICENCE_TYPES). Someone else's licence (原户主身份证) has none: the library
+#: only gives the identified citizen's own.
+LICENCE_BY_MATERIAL: dict[str, str] = {
+    "本人身份证": "resident_id_card",
+    "户口簿": "household_register",
+    "营业执照": "business_licence",
+    "房产证或不动产权证书": "real_estate_certificate",
+    "经营场所使用证明（房产证或租房合同）": "real_estate_certificate",
+    "结婚证": "marriage_certificate",
+    "残疾人证": "disability_certificate",
+    "驾驶证": "driving_licence",
+    "行驶证": "vehicle_licence",
+    "土地承包经营权证": "land_contract_certificate",
+}
+
+#: Materials that must be in the citizen's hand at the kiosk: no citizen code instead of them.
+CARD_IN_HAND = ("本人社会保障卡",)
+
+
+def material_json(m: dict[str, Any]) -> dict[str, Any]:
+    out = {"name": m["name"], "required": m.get("required", True),
+           "exempt_shared": m.get("exempt_shared", False), "note": m.get("note", "")}
+    licence_type = m.get("licence_type", LICENCE_BY_MATERIAL.get(m["name"]))
+    if licence_type:
+        out["licence_type"] = licence_type
+    return out
+
+
+def citizen_code_allowed(item: dict[str, Any], entry: dict[str, Any]) -> bool:
+    if "citizen_code" in entry:
+        return bool(entry["citizen_code"])
+    return (item["requires_id"] and item["flow"] != "certify"
+            and not any(m["name"] in CARD_IN_HAND for m in item["materials"]))
+
 def _resolve_refs(values: list[Any], table: dict[str, Any], kind: str, sub: str) -> list[Any]:
     out = []
     for v in values:
@@ -336,10 +378,7 @@ def attach_details(items: list[dict[str, Any]], path: Path) -> None:
         sub = item["sub_name"]
         e = entry_for(sub)
         used.add(sub)
-        item["materials"] = [
-            {"name": m["name"], "required": m.get("required", True),
-             "exempt_shared": m.get("exempt_shared", False), "note": m.get("note", "")}
-            for m in _resolve_refs(e["materials"], materials, "material", sub)]
+        item["materials"] = [material_json(m) for m in _resolve_refs(e["materials"], materials, "material", sub)]
         item["conditions"] = list(e["conditions"])
         item["requires_id"] = bool(e.get("requires_id", True))
         item["fields"] = [
@@ -348,6 +387,7 @@ def attach_details(items: list[dict[str, Any]], path: Path) -> None:
             for f in _resolve_refs(e["fields"], fields, "field", sub)]
         if "flow" in e:
             item["flow"] = e["flow"]
+        item["citizen_code_allowed"] = citizen_code_allowed(item, e)
     unused = sorted(set(entries) - used)
     if unused:
         raise ValueError(f"item_details: entries for items not in the catalog: {unused}")
@@ -357,7 +397,7 @@ def attach_details(items: list[dict[str, Any]], path: Path) -> None:
 
 FIELD_ORDER = ("code", "domain", "main_name", "sub_name", "category", "handling_form",
                "service_object", "item_type", "legal_limit", "promised_limit", "fee", "flow",
-               "materials", "conditions", "requires_id", "fields", "provenance",
+               "materials", "conditions", "requires_id", "citizen_code_allowed", "fields", "provenance",
                "implementation_code")
 
 
@@ -391,6 +431,28 @@ def assign_codes(items: list[dict[str, Any]], prior: list[dict[str, Any]] | None
 
 # --------------------------------------------------------------------------- build
 
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def seed_text_items(path: Path, seed: Path) -> list[dict[str, Any]]:
+    """Items the seed promises in its text (not its lists); each quote must occur in the seed."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    seed_text = _squash(seed.read_text(encoding="utf-8"))
+    out = []
+    for entry in data["item"]:
+        if _squash(entry["quote"]) not in seed_text:
+            raise ValueError(f"seed_text: the quote of {entry['sub_name']!r} is not in the seed")
+        item = {k: entry[k] for k in ("domain", "main_name", "sub_name", "category", "handling_form",
+                                      "service_object", "item_type", "legal_limit",
+                                      "promised_limit", "fee")}
+        item["flow"] = entry.get("flow") or flow_for(item["sub_name"], item["main_name"])
+        item["provenance"] = {"list": "seed text", "row": None, "sources": [{"list": "seed text", "row": None}],
+                              "basis": entry["basis"], "quote": entry["quote"]}
+        out.append(item)
+    return out
+
+
 def build(seed: Path, catalog_dir: Path = CATALOG_DIR,
           prior: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The whole catalog as JSON-ready dicts, in catalog order."""
@@ -398,6 +460,9 @@ def build(seed: Path, catalog_dir: Path = CATALOG_DIR,
     items += outside_seed_items(catalog_dir / "outside_seed.toml")
     if len(items) != TARGET_COUNT:
         raise ValueError(f"catalog has {len(items)} items, expected {TARGET_COUNT}")
+    seed_text = catalog_dir / "seed_text.toml"
+    if seed_text.exists():
+        items += seed_text_items(seed_text, seed)
     attach_details(items, catalog_dir / "item_details.toml")
     assign_codes(items, prior)
     return [{k: item[k] for k in FIELD_ORDER} for item in items]

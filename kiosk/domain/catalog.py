@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from kiosk.config import PROJECT_ROOT
+from kiosk.domain.elicence import LICENCE_TYPES
 from kiosk.domain.search import SearchIndex
 
 __all__ = [
@@ -50,12 +51,12 @@ KNOWN_DOMAINS: tuple[str, ...] = (
 FLOWS: tuple[str, ...] = ("query_print", "apply", "pay", "certify")
 FIELD_TYPES: tuple[str, ...] = ("text", "phone", "date", "choice", "id_number", "bank_account",
                                 "number")
-SEED_LISTS: tuple[str, ...] = ("附件1", "附件3", "附件4", "outside seed")
+SEED_LISTS: tuple[str, ...] = ("附件1", "附件3", "附件4", "outside seed", "seed text")
 #: The JSON fields of one item, in order: the contract of `kiosk catalog ... --json`.
 ITEM_FIELDS: tuple[str, ...] = (
     "code", "domain", "main_name", "sub_name", "category", "handling_form", "service_object",
     "item_type", "legal_limit", "promised_limit", "fee", "flow", "materials", "conditions",
-    "requires_id", "fields", "provenance", "implementation_code",
+    "requires_id", "citizen_code_allowed", "fields", "provenance", "implementation_code",
 )
 
 
@@ -71,11 +72,30 @@ _NonEmpty = Field(min_length=1)
 
 
 class Material(_Model):
-    """One thing to bring (一次性告知); exempt_shared: need not be brought, the data is shared."""
+    """One thing to bring (一次性告知); exempt_shared: need not be brought, the data is shared.
+
+    ``licence_type`` (kiosk.domain.elicence.LICENCE_TYPES) names the electronic licence that can stand
+    in for it: the materials screen offers 「调取电子证照」 before the camera. Absent when none can.
+    """
     name: str = _NonEmpty
     required: StrictBool
     exempt_shared: StrictBool
     note: str
+    licence_type: str | None = None
+
+    @field_validator("licence_type")
+    @classmethod
+    def _known_licence_type(cls, v: str | None) -> str | None:
+        if v is not None and v not in LICENCE_TYPES:
+            raise ValueError(f"unknown licence type {v!r} (known: {', '.join(LICENCE_TYPES)})")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_licence_type(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("licence_type") is None:
+            data.pop("licence_type", None)
+        return data
 
 
 class FormField(_Model):
@@ -98,25 +118,35 @@ class FormField(_Model):
         return self
 
 
+_ListName = Literal["附件1", "附件3", "附件4", "outside seed", "seed text"]
+#: provenance lists without rows: items outside the seed's lists, and items the seed's text promises
+_ROWLESS = ("outside seed", "seed text")
+
+
 class Source(_Model):
-    list: Literal["附件1", "附件3", "附件4", "outside seed"]
+    list: _ListName
     row: StrictInt | None
 
     @model_validator(mode="after")
     def _row_iff_seed(self) -> Source:
-        if (self.list == "outside seed") != (self.row is None):
-            raise ValueError("row must be a number for seed lists and null for 'outside seed'")
+        if (self.list in _ROWLESS) != (self.row is None):
+            raise ValueError("row must be a number for seed lists and null for 'outside seed' and 'seed text'")
         return self
 
 
 class Provenance(_Model):
-    """Where the item comes from: primary list and row, plus every list that has it."""
-    list: Literal["附件1", "附件3", "附件4", "outside seed"]
+    """Where the item comes from: primary list and row, plus every list that has it.
+
+    ``seed text``: an item the seed promises in its text rather than its lists; ``quote`` is the
+    seed's sentence (scripts/build_catalog.py checks it occurs in the seed) and ``basis`` its place.
+    """
+    list: _ListName
     row: StrictInt | None
     sources: tuple[Source, ...] = Field(min_length=1)
     domain_in_seed: str | None = None  # set when the terminal shows it under another domain
     repaired: tuple[str, ...] | None = None  # cells the build filled where the PDF lost them
     basis: str | None = None  # why an outside-seed item is in the catalog
+    quote: str | None = None  # the seed's own sentence, for a "seed text" item
 
     @model_validator(mode="after")
     def _consistent(self) -> Provenance:
@@ -124,12 +154,14 @@ class Provenance(_Model):
             raise ValueError("sources must start with the primary list and row")
         if self.list == "outside seed" and not self.basis:
             raise ValueError("an outside-seed item must say its basis")
+        if self.list == "seed text" and not (self.quote and self.basis):
+            raise ValueError("a seed-text item must quote the seed and say where (basis)")
         return self
 
     @model_serializer(mode="wrap")
     def _drop_unset_optionals(self, handler: Any) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for k in ("domain_in_seed", "repaired", "basis"):
+        for k in ("domain_in_seed", "repaired", "basis", "quote"):
             if data.get(k) is None:
                 data.pop(k, None)
         return data
@@ -155,6 +187,8 @@ class Item(_Model):
     materials: tuple[Material, ...] = Field(min_length=1)
     conditions: tuple[str, ...] = Field(min_length=1)
     requires_id: StrictBool
+    #: the 爱山东 居民码 (citizen code) may identify the citizen instead of the ID card
+    citizen_code_allowed: StrictBool = False
     fields: tuple[FormField, ...] = Field(min_length=1)
     provenance: Provenance
     implementation_code: str = _NonEmpty

@@ -1,9 +1,11 @@
 """What a scanned QR code is, decided in the core before anything acts on it.
 
 Kinds: our receipt tracking codes (``QHB1:`` + tracking number with its check
-character), the 爱山东 electronic ID / 居民码 token (opaque: only its length and
-charset are checked here, the platform verifies it), URLs (refused unless their
-host is on the configured allow-list), and everything else "unrecognised".
+character), e-licence codes (``EL1:``, kiosk.domain.elicence: recognised by their
+prefix, refused when malformed or past their few minutes of validity), the 爱山东
+electronic ID / 居民码 token (opaque: only its length and charset are checked here,
+the platform verifies it), URLs (refused unless their host is on the configured
+allow-list), and everything else "unrecognised".
 Oversized payloads and control or formatting characters are refused outright:
 a scanner is an input device anyone can walk up to.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from kiosk.domain.elicence import ELICENCE_QR_PREFIX, LICENCE_REASONS, InvalidElicenceQr, parse_elicence_qr
 from kiosk.domain.tracking import QR_PREFIX, parse_qr_payload
 
 __all__ = ["PayloadKind", "QrPayload", "PayloadRefused", "QrClassifier", "classify", "MAX_PAYLOAD_CHARS"]
@@ -31,6 +34,7 @@ _WWW = re.compile(r"^www\.", re.I)
 class PayloadKind(str, enum.Enum):
     TRACKING = "tracking"
     CITIZEN_CODE = "citizen_code"  # 爱山东 electronic ID / 居民码
+    ELICENCE = "elicence"  # an e-licence shown by the 爱山东 app (value: the whole EL1: text)
     URL = "url"
     UNRECOGNISED = "unrecognised"
 
@@ -54,6 +58,8 @@ class PayloadRefused(ValueError):
         "url_not_allowed": "此二维码是网址，本机不打开外部网址，请使用手机访问",
         "bad_tracking": "回执二维码校验失败，请检查回执是否完整清晰，或输入办件编号",
         "not_text": "二维码内容不是文字，无法识别",
+        "bad_elicence": LICENCE_REASONS["bad_elicence"],
+        "elicence_expired": LICENCE_REASONS["elicence_expired"],
     }
 
     def __init__(self, reason: str):
@@ -87,7 +93,8 @@ class QrClassifier:
             **settings.model_dump(), **(getattr(settings, "model_extra", None) or {})}
         return cls(d.get("url_allow_list") or (), max_chars=int(d.get("max_payload_chars", MAX_PAYLOAD_CHARS)))
 
-    def classify(self, text: str | bytes) -> QrPayload:
+    def classify(self, text: str | bytes, now: float | None = None) -> QrPayload:
+        """What ``text`` is; ``now`` (unix seconds, default the clock) judges an e-licence code's expiry."""
         if isinstance(text, (bytes, bytearray)):
             try:
                 text = bytes(text).decode("utf-8")
@@ -108,6 +115,12 @@ class QrClassifier:
             if tn is None:
                 raise PayloadRefused("bad_tracking")
             return QrPayload(PayloadKind.TRACKING, tn)
+        if text.startswith(ELICENCE_QR_PREFIX):
+            try:
+                code = parse_elicence_qr(text, now=now)
+            except InvalidElicenceQr as e:
+                raise PayloadRefused(e.reason) from None
+            return QrPayload(PayloadKind.ELICENCE, code.payload)
         if _URL.match(text) or _WWW.match(text):
             if self._url_allowed(text):
                 return QrPayload(PayloadKind.URL, text)

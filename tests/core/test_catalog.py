@@ -1,4 +1,4 @@
-"""The 108-item catalog: committed data, its validator, and its build from the seed."""
+"""The catalog (108 list items plus what the seed's text promises): committed data, its validator, its build."""
 from __future__ import annotations
 
 import copy
@@ -47,9 +47,10 @@ def raw_items() -> list[dict]:
     return json.loads(DEFAULT_PATH.read_text("utf-8"))["items"]
 
 
-def test_exactly_108_items(catalog):
-    assert len(catalog) == 108
-    assert len(catalog.items) == 108
+def test_108_list_items_plus_the_seed_text_items(catalog):
+    assert len(catalog) == 109
+    assert len(catalog.items) == 109
+    assert sum(1 for it in catalog.items if it.provenance.list != "seed text") == 108
 
 
 def test_every_field_of_every_item_is_filled(raw_items):
@@ -59,7 +60,7 @@ def test_every_field_of_every_item_is_filled(raw_items):
             value = raw[key]
             assert value not in ("", None, [], {}), f"{raw['code']}: {key} empty"
         for m in raw["materials"]:
-            assert set(m) == {"name", "required", "exempt_shared", "note"}
+            assert set(m) - {"licence_type"} == {"name", "required", "exempt_shared", "note"}
             assert m["name"] and isinstance(m["exempt_shared"], bool)
         for f in raw["fields"]:
             assert set(f) == {"name", "label", "type", "required", "choices"}
@@ -79,24 +80,24 @@ def test_five_named_domains_are_covered(catalog):
     for d in ("商事登记", "人社", "交通", "不动产", "税务"):
         assert domains.get(d), d
     assert set(domains) <= set(KNOWN_DOMAINS)
-    assert sum(len(v) for v in domains.values()) == 108
+    assert sum(len(v) for v in domains.values()) == 109
 
 
 def test_no_duplicates(catalog):
     codes = [it.code for it in catalog.items]
-    assert len(set(codes)) == 108
+    assert len(set(codes)) == 109
     keys = {(it.domain, it.main_name, it.sub_name) for it in catalog.items}
-    assert len(keys) == 108
+    assert len(keys) == 109
     # village ∪ community are de-duplicated by sub-item name
-    assert len({it.sub_name for it in catalog.items}) == 108
+    assert len({it.sub_name for it in catalog.items}) == 109
 
 
 def test_provenance_of_seed_and_outside_items(catalog):
     lists = {it.provenance.list for it in catalog.items}
-    assert lists == {"附件3", "附件4", "附件1", "outside seed"}
+    assert lists == {"附件3", "附件4", "附件1", "outside seed", "seed text"}
     for it in catalog.items:
         p = it.provenance
-        if p.list == "outside seed":
+        if p.list in ("outside seed", "seed text"):
             assert p.row is None and p.basis
         else:
             assert isinstance(p.row, int) and p.row > 0
@@ -155,7 +156,7 @@ def test_get_find_and_unknown_code(catalog):
 
 def test_enabled_drops_switched_off_items(catalog):
     smaller = catalog.enabled(["QHB-RS-001", "QHB-SZ-001"])
-    assert len(smaller) == 106
+    assert len(smaller) == 107
     assert smaller.find("QHB-RS-001") is None
     assert smaller.search("shuifei") and all(i.code != "QHB-SZ-001" for i in smaller.search("shuifei"))
     with pytest.raises(CatalogError, match="QHB-NO-001"):
@@ -336,7 +337,7 @@ def test_cli_list_table(cli):
     res = _run(cli, "catalog", "list")
     assert res.exit_code == 0
     assert "QHB-RS-001" in res.output and "无就业经历人员失业登记" in res.output
-    assert res.output.rstrip().endswith("共 108 项")
+    assert res.output.rstrip().endswith("共 109 项")
 
 
 def test_cli_list_marks_and_drops_disabled_items(cli, tmp_path):
@@ -346,7 +347,7 @@ def test_cli_list_marks_and_drops_disabled_items(cli, tmp_path):
     assert "水费缴纳（已停用）" in res.output
     res = _run(cli, "catalog", "list", "--json", "--enabled-only", "--config", str(site))
     codes = [i["code"] for i in json.loads(res.output)]
-    assert len(codes) == 107 and "QHB-SZ-001" not in codes
+    assert len(codes) == 108 and "QHB-SZ-001" not in codes
 
 
 def test_cli_show(cli, raw_items):
@@ -387,7 +388,7 @@ def test_cli_catalog_error_is_reported(cli, tmp_path, raw_items):
     assert res.exit_code == 2 and "unknown domain" in res.output
 
 
-def test_real_kiosk_executable_lists_108_items():
+def test_real_kiosk_executable_lists_every_item():
     import os
     import subprocess
 
@@ -399,7 +400,7 @@ def test_real_kiosk_executable_lists_108_items():
                          timeout=120, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     items = json.loads(out.stdout)
-    assert len(items) == 108
+    assert len(items) == 109
     assert {"商事登记", "人社", "交通", "不动产", "税务"} <= {i["domain"] for i in items}
     assert all(i["provenance"]["list"] for i in items)
 
