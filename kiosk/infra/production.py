@@ -85,7 +85,10 @@ def production_problems(loaded: LoadedConfig) -> list[ProductionProblem]:
     out: list[ProductionProblem] = []
 
     def add(key: str, reason: str) -> None:
-        out.append(ProductionProblem(key, reason, loaded.sources.get(key, "")))
+        parts = key.split(".")
+        while parts and ".".join(parts) not in loaded.sources:  # a table set whole names its keys' source
+            parts.pop()
+        out.append(ProductionProblem(key, reason, loaded.sources.get(".".join(parts), "")))
 
     if loaded.profile == DEVELOPMENT_PROFILE:
         out.append(ProductionProblem("(profile)", "the development profile is loaded (KIOSK_PROFILE=development or "

@@ -138,11 +138,12 @@ def test_fleet_rules_count_keys_by_raw_bytes_and_want_min_version_from_the_site_
     assert [p.key for p in production_problems(loaded)] == ["fleet.min_version"]
 
 
-def _kiosk(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def _kiosk(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 120,
+           module: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK") and k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "kiosk.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=PROJECT_ROOT)
+    argv = [sys.executable, "-m", "kiosk.cli.main", *args] if module else [sys.executable, *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=PROJECT_ROOT)
 
 
 def test_config_check_exits_1_listing_every_problem_and_0_when_fit(tmp_path):
@@ -160,9 +161,13 @@ def test_config_check_exits_1_listing_every_problem_and_0_when_fit(tmp_path):
 
 @pytest.mark.ui
 def test_kiosk_run_exits_78_before_any_window_or_kivy(tmp_path):
-    r = _kiosk("run", "--exit-after", "1",
+    r = _kiosk("-X", "importtime", "-m", "kiosk.cli.main", "run", "--exit-after", "1", module=False,
                env_extra={"KIOSK_PROFILE": "development", "KIOSK__UI__PRODUCTION": "true", "KIVY_NO_ARGS": "1"})
     assert r.returncode == EX_CONFIG, r.stderr[-2000:]
     assert "refusing to start" in r.stderr and "platform.embedded_simulator" in r.stderr
     assert "ui.technician_pin" in r.stderr and "devices.qr.driver" in r.stderr
-    assert "[INFO   ] [Kivy" not in r.stderr and "home screen shown" not in r.stderr
+    assert "config/development.toml" in r.stderr  # each key names the file that set it
+    imported = [ln.rsplit("|", 1)[-1].strip() for ln in r.stderr.splitlines() if ln.startswith("import time:")]
+    assert "kiosk.infra.production" in imported  # -X importtime did report
+    assert not [m for m in imported if m.split(".")[0] == "kivy"], "Kivy was imported before the refusal"
+    assert "home screen shown" not in r.stderr
