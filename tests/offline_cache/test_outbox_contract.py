@@ -297,3 +297,54 @@ def test_created_at_is_sent_in_utc_with_milliseconds(outbox, shanghai_time):
     rec.created_at = 1764205323.456  # 2025-11-27T01:02:03.456Z
     _, body = Drainer(outbox, ScriptedPlatform([])).request_for(rec)
     assert body["created_at"] == "2025-11-27T01:02:03.456Z"
+
+
+# ---------------------------------------------------------------- resolve and purge, at their edges
+def test_resolve_gives_a_platform_number_only_for_a_delivered_record_that_has_one(outbox):
+    a = outbox.enqueue("application", application_payload())
+    b = outbox.enqueue("help_request", {"topic": "x"})
+    assert outbox.resolve(a) is None and outbox.resolve("LQ000000000000000") is None
+    outbox.claim_next(5)
+    outbox.mark_done(a, "SD261127ABCDEFGH0")
+    outbox.mark_done(b, None)  # delivered, the platform gave no number
+    assert outbox.resolve(a) == "SD261127ABCDEFGH0" and outbox.resolve(b) is None
+
+
+def test_purge_thresholds_an_hour_for_strays_a_minute_for_purged_attachments(outbox):
+    now = 1_800_000_000.0
+    live = os.urandom(300)
+    rid = outbox.enqueue("application", application_payload(), attachments=[live])
+    live_sha = hashlib.sha256(live).hexdigest()
+    sub = outbox.blob_path(live_sha).parent
+
+    def stray(name, age):
+        p = sub / name
+        p.write_bytes(b"stray")
+        os.utime(p, (now - age, now - age))
+        return p
+
+    exactly_an_hour = stray("e" * 64, 3600)
+    just_over = stray("f" * 64, 3600.5)
+    two_minutes = stray("a" * 64, 120)
+    many_old = [stray(f"{i:064x}", 7200) for i in range(12)]  # whatever order the directory lists them in
+    os.utime(outbox.blob_path(live_sha), (now - 9999, now - 9999))
+    (outbox.blob_dir / "not-a-directory").write_bytes(b"x")
+    outbox.purge(3600, now=now)
+    assert exactly_an_hour.exists() and not just_over.exists() and two_minutes.exists()
+    assert not any(p.exists() for p in many_old)
+    assert outbox.blob_path(live_sha).exists() and outbox.get(rid) is not None
+
+
+def test_a_purged_records_attachment_goes_after_a_minute_not_before(outbox):
+    data_a, data_b = os.urandom(100), os.urandom(120)
+    a = outbox.enqueue("application", application_payload(), attachments=[data_a])
+    b = outbox.enqueue("application", application_payload(), attachments=[data_b])
+    outbox.claim_next(5)
+    outbox.mark_done(a, "SD261127ABCDEFGH0")
+    outbox.mark_done(b, "SD261127ABCDEFGH2")
+    t = float(int(time.time()) + 1)  # whole seconds: file times hold them exactly
+    pa, pb = (outbox.blob_path(hashlib.sha256(d).hexdigest()) for d in (data_a, data_b))
+    os.utime(pa, (t - 60, t - 60))
+    os.utime(pb, (t - 61, t - 61))
+    assert outbox.purge(0, now=t) == 2
+    assert pa.exists() and not pb.exists()
