@@ -84,7 +84,7 @@ class UISection(_Section):
     elderly_mode: bool = False
     voice: bool = True
     voice_backend: Literal["espeak-ng", "clips", "none"] = "espeak-ng"
-    technician_pin: str = Field(default="", pattern=r"^\d{0,12}$")  # development only; production refuses it
+    technician_pin: str = Field(default="", pattern=r"^[0-9]{0,12}$")  # development only; production refuses it
     technician_pin_hash: str = ""  # `kiosk-admin pin-hash` output (kiosk.infra.pin_hash)
     technician_lockout_attempts: int = Field(default=5, ge=1)
     technician_lockout_s: float = Field(default=600, gt=0)

@@ -137,3 +137,10 @@ def test_threshold_is_between_1_and_the_distinct_admin_keys_by_raw_bytes(tmp_pat
         load([a, " " + a.replace("ed25519:", "ed25519: ")], 2)  # one key spelled twice
     with pytest.raises(ConfigError, match="fleet.threshold: .*greater than or equal to 1"):
         load([a], 0)
+
+
+def test_a_plain_development_pin_is_ascii_digits_only():
+    assert load_config(env={}, cli={"ui": {"technician_pin": "135792"}}).ui.technician_pin == "135792"
+    for pin in ("１３５７９２", "١٣٥٧٩٢", "13579a"):
+        with pytest.raises(ConfigError, match="ui.technician_pin"):
+            load_config(env={}, cli={"ui": {"technician_pin": pin}})
