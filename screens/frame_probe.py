@@ -12,6 +12,11 @@ a frame was overdue by more than that: `stall_sites` counts the innermost frames
 be told apart from slow rendering (inside the window's flip) or from a screen
 that waits on a device or the network (a port call on the UI thread).
 
+With `measure_swap`, the time spent in the window's buffer swap (`Window.flip`:
+the GL driver and the X server, e.g. llvmpipe on Xvfb starved of CPU) is timed
+too, and the `*_without_swap` figures give the gaps minus that time: what the
+UI thread spent in Python (our code, Kivy's layout and events).
+
     probe = FrameGapProbe().start()
     ...  # drive the app
     probe.stop()
@@ -60,7 +65,7 @@ class FrameGapProbe:
     """
 
     def __init__(self, max_samples: int = 500_000, clock: Callable[[], float] = time.perf_counter,
-                 stall_ms: float | None = None, max_stacks: int = 200) -> None:
+                 stall_ms: float | None = None, max_stacks: int = 200, measure_swap: bool = False) -> None:
         self._clock = clock
         self._gaps: deque[float] = deque(maxlen=max_samples)
         self._max_ms = 0.0
@@ -72,6 +77,11 @@ class FrameGapProbe:
         self._sampler: threading.Thread | None = None
         self._sampling = threading.Event()
         self._ui_thread: int | None = None
+        self.measure_swap = measure_swap
+        self._gaps_without_swap: deque[float] = deque(maxlen=max_samples)
+        self._swap_s = 0.0  # swap time since the last frame mark
+        self._max_without_swap_ms = 0.0
+        self._window: Any = None
 
     # ------------------------------------------------------------------ control
     def start(self) -> FrameGapProbe:
@@ -81,6 +91,22 @@ class FrameGapProbe:
         if self._event is None:
             self._last = None
             self._event = Clock.schedule_interval(self._on_frame, 0)
+        if self.measure_swap and self._window is None:
+            from kivy.base import EventLoop  # noqa: PLC0415 - as above: Kivy only once the window exists
+
+            win = EventLoop.window
+            if win is not None:
+                flip = win.flip
+
+                def timed_flip() -> Any:
+                    t = self._clock()
+                    try:
+                        return flip()
+                    finally:
+                        self._swap_s += self._clock() - t
+
+                win.flip = timed_flip
+                self._window = win
         if self.stall_ms is not None and self._sampler is None:
             self._ui_thread = threading.get_ident()
             self._sampling.set()
@@ -93,6 +119,9 @@ class FrameGapProbe:
         if self._event is not None:
             self._event.cancel()
             self._event = None
+        if self._window is not None:
+            vars(self._window).pop("flip", None)  # the class's own flip again
+            self._window = None
         self._sampling.clear()
         if self._sampler is not None:
             self._sampler.join(timeout=2)
@@ -123,6 +152,9 @@ class FrameGapProbe:
         self._last = None
         self.stall_sites.clear()
         self.stall_stacks.clear()
+        self._gaps_without_swap.clear()
+        self._max_without_swap_ms = 0.0
+        self._swap_s = 0.0
 
     @property
     def running(self) -> bool:
@@ -140,6 +172,11 @@ class FrameGapProbe:
             self._gaps.append(gap)
             if gap > self._max_ms:
                 self._max_ms = gap
+            if self._window is not None:
+                rest = max(0.0, gap - self._swap_s * 1000.0)
+                self._gaps_without_swap.append(rest)
+                self._max_without_swap_ms = max(self._max_without_swap_ms, rest)
+        self._swap_s = 0.0
         self._last = now
 
     # ------------------------------------------------------------------ figures
@@ -163,6 +200,9 @@ class FrameGapProbe:
         """frames, frame_gap_ms_p50, frame_gap_ms_p99, frame_gap_ms_max (the soak's JSON field names)."""
         out = summarize_gaps(self._gaps)
         out["frame_gap_ms_max"] = round(self._max_ms, 1)
+        if self._gaps_without_swap:
+            out["frame_gap_ms_p99_without_swap"] = round(percentile(self._gaps_without_swap, 99), 1)
+            out["frame_gap_ms_max_without_swap"] = round(self._max_without_swap_ms, 1)
         if self.stall_ms is not None:
             out["stall_sites"] = dict(self.stall_sites.most_common(5))
         return out

@@ -174,7 +174,7 @@ def test_frame_gaps_while_everything_is_slow(ui):
     _slow(prn, "print_blocks", 1.5)
     _slow(prn, "health", 1.0)
     _slow(reader, "_exchange", 0.05)
-    probe = FrameGapProbe(stall_ms=200)  # also note where the UI thread is during a stall
+    probe = FrameGapProbe(stall_ms=200, measure_swap=True)  # where a stall is spent; the buffer swap's share
     try:
         drv.pump(0.5)
         probe.start()
