@@ -50,7 +50,7 @@ from kiosk.domain.tracking import new_tracking_no
 from kiosk.domain.workdays import parse_promised_limit
 from kiosk.platform import signing
 from kiosk.platform.credentials import development_credentials
-from standins import licence_registry
+from standins import licence_registry, real_estate_registry
 
 log = logging.getLogger(__name__)
 
@@ -656,6 +656,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", r"/v1/payments", self._post_payment),
             ("GET", r"/v1/payments/([^/]+)", self._get_payment),
             ("POST", r"/v1/licences/fetch", self._fetch_licence),
+            ("POST", r"/v1/real-estate/search", self._search_real_estate),
         ]
         allowed = []
         for m, pattern, fn in routes:
@@ -1072,6 +1073,10 @@ class _Handler(BaseHTTPRequestHandler):
         data = self._json_object(body)
         today = _dt.datetime.fromtimestamp(self.server.now(), _dt.UTC).date().isoformat()
         return self._registry_answer(lambda: licence_registry.fetch(data, today))
+
+    def _search_real_estate(self, kiosk_id: str, body: bytes, q: dict):
+        data = self._json_object(body)
+        return self._registry_answer(lambda: real_estate_registry.search(data, _iso(self.server.now())))
 
 
 # ------------------------------------------------------------------- embedding

@@ -445,3 +445,17 @@ class PlatformClient:
             raise RetryableError("malformed licence response from platform (field valid_until)",
                                  code="malformed_response")
         return r.body
+
+    @_noted
+    def search_real_estate(self, body: Mapping[str, Any]) -> dict:
+        """POST /v1/real-estate/search -> {by, value, as_of, results}; units carry public fields only."""
+        r = self.request("POST", "/v1/real-estate/search", json_body=body)
+        results = _need(r.body, "results", list, "real-estate search")
+        for unit in results:
+            _need(unit, "unit_number", str, "real-estate unit")
+            _need(unit, "address", str, "real-estate unit")
+            restrictions = _need(unit, "restrictions", list, "real-estate unit")
+            if not all(isinstance(x, dict) and isinstance(x.get("kind"), str) for x in restrictions):
+                raise RetryableError("malformed real-estate response from platform", code="malformed_response")
+            unit.pop("owner", None)  # never shown, even if a platform sent it
+        return r.body

@@ -99,6 +99,12 @@ class PlatformPort(Protocol):
         valid_until, status}; raises LicenceRefused (``code``) when the library will not give it."""
         ...
 
+    def search_real_estate(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /v1/real-estate/search with {by, value} (kiosk.domain.real_estate.PropertyQuery.as_body()):
+        {by, value, as_of, results: [{unit_number, certificate_number, address, area_m2, use, right_type,
+        restrictions: [{kind, registered_on, note}], ...}]}: public information, never the owner."""
+        ...
+
     def health(self) -> dict[str, Any]:
         """GET /v1/health: the cheap probe, used only after a quiet spell with no other contact."""
         ...

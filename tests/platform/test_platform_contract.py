@@ -66,7 +66,7 @@ def test_spec_documents_every_simulator_route():
         "/v1/applications", "/v1/applications/search", "/v1/applications/{tracking_no}", "/v1/materials/{sha256}",
         "/v1/catalog", "/v1/evaluations", "/v1/help-requests", "/v1/home-visits", "/v1/identity/verify",
         "/v1/certificates/{kind}", "/v1/payments", "/v1/payments/{payment_id}", "/v1/health",
-        "/v1/licences/fetch"}
+        "/v1/licences/fetch", "/v1/real-estate/search"}
 
 
 def test_health_is_in_the_contract_and_tiny():
