@@ -175,8 +175,13 @@ def test_frame_gaps_while_everything_is_slow(ui):
     _slow(prn, "health", 1.0)
     _slow(reader, "_exchange", 0.05)
     probe = FrameGapProbe(stall_ms=200, measure_swap=True)  # where a stall is spent; the buffer swap's share
+    baseline = FrameGapProbe(measure_swap=True)  # the same machine at the same moment: the idle home screen
     try:
         drv.pump(0.5)
+        baseline.start()
+        app.root.idle_banner.active = False
+        drv.pump(3.0)
+        baseline.stop()
         probe.start()
         app.go("guide", code=MATERIALS_ITEM)
         drv.tap("guide-start")
@@ -217,6 +222,7 @@ def test_frame_gaps_while_everything_is_slow(ui):
     figures["stall_samples"] = len(stacks)
     figures["stall_samples_in_window_flip"] = sum(1 for st in stacks if st and "flip" in st[-1])
     figures["stall_samples_waiting_on_a_port"] = len(waiting)
+    figures["baseline_idle_home"] = baseline.summary()
     figures.update({"targets": {"frame_gap_ms_p99": 50, "frame_gap_ms_max": 250},
                     "conditions": "platform latency 1.5 s, capture +1.5 s, print +1.5 s, device check +1.0 s, "
                                   "card reader +50 ms per exchange; Xvfb, UI driven by standins.ui_driver"})
