@@ -126,3 +126,16 @@ def test_startup_failure_shows_out_of_service_and_stops_the_pings(tmp_path, noti
     finally:
         stop_app(app)
         svc.stop()
+
+
+def test_a_dead_drainer_makes_the_core_unhealthy(tmp_path):
+    from ui_support import make_service
+
+    svc = make_service(tmp_path)  # started: platform, outbox, drainer, devices
+    try:
+        assert svc.lifecycle.healthy() and svc.lifecycle.startup_error is None
+        svc.ctx.drainer.stop(timeout=10)  # nothing delivers the queue any more: let systemd restart us
+        assert not svc.lifecycle.healthy()
+    finally:
+        svc.stop()
+    assert not svc.lifecycle.healthy()  # stopping is not healthy either
