@@ -230,6 +230,9 @@ class SimulatedFleet:
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)  # a full wake pipe means a wake-up is already pending
+        self._network_thread: threading.Thread | None = None
+        self._wake_w.setblocking(False)  # a full wake pipe must never block a writer (the network thread wakes anyway)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._want_write: set[int] = set()
         self._ww_lock = threading.Lock()
@@ -263,6 +266,8 @@ class SimulatedFleet:
     def _register_write(self, k: SimKiosk) -> None:
         with self._ww_lock:
             self._want_write.add(k.index)
+        if threading.current_thread() is self._network_thread:
+            return  # the network loop writes before it selects again
         try:
             self._wake_w.send(b"w")
         except (BlockingIOError, OSError):
@@ -291,7 +296,8 @@ class SimulatedFleet:
 
     # ------------------------------------------------------------------ threads
     def start(self) -> SimulatedFleet:
-        self._threads.append(threading.Thread(target=self._network, name="sim-network", daemon=True))
+        self._network_thread = threading.Thread(target=self._network, name="sim-network", daemon=True)
+        self._threads.append(self._network_thread)
         self._threads += [threading.Thread(target=self._worker, args=(i,), name=f"sim-worker-{i}", daemon=True)
                           for i in range(len(self._queues))]
         self._threads.append(threading.Thread(target=self._scheduler, name="sim-health", daemon=True))

@@ -11,6 +11,7 @@ composes the agent (the CLI, the application) hands in how to open it
 """
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -33,6 +34,7 @@ OutboxOpener = Callable[[KioskConfig], OutboxPort]  # opens the configured outbo
 StatsSource = Callable[[], Mapping[str, Any]]  # a live outbox's stats (OutboxPort.stats)
 
 
+@functools.cache  # importlib.metadata reads the dist-info each time: ~5 ms per health report
 def app_version() -> str:
     try:
         return version("qhb-kiosk")
