@@ -257,6 +257,64 @@ class FleetSection(_Section):
         "screenshot": 1, "diagnostics": 1, "test-page": 1, "drain": 1, "restart": 2, "reboot": 2})
 
 
+# ------------------------------------------------------------- 好差评 (evaluation)
+class EvaluationReason(_Section):
+    """One reason choice offered for a bad rating: the indicator's wording, a plain hint for the elderly."""
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    text: str = Field(min_length=1, max_length=40)  # the standard's wording
+    hint: str = Field(default="", max_length=60)  # our plain words under it
+
+
+EVALUATION_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+
+
+def _gbt39734_reasons() -> list[EvaluationReason]:
+    return [EvaluationReason(code="service_efficiency", text="服务效率", hint="办得慢、等得久、跑了好几趟"),
+            EvaluationReason(code="service_level", text="服务水平", hint="说不清楚、告知不全、操作指引看不懂"),
+            EvaluationReason(code="service_attitude", text="服务态度", hint="帮办人员态度不好、不耐心")]
+
+
+class EvaluationSection(_Section):
+    """The 好差评 indicator set of this channel, versioned and pushable by bundle ([evaluation]).
+
+    The default follows GB/T 39734-2020《政务服务“一次一评”“一事一评”工作规范》 for the self-service
+    terminal. What it relies on (found with the search tool; the standard's full text was not at hand):
+    - the standard's contents (7.3 评价等级及选项设置; normative 附录A 差评评价内容) and scope, from its
+      front matter (github5.com/doc/18124) and its summary (m.bzxz.net/en/002b9a0853eca5e61.html);
+    - the national 好差评 评价内容标准 that the standard carries (jiakaoti.com/page95?article_id=100):
+      five levels 非常满意(☆☆☆☆☆), 满意, 基本满意, 不满意, 非常不满意(☆); the self-service terminal
+      (自助办理终端) is an offline (线下) channel, whose first-level indicator is 整体满意度 and whose
+      second-level indicators are 服务效率, 服务水平, 服务态度, shown by level; the content is version
+      managed ("评价内容将进行版本管理"); each case may be rated once ("均可对该事项及其办件进行一次评价");
+    - the seed's scoring tables name the same five levels (附件6-8).
+    Not found: the option wording of 附录A under each second-level indicator. So the default's reason
+    choices for 不满意 / 非常不满意 are the three second-level indicators in the standard's words (the
+    ``hint`` lines are ours), with an optional note; a province pushes its 附录A list as a new ``version``.
+    """
+    version: str = Field(default="gbt39734-2020.self-service.1", min_length=1, max_length=64)
+    standard: str = "GB/T 39734-2020"
+    channel: Literal["self_service_terminal"] = "self_service_terminal"
+    overall_indicator: str = Field(default="整体满意度", min_length=1)
+    levels: list[str] = Field(default_factory=lambda: list(EVALUATION_LEVELS))
+    reasons_for: list[str] = Field(default_factory=lambda: ["不满意", "非常不满意"])  # levels that ask why
+    reason_required: bool = True  # at least one choice for those levels
+    reasons: list[EvaluationReason] = Field(default_factory=_gbt39734_reasons)
+    note_max_chars: int = Field(default=200, ge=0, le=500)  # the optional note (0: no note)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluationSection:
+        if len(self.levels) != 5 or len(set(self.levels)) != 5:
+            raise ValueError("levels must be five distinct levels (GB/T 39734: 非常满意 … 非常不满意)")
+        if not set(self.reasons_for) <= set(self.levels):
+            raise ValueError("reasons_for must name levels of `levels`")
+        codes = [r.code for r in self.reasons]
+        if len(set(codes)) != len(codes):
+            raise ValueError("reason codes must be unique")
+        if self.reasons_for and self.reason_required and not self.reasons:
+            raise ValueError("reason_required needs at least one reason choice")
+        return self
+
+
 class KioskConfig(_Section):
     kiosk: KioskSection
     ui: UISection
@@ -269,6 +327,7 @@ class KioskConfig(_Section):
     calendar: CalendarSection = Field(default_factory=CalendarSection)
     devices: dict[str, DeviceSettings] = Field(default_factory=dict)
     fleet: FleetSection = Field(default_factory=FleetSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
 
     @field_validator("devices")
     @classmethod

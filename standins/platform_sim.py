@@ -231,6 +231,24 @@ def _req_time(body: dict, key: str, errors: dict) -> None:
         errors[key] = "时间格式不正确"
 
 
+def _evaluation_extras(data: dict) -> dict[str, str]:
+    """The indicator-set fields of an evaluation (all optional: older kiosks send none of them)."""
+    errors: dict[str, str] = {}
+    reasons = data.get("reasons")
+    if reasons is not None and (not isinstance(reasons, list) or len(reasons) > 10
+                                or not all(isinstance(r, str) and 0 < len(r) <= 64 for r in reasons)):
+        errors["reasons"] = "评价原因格式不正确"
+    note = data.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > 500):
+        errors["note"] = "补充说明不超过500字"
+    _req_str(data, "indicator_set_version", errors, "评价指标版本不正确", required=False)
+    if data.get("channel") not in (None, "self_service_terminal"):
+        errors["channel"] = "评价渠道不正确"
+    if not isinstance(data.get("later", False), bool):
+        errors["later"] = "格式不正确"
+    return errors
+
+
 class Reply(Exception):
     """Raised inside a handler to answer immediately."""
 
@@ -246,6 +264,10 @@ def problem(status: int, code: str, title: str, detail: str = "", errors: dict |
     if errors:
         body["errors"] = errors
     return Reply(status, body, headers, "application/problem+json")
+
+
+def _already_rated() -> Reply:
+    return problem(409, "already_rated", "this case has been rated", "这件事已经评价过了，每件事只能评价一次")
 
 
 # ----------------------------------------------------------------------- state
@@ -841,10 +863,11 @@ class _Handler(BaseHTTPRequestHandler):
         reason = data.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
             errors["reason"] = "原因不超过500字"
-        elif level in BAD_LEVELS and not (isinstance(reason, str) and reason.strip()):
+        elif level in BAD_LEVELS and not (isinstance(reason, str) and reason.strip()) and not data.get("reasons"):
             errors["reason"] = "请告诉我们不满意的原因"
         for k in ("item_code", "impl_code"):
             _req_str(data, k, errors, "事项编码不正确", required=False)
+        errors.update(_evaluation_extras(data))
         if errors:
             raise self._rejected(
                 problem(422, "validation_failed", "evaluation is not valid", "评价内容有误，请按提示修改", errors)
@@ -857,16 +880,29 @@ class _Handler(BaseHTTPRequestHandler):
                      or st.db.execute("SELECT 1 FROM payments WHERE payment_id=?", (tn,)).fetchone())
         if not known:
             raise self._rejected(problem(404, "not_found", "no such case", "未查到该办件，请核对办件编号"))
+        if self._rated(tn):  # one evaluation per case (GB/T 39734); a retry with the same key was replayed above
+            raise self._rejected(_already_rated())
 
         def create(now: float, key: str):
+            if self._rated(tn):  # a second evaluation raced this one
+                raise _already_rated()
             eid = "EV" + secrets.token_hex(8).upper()
             st.db.execute(
                 "INSERT INTO records VALUES(?,?,?,?)", (eid, "evaluation", json.dumps(data, ensure_ascii=False), now)
             )
-            return 201, {"evaluation_id": eid, "tracking_no": data["tracking_no"], "level": level,
-                         "follow_up": level in BAD_LEVELS}
+            receipt = {"evaluation_id": eid, "tracking_no": data["tracking_no"], "level": level,
+                       "follow_up": level in BAD_LEVELS}
+            if "indicator_set_version" in data:
+                receipt["indicator_set_version"] = data["indicator_set_version"]
+            return 201, receipt
 
         return self._idempotent(kiosk_id, "evaluations", data, create)
+
+    def _rated(self, tracking_no: str) -> bool:
+        with self.server.state.lock:
+            return self.server.state.db.execute(
+                "SELECT 1 FROM records WHERE kind='evaluation' AND json_extract(body, '$.tracking_no')=?",
+                (tracking_no,)).fetchone() is not None
 
     def _post_simple(self, kiosk_id: str, data: dict, kind: str, errors: dict):
         st = self.server.state

@@ -80,7 +80,7 @@ def search(data: dict[str, Any], as_of: str) -> dict[str, Any]:
     if errors:
         raise SimRefusal(422, "validation_failed", "query is not valid", "查询条件有误", errors)
     try:
-        q = parse_property_query(value, by=by)
+        q = parse_property_query(str(value), by=by)
     except InvalidPropertyQuery as e:  # the same rule as the kiosk's: the message names the wrong part
         raise SimRefusal(422, "validation_failed", "query is not valid", e.message, {"value": e.message}) from None
     if q.by == "unit_number":

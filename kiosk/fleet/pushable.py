@@ -29,6 +29,7 @@ PUSHABLE_KEYS: tuple[str, ...] = (
     "kiosk.station_name", "kiosk.helper_phone", "kiosk.service_phone", "kiosk.brand",
     "logging.level",
     "platform.connect_timeout_s", "platform.read_timeout_s",
+    "evaluation",  # the 好差评 indicator set, province-wide and versioned
 )
 
 #: Device parameters that only tune a driver (timings, retries, sizes, image-quality thresholds).

@@ -140,7 +140,9 @@ def test_evaluation_levels_and_reason_rule(client, creds):
     assert "reason" in e.value.errors
     r = client.submit_evaluation({**base, "level": "不满意", "reason": "等待时间长"}, "ev-key-0002")
     assert r["follow_up"] is True
-    assert client.submit_evaluation({**base, "level": "非常满意"}, "ev-key-0003")["follow_up"] is False
+    other = client.submit_application(application_body(creds.kiosk_id, rng=random.Random(66)), "key-eval-0002")
+    assert client.submit_evaluation({**base, "tracking_no": other["tracking_no"], "level": "非常满意"},
+                                    "ev-key-0003")["follow_up"] is False  # one evaluation per case
     with pytest.raises(PermanentError) as e:
         client.submit_evaluation({**base, "level": "还行"}, "ev-key-0004")
     assert "level" in e.value.errors
