@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 from kiosk.domain.elicence import ELICENCE_QR_PREFIX, LICENCE_REASONS, InvalidElicenceQr, parse_elicence_qr
 from kiosk.domain.tracking import QR_PREFIX, parse_qr_payload
 
-__all__ = ["PayloadKind", "QrPayload", "PayloadRefused", "QrClassifier", "classify", "MAX_PAYLOAD_CHARS"]
+__all__ = ["PayloadKind", "QrPayload", "PayloadRefused", "QrClassifier", "classify", "MAX_PAYLOAD_CHARS",
+           "check_identification"]
 
 MAX_PAYLOAD_CHARS = 2048
 TOKEN_MIN, TOKEN_MAX = 32, 1024
@@ -60,6 +61,8 @@ class PayloadRefused(ValueError):
         "not_text": "二维码内容不是文字，无法识别",
         "bad_elicence": LICENCE_REASONS["bad_elicence"],
         "elicence_expired": LICENCE_REASONS["elicence_expired"],
+        "citizen_code_not_allowed": "这件事需要刷身份证办理，请把身份证放到读卡区",
+        "not_identification": "这个二维码不能用来确认身份，请出示爱山东居民码或刷身份证",
     }
 
     def __init__(self, reason: str):
@@ -150,3 +153,16 @@ def classify(text: str | bytes, url_allow_list: Iterable[str] | None = None) -> 
     """Classify with the default bounds; PayloadRefused when the kiosk must not act on it."""
     c = _default if url_allow_list is None else QrClassifier(url_allow_list)
     return c.classify(text)
+
+
+def check_identification(payload: QrPayload, item: Any) -> QrPayload:
+    """The scanned code as an identity for ``item``, or PayloadRefused.
+
+    Only a 居民码 / 网证 token (CITIZEN_CODE) identifies, and only for an item whose catalog entry
+    allows it (``citizen_code_allowed``; no item chosen yet: allowed, the item is checked when chosen).
+    """
+    if payload.kind is not PayloadKind.CITIZEN_CODE:
+        raise PayloadRefused("not_identification")
+    if item is not None and not getattr(item, "citizen_code_allowed", False):
+        raise PayloadRefused("citizen_code_not_allowed")
+    return payload

@@ -33,3 +33,21 @@ def test_a_malformed_elicence_code_is_refused_not_taken_for_a_citizen_code(text)
     with pytest.raises(PayloadRefused) as e:
         classify(text)
     assert e.value.reason == "bad_elicence" and "电子证照" in e.value.message
+
+
+def test_the_citizen_code_identifies_only_where_the_catalog_allows_it():
+    from kiosk.domain.catalog import load_catalog
+    from kiosk.domain.qr_payload import check_identification
+
+    cat = load_catalog()
+    by_sub = {it.sub_name: it for it in cat.items}
+    code = classify("eyJhbGciOiJTTTIiLCJ0eXAiOiJKV1QifQ.eyJjdGlkIjoiMTIzNDU2Nzg5MCJ9.c2lnbmF0dXJl")
+    assert code.kind == PayloadKind.CITIZEN_CODE
+    assert check_identification(code, by_sub["无就业经历人员失业登记"]) is code
+    assert check_identification(code, None) is code
+    with pytest.raises(PayloadRefused) as e:
+        check_identification(code, by_sub["社会保障卡密码重置"])  # the card itself must be in the reader
+    assert e.value.reason == "citizen_code_not_allowed" and "身份证" in e.value.message
+    with pytest.raises(PayloadRefused) as e:
+        check_identification(classify(make_licence_qr("ELZB0000000101")), None)  # a licence is not an identity
+    assert e.value.reason == "not_identification"
