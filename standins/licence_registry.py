@@ -168,3 +168,20 @@ def fetch(data: dict[str, Any], today: str, now: float | None = None) -> dict[st
             "number": lic.number, "holder": {"name": person["name"], "id_type": "resident_id",
                                              "id_number": person["id_number"]},
             "issuer": lic.issuer, "valid_from": lic.valid_from, "valid_until": lic.valid_until, "status": "valid"}
+
+
+def application_licence_errors(licences: Any) -> dict[str, str]:
+    """An application's ``licences`` (e-licences fetched instead of photos): known, valid references only."""
+    if licences is None:
+        return {}
+    if not isinstance(licences, list) or len(licences) > 20:
+        return {"licences": "电子证照清单格式不正确"}
+    for i, entry in enumerate(licences):
+        ref = entry.get("licence_ref") if isinstance(entry, dict) else None
+        if not isinstance(ref, str) or ref not in _BY_REF:
+            return {f"licences.{i}": "电子证照不存在，请重新调取或拍照上传"}
+        if entry.get("licence_type") not in (None, _BY_REF[ref].licence_type):
+            return {f"licences.{i}": "电子证照类型与材料不符"}
+        if _BY_REF[ref].status != "valid":
+            return {f"licences.{i}": "电子证照已注销，请拍照上传纸质证件"}
+    return {}

@@ -763,6 +763,7 @@ class _Handler(BaseHTTPRequestHandler):
             missing = [s for s in mats if not st.material_path(s).exists()]
             if missing:
                 errors["materials"] = f"有{len(missing)}份材料未上传，请重新提交"
+        errors.update(licence_registry.application_licence_errors(data.get("licences")))
         if errors:
             raise self._rejected(problem(422, "validation_failed", "application is not valid",
                                          "申请内容有误，请按提示修改", errors))

@@ -85,3 +85,21 @@ def test_malformed_requests_are_validation_errors_not_licence_refusals(pc):
         pc.fetch_licence({"method": "holder", "licence_type": "library_card", "holder": _holder("zhang"),
                           "consent": True})
     assert "licence_type" in e.value.errors
+
+
+def test_an_application_carries_the_licence_reference_instead_of_a_photo(pc, creds):
+    import random
+
+    from tests.platform.samples import application_body
+
+    lic = pc.fetch_licence(_by_type("zhang", "household_register"))
+    body = application_body(creds.kiosk_id, rng=random.Random(71))
+    body["licences"] = [{"licence_ref": lic["licence_ref"], "licence_type": "household_register", "material": "户口簿"}]
+    assert pc.submit_application(body, "key-licence-0001")["tracking_no"]
+    for bad, field in (([{"licence_ref": "ELZB0000000999"}], "licences.0"),
+                       ([{"licence_ref": "ELZB0000000204"}], "licences.0"),  # revoked
+                       ([{"licence_ref": lic["licence_ref"], "licence_type": "marriage_certificate"}], "licences.0"),
+                       ("ELZB0000000101", "licences")):
+        with pytest.raises(PermanentError) as e:
+            pc.submit_application({**body, "licences": bad}, f"key-licence-{field}-{len(str(bad)):04d}")
+        assert e.value.status == 422 and field in e.value.errors
