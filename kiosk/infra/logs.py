@@ -29,7 +29,10 @@ class RedactingFilter(logging.Filter):
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redactor.redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
+            # Formatters use exc_text once it is set. Keep only the exception's type for whoever
+            # inspects the record (pytest's caplog, a later handler): never its value or traceback,
+            # which hold the unredacted message and the frames' locals.
+            record.exc_info = (record.exc_info[0], None, None)  # type: ignore[assignment]
         elif record.exc_text:  # rendered by an earlier handler: still redact it
             record.exc_text = self.redactor.redact(record.exc_text)
         if record.stack_info:

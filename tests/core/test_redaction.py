@@ -103,3 +103,21 @@ def test_name_logged_after_the_wipe_is_redacted_in_the_file(tmp_path):
     lines = [json.loads(x) for x in raw.splitlines()]
     assert lines[-2]["msg"] == "after the wipe: [redacted]"
     assert lines[-1]["data"] == {"who": "[redacted]", "tel": "[redacted]"}
+
+
+def test_filtered_record_keeps_only_the_exception_type():
+    """Other handlers (caplog, the console) see the redacted text and the type, never the raw exception."""
+    import sys
+
+    from kiosk.infra.logs import RedactingFilter
+
+    try:
+        raise ValueError("tel 138 1234 5678")
+    except ValueError:
+        rec = logging.LogRecord("kiosk.t", logging.ERROR, __file__, 1, "failed for %s", ("138-1234-5678",),
+                                sys.exc_info())
+    assert RedactingFilter(Redactor()).filter(rec)
+    assert rec.exc_info == (ValueError, None, None)
+    assert rec.getMessage() == "failed for [redacted]"
+    assert "ValueError: tel [redacted]" in rec.exc_text and "1234" not in rec.exc_text
+    assert "1234" not in logging.Formatter().format(rec)
