@@ -198,9 +198,12 @@ class Drainer:
                     "materials": p.get("materials") or [], "local_tracking_no": rec.id, **common}
             if p.get("impl_code"):
                 body["impl_code"] = p["impl_code"]
+            if p.get("licences"):  # e-licences fetched instead of photos: references only
+                body["licences"] = p["licences"]
             return "application", body
         if rec.kind == "evaluation":
-            body = {k: p[k] for k in ("tracking_no", "level", "reason", "item_code", "impl_code")
+            body = {k: p[k] for k in ("tracking_no", "level", "reason", "item_code", "impl_code", "reasons", "note",
+                                      "indicator_set_version", "channel", "later")
                     if p.get(k) is not None}
             return "evaluation", {**body, **common}
         if rec.kind in ("help_request", "home_visit"):
