@@ -56,7 +56,10 @@ def create_app(console: Console, session_ok: SessionCheck | None = None) -> Flas
         problem = request.args.get("problem") or None
         if problem is not None and problem not in PROBLEMS:
             return jsonify({"error": f"problem must be one of {', '.join(PROBLEMS)}"}), 400
-        return jsonify(console.db.list_kiosks(group=request.args.get("group") or None, problem=problem))
+        limit = request.args.get("limit", type=int)
+        body = console.db.list_kiosks_json(group=request.args.get("group") or None, problem=problem, limit=limit,
+                                           offset=request.args.get("offset", 0, type=int))
+        return Response(body, mimetype="application/json")  # assembled once in the database layer
 
     @app.get("/api/counts")
     def counts() -> Any:
