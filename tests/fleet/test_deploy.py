@@ -26,6 +26,8 @@ def test_units_are_notify_with_watchdog_and_restart():
         svc = unit(name)["Service"]
         assert svc["Type"] == "notify" and int(svc["WatchdogSec"]) > 0 and svc["Restart"] == "always"
         assert svc["ExecStart"].startswith("/opt/qhb-kiosk/.venv/bin/kiosk ")
+        # systemd gives up after StartLimitBurst restarts unless the interval is 0: an unattended kiosk never may
+        assert unit(name)["Unit"].get("StartLimitIntervalSec", "10s") == "0"
     assert "fleet agent" in unit("qhb-kiosk-fleet.service")["Service"]["ExecStart"]
 
 
