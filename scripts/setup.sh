@@ -14,6 +14,7 @@ APT_PACKAGES=(
   postgresql                                            # the fleet console's PostgreSQL path in tests
   chromium chromium-driver                              # the fleet console's pages in headless Chromium (Selenium)
   espeak-ng                                             # offline Mandarin voice prompts
+  tesseract-ocr tesseract-ocr-chi-sim                   # OCR for the legibility benchmark and its test (chi_sim)
   gcc python3-dev python3-venv make                     # pyscard / evdev build from source; venv
 )
 
