@@ -1,13 +1,23 @@
-"""Home: brand, status, the big actions, the most-used items and the domains."""
+"""Home: brand, status, the big actions, the most-used items and the domains.
+
+The layout follows the window: side by side on a landscape screen, stacked on the upright
+1080x1920 政务一体机; as many item tiles and domain tiles as the room holds, and taller tiles
+where there is height to spare (`fit_layout`).
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from kivy.properties import ObjectProperty, StringProperty
+from kivy.metrics import dp
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 
 from screens.base import KioskScreen
 from screens.browse import item_entry
+from screens.theme import theme
 from screens.widgets import Tile
+
+#: the home screen's own padding (kv/home.kv) and the gap under a section headline
+_PAD_X, _PAD_Y, _HEAD_GAP = 24, 12, 8
 
 
 class HomeScreen(KioskScreen):
@@ -15,6 +25,13 @@ class HomeScreen(KioskScreen):
     items_grid = ObjectProperty(None)
     domains_pager = ObjectProperty(None)
     announcement = StringProperty("")
+    portrait = BooleanProperty(False)
+    action_cols = NumericProperty(4)
+    action_h = NumericProperty(dp(96))
+    tile_h = NumericProperty(dp(96))
+    item_cols = NumericProperty(2)
+    item_rows = NumericProperty(3)
+    domain_cols = NumericProperty(2)
 
     _built_for: tuple | None = None
 
@@ -26,22 +43,69 @@ class HomeScreen(KioskScreen):
             self.domains_pager.page = 0
             self.domains_pager.refresh()
 
+    def on_kv_post(self, base_widget: Any) -> None:
+        self.ids.body.bind(height=self._body_resized)
+
+    def on_size(self, *_: Any) -> None:
+        if self.app is not None and self._built_for is not None and self._built_for != self._state():
+            self.refresh_mode()
+
+    def _body_resized(self, *_: Any) -> None:
+        """The room under the actions is known after a layout pass: refit when it holds another row."""
+        if self.app is None or self._built_for is None:
+            return
+        if self._rows_for(self.ids.body.height) != self.item_rows:
+            self.refresh_mode()
+
     def _state(self) -> tuple:
         svc = self.service
-        return (svc.mode.elderly, id(svc.ctx.catalog), len(svc.browse.items()))
+        return (svc.mode.elderly, id(svc.ctx.catalog), len(svc.browse.items()), tuple(self.size))
+
+    def fit_layout(self) -> None:
+        """Rows, columns and heights for this window and mode (the kv rules read them)."""
+        elderly = theme.elderly
+        self.portrait = self.height > self.width * 1.2
+        self.action_cols = 4
+        if self.portrait:
+            self.action_h = dp(150) if elderly else dp(140)
+            self.tile_h = theme.tile_h * 1.25
+            self.item_cols = 2
+            self.domain_cols = 2 if elderly else 3
+        else:
+            self.action_h = dp(120) if elderly else theme.tile_h  # two lines of elderly text need 120
+            self.tile_h = theme.tile_h
+            self.item_cols = 1 if elderly else 2
+            self.domain_cols = 2  # short names: two big domain tiles side by side even in elderly mode
+        body = self.ids.body.height
+        if body <= 1:  # not laid out yet: the estimate; refitted once the layout has run
+            notice = 0 if elderly else theme.small * 1.6 + dp(8) + theme.spacing
+            body = self.height - 2 * dp(_PAD_Y) - self.action_h - theme.spacing - notice
+        self.item_rows = self._rows_for(body)
+
+    def _section_head(self) -> float:
+        """A section's headline, the gap under it and the gap before the filler below the tiles."""
+        return theme.head * 1.5 + 2 * dp(_HEAD_GAP)
+
+    def _rows_for(self, body: float) -> int:
+        sp, row, head = theme.spacing, self.tile_h + theme.spacing, self._section_head()
+        if self.portrait:
+            # items above, domains below with their page buttons: the rows shared, items get the odd one
+            rows_total = int((body - 2 * head - sp - (theme.target + 2 * sp) + 2 * sp) // row)
+            return max(1, (rows_total + 1) // 2)
+        return max(1, int((body - head + sp) // row))
 
     def refresh_mode(self) -> None:
         svc = self.service
         self._built_for = self._state()
+        self.fit_layout()
         self.announcement = "　".join(svc.browse.announcements())
-        elderly = svc.mode.elderly
         self.items_grid.clear_widgets()
-        for e in (item_entry(it) for it in svc.browse.most_used(2 if elderly else 6)):
+        for e in (item_entry(it) for it in svc.browse.most_used(int(self.item_rows * self.item_cols))):
             t = Tile(text=e["text"], key=e["key"], payload=e["payload"], style="secondary")
+            t.height = self.tile_h
             t.bind(on_release=lambda tile: self.app.go("guide", code=tile.payload))
             self.items_grid.add_widget(t)
-        self.domains_pager.per_page = 2 if elderly else 4
-        self.domains_pager.cols = 1 if elderly else 2
+        self.domains_pager.per_page = int(self.domain_cols) * 2
         self.domains_pager.entries = [
             {"text": d, "key": f"domain-{i}", "payload": d, "style": "primary"}
             for i, d in enumerate(svc.browse.domains())

@@ -23,7 +23,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
-from screens.theme import theme
+from screens.theme import MINIMUMS, theme
 
 
 class KLabel(Label):
@@ -39,11 +39,32 @@ class Muted(KLabel):
 
 
 class KButton(ButtonBehavior, Label):
-    """A big rounded button. `style` picks the colour pair from the theme."""
+    """A big rounded button. `style` picks the colour pair from the theme.
+
+    Text that wraps taller than the button is set a little smaller, never below the mode's body
+    minimum (a long item name on a tile, a two-line action in elderly mode): cut-off text is worse
+    than slightly smaller text. The layout walk (tests/ui/test_accessibility.py) refuses what still
+    does not fit.
+    """
 
     key = StringProperty("")
     style = OptionProperty("primary", options=["primary", "secondary", "danger", "ok", "bar"])
     payload = ObjectProperty(None, allownone=True)
+
+    def on_texture_size(self, *_: Any) -> None:
+        floor = dp(MINIMUMS[theme.mode].body_dp)
+        if self.texture_size[1] > self.height - dp(4) and self.font_size > floor and self.height > 1:
+            self.font_size = max(floor, self.font_size - dp(2))
+
+    def on_size(self, *_: Any) -> None:
+        self._full_font()
+
+    def on_text(self, *_: Any) -> None:
+        self._full_font()
+
+    def _full_font(self) -> None:
+        if self.font_size != theme.button:
+            self.font_size = theme.button
 
     def on_touch_down(self, touch: Any) -> bool:
         if self.opacity == 0:
@@ -102,9 +123,14 @@ class Pager(HiddenGuard, BoxLayout):
     page = NumericProperty(0)
     per_page = NumericProperty(6)
     cols = NumericProperty(2)
+    #: as many rows of tiles as the pager's height holds (the page buttons kept below): the room a
+    #: 1080x1920 kiosk has is used; `per_page` then only applies until the pager has been laid out
+    fit = BooleanProperty(True)
+    tile_h = NumericProperty(0)  # 0: theme.tile_h
     on_choose: Callable[[Any], None] | None = None
     grid = ObjectProperty(None)
     pages = NumericProperty(1)
+    _shown_per = 0
 
     def on_entries(self, *_: Any) -> None:
         self.page = 0
@@ -114,10 +140,29 @@ class Pager(HiddenGuard, BoxLayout):
         self.page = 0
         self.refresh()
 
+    def on_size(self, *_: Any) -> None:
+        if self.fit and self.fitted_per_page() != self._shown_per:
+            self.page = 0
+            self.refresh()
+
+    def on_cols(self, *_: Any) -> None:
+        self.on_size()
+
+    def row_height(self) -> float:
+        return float(self.tile_h or theme.tile_h)
+
+    def fitted_per_page(self) -> int:
+        """Rows that fit above the page buttons, times the columns."""
+        sp = theme.spacing
+        room = self.height - theme.target - 2 * sp
+        rows = max(1, int((room + sp) // (self.row_height() + sp)))
+        return rows * max(1, int(self.cols))
+
     def refresh(self, *_: Any) -> None:
         if self.grid is None:
             return
-        per = max(1, int(self.per_page))
+        per = max(1, self.fitted_per_page() if self.fit and self.height > 1 else int(self.per_page))
+        self._shown_per = per
         self.pages = max(1, (len(self.entries) + per - 1) // per)
         self.page = min(self.page, self.pages - 1)
         self.grid.clear_widgets()
@@ -125,6 +170,7 @@ class Pager(HiddenGuard, BoxLayout):
         for e in self.entries[self.page * per:(self.page + 1) * per]:
             t = Tile(text=e["text"], subtitle=e.get("subtitle", ""), key=e.get("key", ""),
                      payload=e.get("payload"), style=e.get("style", "secondary"))
+            t.height = self.row_height()
             t.bind(on_release=self._pressed)
             self.grid.add_widget(t)
 
