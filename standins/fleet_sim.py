@@ -307,6 +307,8 @@ class SimulatedFleet:
 
     def stop(self) -> None:
         """Each kiosk says goodbye (status offline, as a stopping agent does), then everything stops."""
+        if self._stop.is_set():
+            return
         for k in self.kiosks:
             if k.agent.connected.is_set():
                 k.client.publish(f"qhb/kiosk/{k.kiosk_id}/status", k.agent._status_doc(False), qos=1, retain=True)

@@ -33,6 +33,7 @@ from kiosk.fleet.verify import TrustPolicy
 log = logging.getLogger(__name__)
 
 TOKEN_FILE = "admin-token"
+HISTORY_KEEP_S = 30 * 86400.0  # health history: 10,000 kiosks a minute is 14 million rows a day
 STALE_OFFLINE_S = 600.0  # silent this long: offline even without a last will (a cut cable, a broker restart)
 
 
@@ -94,6 +95,7 @@ class Console:
         while not self._stop.wait(30.0):
             try:
                 self.db.mark_stale_offline(STALE_OFFLINE_S)
+                self.db.prune_history(HISTORY_KEEP_S)
             except Exception:  # noqa: BLE001 - logged; housekeeping tries again
                 log.exception("console housekeeping failed")
 

@@ -55,6 +55,7 @@ def test_console_api(tmp_path, broker, admin_keys, backend, request):
     state, port, log = tmp_path / "console", free_port(), tmp_path / "console.log"
     fleet = SimulatedFleet(6, broker.url, seed=11, state_dir=tmp_path / "sim", admin_keys=pubs[:1],
                            groups=["zhoucun", "boshan"], health_interval_s=0.5, offline_periods=False).start()
+    request.addfinalizer(fleet.stop)
     proc = start_console(broker, state, pubs, port, db_url, log)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -112,6 +113,8 @@ def test_console_api(tmp_path, broker, admin_keys, backend, request):
                  == "completed", timeout=90, what="the rollout completed")
     finally:
         stop_process(proc)
+    if backend != "sqlite":  # the restart is the same on both engines; once is enough
+        return
     # a restart keeps the token (no new one) and the rollout's state
     proc = start_console(broker, state, pubs, port, db_url, log)
     try:
@@ -121,4 +124,3 @@ def test_console_api(tmp_path, broker, admin_keys, backend, request):
         assert open(log).read().count("wrote the admin token") == 1
     finally:
         stop_process(proc)
-        fleet.stop()
