@@ -17,7 +17,7 @@ from kiosk.console.db import QUEUE_OLD_S, ConsoleDB, command_results, commands, 
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 100
+PAGE_SIZE = 50  # a page renders in well under 300 ms even on a loaded machine
 PROBLEM_LABELS = {"paper_out": "缺纸", "queue_old": "队列超过 1 小时", "offline": "离线", "device_fault": "设备故障"}
 
 _INDEXES = [
