@@ -17,7 +17,7 @@ import pytest
 from kiosk.ports.outbox import OutboxCorruptError, OutboxFullError, OutboxKeyError
 from kiosk.ports.platform import PermanentError, RetryableError
 from offline_cache import outbox as outbox_mod
-from offline_cache.drainer import Drainer
+from offline_cache.drainer import DEFER_S, Drainer
 from offline_cache.outbox import Outbox
 from tests.platform.samples import application_payload
 
@@ -348,3 +348,115 @@ def test_a_purged_records_attachment_goes_after_a_minute_not_before(outbox):
     os.utime(pb, (t - 61, t - 61))
     assert outbox.purge(0, now=t) == 2
     assert pa.exists() and not pb.exists()
+
+
+# ---------------------------------------------------------------- every outcome of one delivery, exactly
+class OutcomePlatform(ScriptedPlatform):
+    """Also: "401" (the kiosk's credential), "boom" (a bug in the client), ratings and help requests."""
+
+    def submit_application(self, body, key):
+        what = self.script[0] if self.script else "ok"
+        if what == "401":
+            self.script.pop(0)
+            self.sent.append(body["local_tracking_no"])
+            raise PermanentError("HTTP 401 bad_signature", status=401, code="bad_signature")
+        if what == "boom":
+            self.script.pop(0)
+            self.sent.append(body["local_tracking_no"])
+            raise KeyError("tracking_no")
+        return super().submit_application(body, key)
+
+    def submit_evaluation(self, body, key):
+        self.sent.append(("evaluation", body["tracking_no"]))
+        return {"evaluation_id": "EV1", "tracking_no": body["tracking_no"]}
+
+
+def messages(caplog):
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "offline_cache.drainer"]
+
+
+def test_each_outcome_is_counted_recorded_and_logged_exactly(outbox, caplog):
+    clock = FixedClock(1_800_000_000.0)
+    ids = [outbox.enqueue("application", application_payload()) for _ in range(5)]
+    platform = OutcomePlatform(["retry", "refuse", "401", "boom", "ok"])
+    d = Drainer(outbox, platform, clock=clock, base_backoff_s=0.001, max_backoff_s=0.002,
+                max_consecutive_failures=10)
+    with caplog.at_level(logging.INFO, logger="offline_cache.drainer"):
+        rep = d.drain_once()
+    assert (rep.delivered, rep.failed, rep.retried, rep.deferred, rep.remaining) == (1, 1, 3, 0, 3)
+    assert rep.errors == ["HTTP 503", "HTTP 401 bad_signature", "KeyError"]
+    retry, refused, cred, bug, ok = (outbox.get(i) for i in ids)
+    assert retry.state == "pending" and retry.last_error == "HTTP 503"
+    assert clock.t < retry.next_attempt_at <= clock.t + 0.002
+    assert refused.state == "failed" and refused.last_error == "HTTP 422 invalid_form"
+    assert cred.state == "pending" and cred.next_attempt_at == clock.t + 60.0
+    assert cred.last_error == "HTTP 401 bad_signature — 终端身份校验失败，请技术人员检查时间和密钥"
+    assert bug.state == "pending" and bug.last_error == "internal error KeyError"
+    assert clock.t < bug.next_attempt_at <= clock.t + 0.002
+    assert ok.state == "done" and ok.platform_ref and ok.result["tracking_no"] == ok.platform_ref
+    assert d.online is True and d.last_error is None  # the last contact worked
+    got = messages(caplog)
+    retry_line = [m for m in got if m[1].startswith(f"outbox {ids[0]} (application): retry in ")]
+    assert len(retry_line) == 1 and re.fullmatch(r"outbox \S+ \(application\): retry in 0\.0s: HTTP 503",
+                                                 retry_line[0][1]) and retry_line[0][0] == "INFO"
+    assert ("WARNING", f"outbox {ids[1]} (application): dead letter: HTTP 422 invalid_form") in got
+    assert ("ERROR", f"outbox {ids[3]}: unexpected failure") in got
+    assert [r for r in caplog.records if r.getMessage().endswith("unexpected failure")][0].exc_info
+
+
+def test_a_failure_is_remembered_as_offline_until_the_next_success(outbox):
+    rid = outbox.enqueue("application", application_payload())
+    d = Drainer(outbox, OutcomePlatform(["retry"]), max_consecutive_failures=5)
+    assert d.online is None
+    d.drain_once()
+    assert d.online is False and d.last_error == "HTTP 503"
+    d.drain_once(ignore_backoff=True)
+    assert d.online is True and d.last_error is None and outbox.get(rid).state == "done"
+
+
+def test_an_unreadable_record_and_a_missing_attachment_are_logged_as_dead_letters(outbox, caplog):
+    bad = outbox.enqueue("application", application_payload())
+    data = os.urandom(100)
+    gone = outbox.enqueue("application", application_payload(), attachments=[data])
+    con = sqlite3.connect(outbox.path)
+    blob = bytearray(con.execute("SELECT payload FROM records WHERE id=?", (bad,)).fetchone()[0])
+    blob[20] ^= 1
+    con.execute("UPDATE records SET payload=? WHERE id=?", (bytes(blob), bad))
+    con.commit()
+    con.close()
+    outbox.blob_path(hashlib.sha256(data).hexdigest()).unlink()
+    d = Drainer(outbox, OutcomePlatform([]))
+    with caplog.at_level(logging.INFO, logger="offline_cache.drainer"):
+        rep = d.drain_once()
+    assert (rep.failed, rep.delivered, rep.retried) == (2, 0, 0) and d.client.sent == []
+    assert outbox.get(bad).failure_reason == "本机保存的申请数据已损坏，无法提交，请联系工作人员"
+    assert outbox.get(gone).failure_reason == "本地材料文件缺失或已损坏，请联系工作人员重新提交"
+    assert outbox.get(gone).last_error == "attachment_unreadable: FileNotFoundError"
+    got = messages(caplog)
+    assert ("ERROR", f"outbox {bad} (application): dead letter: payload_unreadable: DecryptError") in got
+    assert ("ERROR", f"outbox {gone} (application): dead letter: attachment unreadable (FileNotFoundError)") in got
+
+
+def test_a_rating_waits_exactly_the_deferral_for_its_case(outbox):
+    clock = FixedClock(time.time())  # the case's lease (2 minutes of real time) still holds
+    app = outbox.enqueue("application", application_payload())
+    ev = outbox.enqueue("evaluation", {"tracking_no": app, "level": "满意"})
+    outbox.claim_next(1)  # the case is still being delivered elsewhere
+    d = Drainer(outbox, OutcomePlatform([]), clock=clock)
+    rep = d.drain_once()
+    assert (rep.deferred, rep.delivered, rep.retried) == (1, 0, 0)
+    rec = outbox.get(ev)
+    assert rec.state == "pending" and rec.next_attempt_at == clock.t + DEFER_S
+    assert rec.last_error == "等待所评价的办件提交完成"
+    outbox.mark_done(app, "SD261127ABCDEFGH0")
+    assert d.drain_once(ignore_backoff=True).delivered == 1
+    assert d.client.sent == [("evaluation", "SD261127ABCDEFGH0")]
+
+
+def test_remaining_counts_pending_and_inflight(outbox):
+    a = outbox.enqueue("application", application_payload())
+    outbox.enqueue("application", application_payload())
+    outbox.claim_next(1)  # a is inflight under a live lease of this process
+    assert outbox.get(a).state == "inflight"
+    rep = Drainer(outbox, OutcomePlatform(["retry"])).drain_once()
+    assert rep.remaining == 2
