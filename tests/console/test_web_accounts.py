@@ -116,7 +116,8 @@ def test_every_form_needs_the_sessions_csrf_token(console):
     assert r.status_code == 403 and "CSRF" in r.get_data(as_text=True)
     token = first_login(client, console)
     bundle = {"bundle": (io.BytesIO(b"{}"), "b.json")}
-    for path, data in [("/logout", {}), ("/rollouts", bundle), ("/commands", {"command": (io.BytesIO(b"{}"), "c")}),
+    for path, data in [("/logout", {}), ("/rollouts", bundle), ("/bundles", bundle),
+                       ("/commands", {"command": (io.BytesIO(b"{}"), "c")}),
                        ("/rollouts/nope/pause", {}), ("/password", {"new": "x" * 12, "again": "x" * 12})]:
         for bad in (None, "forged-" + token[7:]):
             form = dict(data) if bad is None else {**data, "csrf_token": bad}
@@ -135,6 +136,9 @@ def test_every_form_needs_the_sessions_csrf_token(console):
     r = client.post("/rollouts", data={"csrf_token": token, "bundle": (io.BytesIO(b"not a bundle"), "b.json")},
                     content_type="multipart/form-data")
     assert r.status_code == 422 and "malformed" in r.get_data(as_text=True)
+    r = client.post("/bundles", data={"csrf_token": token, "bundle": (io.BytesIO(b"not a bundle"), "b.json")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 422 and "malformed" in r.get_data(as_text=True)
 
 
 def test_viewer_reads_but_cannot_upload_roll_out_or_command(console, tmp_path):
@@ -151,7 +155,7 @@ def test_viewer_reads_but_cannot_upload_roll_out_or_command(console, tmp_path):
     page = client.get("/rollouts").get_data(as_text=True)
     assert 'id="rollout-form"' not in page and 'id="command-form"' not in client.get("/commands").get_data(True)
     token = csrf(client.get("/fleet"))
-    for path, field in [("/rollouts", "bundle"), ("/commands", "command")]:
+    for path, field in [("/rollouts", "bundle"), ("/bundles", "bundle"), ("/commands", "command")]:
         r = client.post(path, data={"csrf_token": token, field: (io.BytesIO(b"{}"), "f")},
                         content_type="multipart/form-data")
         assert r.status_code == 403 and "只读" in r.get_data(as_text=True)
