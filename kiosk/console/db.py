@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 DB_FILE = "console.db"
 QUEUE_OLD_S = 3600.0  # "queue older than 1 h"
+HISTORY_EVERY_S = 600.0  # an unchanged kiosk's health history: one row per 10 minutes
 PROBLEMS = ("paper_out", "queue_old", "offline", "device_fault")
 
 metadata = sa.MetaData()
@@ -43,6 +44,7 @@ kiosks = sa.Table(
     sa.Column("paper", sa.String(16)),  # ok | low | out | unknown (the printer's paper)
     sa.Column("levels", sa.Text),  # {"kind": "level"} as JSON text, ready for the fleet list as it is
     sa.Column("faults_n", sa.Integer),
+    sa.Column("history_at", sa.Float),  # when the last health_history row was written
     sa.Column("queue_pending", sa.Integer),
     sa.Column("queue_oldest_age_s", sa.Float),
     sa.Column("last_visit", sa.String(32)),
@@ -224,7 +226,7 @@ class ConsoleDB:
             "last_seen": h.excluded.last_seen, "app_version": keep(h, "app_version"),
             "config_version": keep(h, "config_version"), "devices": h.excluded.devices,
             "device_faults": h.excluded.device_faults, "paper": h.excluded.paper,
-            "levels": h.excluded.levels, "faults_n": h.excluded.faults_n,
+            "levels": h.excluded.levels, "faults_n": h.excluded.faults_n, "history_at": keep(h, "history_at"),
             "queue_pending": h.excluded.queue_pending, "queue_oldest_age_s": h.excluded.queue_oldest_age_s,
             "last_visit": keep(h, "last_visit"), "health_at": h.excluded.health_at})
         s = self._insert(kiosks)
@@ -291,6 +293,7 @@ class ConsoleDB:
             n += 1
         st = self._stmts
         with self.engine.begin() as conn:
+            history = self._thin_history(conn, history, health)
             for name, rows in (("health", list(health.values())), ("history", history),
                                ("status", list(status.values())), ("version", list(versions.values())),
                                ("ack", list(ack_rows.values())), ("result", list(results.values())),
@@ -298,6 +301,39 @@ class ConsoleDB:
                 if rows:
                     conn.execute(st[name], rows)
         return n
+
+    @staticmethod
+    def _history_key(row: dict[str, Any]) -> tuple[Any, ...]:
+        old = (row.get("queue_oldest_age_s") or 0) > QUEUE_OLD_S
+        return (row.get("online"), row.get("config_version"), row.get("paper"), tuple(row.get("device_faults") or ()),
+                old, bool(row.get("queue_pending")))
+
+    def _thin_history(self, conn: Any, history: list[dict[str, Any]],
+                      health: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep a history row when something an administrator looks at changed, else one per HISTORY_EVERY_S.
+
+        10,000 kiosks reporting every minute would be 14 million rows a day; most say the same.
+        """
+        if not history:
+            return history
+        k = kiosks.c
+        ids = sorted({h["kiosk_id"] for h in history})
+        last: dict[str, tuple[float | None, tuple[Any, ...]]] = {}
+        for i in range(0, len(ids), 900):
+            for r in conn.execute(sa.select(k.id, k.history_at, k.online, k.config_version, k.paper,
+                                            k.device_faults, k.queue_oldest_age_s, k.queue_pending)
+                                  .where(k.id.in_(ids[i:i + 900]))):
+                last[r.id] = (r.history_at, self._history_key(r._asdict()))
+        kept = []
+        for h in history:
+            at_prev, key_prev = last.get(h["kiosk_id"], (None, None))
+            key = self._history_key(h)
+            if at_prev is None or key != key_prev or h["at"] - at_prev >= HISTORY_EVERY_S:
+                kept.append(h)
+                last[h["kiosk_id"]] = (h["at"], key)
+        for kid, row in health.items():
+            row["history_at"] = last.get(kid, (None, None))[0]
+        return kept
 
     @staticmethod
     def _health_row(kid: str, doc: dict[str, Any], now: float) -> dict[str, Any]:
