@@ -38,6 +38,7 @@ class Ingest:
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
         self.received = 0
+        self.by_kind: dict[str, int] = {}  # messages received per kind (status, health, ack, result)
         self.written = 0
         self.failed_batches = 0
 
@@ -78,6 +79,7 @@ class Ingest:
             return
         if isinstance(doc, dict):
             self.received += 1
+            self.by_kind[parts[3]] = self.by_kind.get(parts[3], 0) + 1
             self._q.put((parts[3], parts[2], doc))
 
     # ------------------------------------------------------------------ writer thread

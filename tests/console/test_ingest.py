@@ -1,7 +1,6 @@
 """The console's ingest and storage: real kiosk agents -> real Mosquitto -> SQLite and a real PostgreSQL."""
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -91,10 +90,11 @@ def test_ingest_health_acks_results_and_filters(tmp_path, broker, admin_keys, db
         assert [(r["kiosk_id"], r["status"], r["reason"]) for r in out["results"]] == [
             ("qhb-b1", "refused", "not_supported")]
         # a replay's refusal does not overwrite the first result
+        seen_results = ingest.by_kind.get("result", 0)
         publish_retained(broker.url, ["qhb/command/kiosk/qhb-b1"], cmd.to_bytes())
         wait_for(lambda: any(r["reason"] == "rollback" for r in
                              agents[2].commands.recent), what="the replay refused")
-        time.sleep(0.5)
+        wait_for(lambda: ingest.by_kind.get("result", 0) > seen_results, what="the refusal reached the console")
         assert ingest.wait_drained()
         assert db.command(cmd.id)["results"][0]["reason"] == "not_supported"
 
