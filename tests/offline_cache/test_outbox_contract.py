@@ -460,3 +460,27 @@ def test_remaining_counts_pending_and_inflight(outbox):
     assert outbox.get(a).state == "inflight"
     rep = Drainer(outbox, OutcomePlatform(["retry"])).drain_once()
     assert rep.remaining == 2
+
+
+# ---------------------------------------------------------------- leases
+def test_a_lease_is_void_when_its_time_is_up_or_its_owner_here_is_gone():
+    now = 1_800_000_000.0
+    me = f"{outbox_mod._HOST}:{os.getpid()}:abcd1234"
+    assert outbox_mod.lease_expired(me, None, now) and outbox_mod.lease_expired(None, None, now)
+    assert outbox_mod.lease_expired(me, now, now)  # up at exactly its time
+    assert not outbox_mod.lease_expired(me, now + 1, now)
+    dead = subprocessless_dead_pid()
+    assert outbox_mod.lease_expired(f"{outbox_mod._HOST}:{dead}:x", now + 100, now)
+    # another machine's claim is judged by its time only: its pid means nothing here
+    assert not outbox_mod.lease_expired(f"other-host:{dead}:x", now + 100, now)
+    assert not outbox_mod.lease_expired(f"{outbox_mod._HOST}:not-a-pid:x", now + 100, now)
+    assert outbox_mod._pid_alive(os.getpid()) and not outbox_mod._pid_alive(dead)
+
+
+def subprocessless_dead_pid() -> int:
+    """A pid that was used and is gone now (a child that has been reaped)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
