@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["SyntheticFrame", "render_page", "make_frame", "VARIANTS", "quad_iou"]
+__all__ = ["SyntheticFrame", "render_page", "make_frame", "photograph", "VARIANTS", "quad_iou"]
 
 FONT_PATH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 VARIANTS = ("good", "colour", "blurred", "glare", "too_dark", "cut_off", "too_small", "no_document")
@@ -90,12 +90,13 @@ def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _target_corners(w: int, h: int, page_aspect: float, cover: float, rng: np.random.Generator,
-                    centre: tuple[float, float] | None = None, max_tilt: float = 0.06) -> np.ndarray:
+                    centre: tuple[float, float] | None = None, max_tilt: float = 0.06,
+                    max_angle: float = 0.25) -> np.ndarray:
     """A perspective-distorted quadrilateral covering about `cover` of the frame area."""
     area = cover * w * h
     ph = np.sqrt(area * page_aspect)
     pw = area / ph
-    angle = rng.uniform(-0.25, 0.25)
+    angle = rng.uniform(-max_angle, max_angle)
     cx, cy = centre if centre is not None else (w / 2 + rng.uniform(-0.08, 0.08) * w,
                                                 h / 2 + rng.uniform(-0.06, 0.06) * h)
     rect = np.array([[-pw / 2, -ph / 2], [pw / 2, -ph / 2], [pw / 2, ph / 2], [-pw / 2, ph / 2]])
@@ -105,6 +106,45 @@ def _target_corners(w: int, h: int, page_aspect: float, cover: float, rng: np.ra
     pts += np.array([cx, cy])
     out: np.ndarray = pts.astype(np.float32)
     return out
+
+
+def _place_page(frame: np.ndarray, page: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """The page (float32 BGR) warped onto the desk (float32) at ``corners``."""
+    h, w = frame.shape[:2]
+    ph, pw = page.shape[:2]
+    src = np.array([[0, 0], [pw - 1, 0], [pw - 1, ph - 1], [0, ph - 1]], np.float32)
+    H = cv2.getPerspectiveTransform(src, corners)
+    warped = cv2.warpPerspective(page, H, (w, h), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.ones((ph, pw), np.float32), H, (w, h), flags=cv2.INTER_LINEAR)[:, :, None]
+    out: np.ndarray = frame * (1 - mask) + warped * mask
+    return out
+
+
+def _light_and_sensor(frame: np.ndarray, rng: np.random.Generator, variant: str,
+                      corners: np.ndarray | None) -> np.ndarray:
+    """A soft shadow, the variant's light defect, lens blur and sensor noise (float32 in, uint8 out)."""
+    h, w = frame.shape[:2]
+    a = rng.uniform(0, 2 * np.pi)
+    xs = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :] * np.float32(np.cos(a))
+    ys = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None] * np.float32(np.sin(a))
+    shade = 1.0 - np.float32(rng.uniform(0.1, 0.3)) * np.clip(xs + ys + 0.5, 0, 1)
+    frame = frame * shade[:, :, None]
+    if variant == "glare" and corners is not None:
+        c = corners.mean(axis=0) + rng.uniform(-0.1, 0.1, 2) * np.array([w, h]) * 0.3
+        ax = (int(w * rng.uniform(0.08, 0.12)), int(h * rng.uniform(0.06, 0.1)))
+        spot: np.ndarray = np.zeros((h, w), np.float32)
+        cv2.ellipse(spot, (int(c[0]), int(c[1])), ax, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        spot = cv2.GaussianBlur(spot, (0, 0), max(ax) / 6)
+        frame = frame + spot[:, :, None] * 400
+    if variant == "too_dark":
+        frame = frame * rng.uniform(0.12, 0.18)
+    sigma = rng.uniform(0.6, 1.1) * w / 1632
+    if variant == "blurred":
+        sigma = rng.uniform(5.0, 7.0) * w / 1632
+    frame = cv2.GaussianBlur(frame, (0, 0), sigma)
+    frame = frame + rng.standard_normal(size=frame.shape, dtype=np.float32) * np.float32(rng.uniform(2, 5))
+    img: np.ndarray = np.clip(frame, 0, 255).astype(np.uint8)
+    return img
 
 
 def make_frame(variant: str = "good", size: tuple[int, int] = (1632, 1224), seed: int = 0,
@@ -126,33 +166,31 @@ def make_frame(variant: str = "good", size: tuple[int, int] = (1632, 1224), seed
             centre = [(w * 0.5, h * 0.02), (w * 0.98, h * 0.5), (w * 0.5, h * 0.98), (w * 0.02, h * 0.5)][side]
             cover = rng.uniform(0.2, 0.3)
         corners = _target_corners(w, h, ph / pw, cover, rng, centre)
-        src = np.array([[0, 0], [pw - 1, 0], [pw - 1, ph - 1], [0, ph - 1]], np.float32)
-        H = cv2.getPerspectiveTransform(src, corners)
-        warped = cv2.warpPerspective(page, H, (w, h), flags=cv2.INTER_LINEAR)
-        mask = cv2.warpPerspective(np.ones((ph, pw), np.float32), H, (w, h), flags=cv2.INTER_LINEAR)[:, :, None]
-        frame = frame * (1 - mask) + warped * mask
-    # uneven light: a soft shadow from one side
-    a = rng.uniform(0, 2 * np.pi)
-    xs = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :] * np.float32(np.cos(a))
-    ys = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None] * np.float32(np.sin(a))
-    shade = 1.0 - np.float32(rng.uniform(0.1, 0.3)) * np.clip(xs + ys + 0.5, 0, 1)
-    frame = frame * shade[:, :, None]
-    if variant == "glare" and corners is not None:
-        c = corners.mean(axis=0) + rng.uniform(-0.1, 0.1, 2) * np.array([w, h]) * 0.3
-        ax = (int(w * rng.uniform(0.08, 0.12)), int(h * rng.uniform(0.06, 0.1)))
-        spot: np.ndarray = np.zeros((h, w), np.float32)
-        cv2.ellipse(spot, (int(c[0]), int(c[1])), ax, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
-        spot = cv2.GaussianBlur(spot, (0, 0), max(ax) / 6)
-        frame = frame + spot[:, :, None] * 400
-    if variant == "too_dark":
-        frame = frame * rng.uniform(0.12, 0.18)
-    sigma = rng.uniform(0.6, 1.1) * w / 1632
-    if variant == "blurred":
-        sigma = rng.uniform(5.0, 7.0) * w / 1632
-    frame = cv2.GaussianBlur(frame, (0, 0), sigma)
-    frame = frame + rng.standard_normal(size=frame.shape, dtype=np.float32) * np.float32(rng.uniform(2, 5))
-    img = np.clip(frame, 0, 255).astype(np.uint8)
-    return SyntheticFrame(img, corners, variant)
+        frame = _place_page(frame, page, corners)
+    return SyntheticFrame(_light_and_sensor(frame, rng, variant, corners), corners, variant)
+
+
+def photograph(page: np.ndarray, size: tuple[int, int] = (3264, 2448), seed: int = 0,
+               cover: tuple[float, float] = (0.30, 0.34), max_angle: float = 0.05, max_tilt: float = 0.03,
+               jpeg_quality: int | None = 90) -> SyntheticFrame:
+    """A given page (BGR uint8) photographed like :func:`make_frame`'s good frames: perspective, a
+    shadow, lens blur, sensor noise, and (``jpeg_quality``) the sensor's own JPEG, as a phone-class
+    camera module delivers its stills. ``cover`` is the page's share of the frame (a document camera
+    frames an A4 page large; make_frame's pages are smaller)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    frame = _background(h, w, rng)
+    ph, pw = page.shape[:2]
+    corners = _target_corners(w, h, ph / pw, float(rng.uniform(*cover)), rng, max_tilt=max_tilt,
+                               max_angle=max_angle)
+    frame = _place_page(frame, page.astype(np.float32), corners)
+    img = _light_and_sensor(frame, rng, "good", corners)
+    if jpeg_quality is not None:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return SyntheticFrame(img, corners, "good")
 
 
 def quad_iou(a: np.ndarray, b: np.ndarray) -> float:

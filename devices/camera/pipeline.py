@@ -7,7 +7,8 @@ corners are scaled back, and one perspective warp of the full-resolution frame
 gives the flat page. Text pages are deskewed and their illumination normalised
 to clean grayscale (shadows and the lamp's falloff removed, small files);
 certificates and photos keep their colour. The JPEG is fitted into a size budget
-(e.g. <= 500 KB for an A4 page at about 200 dpi). The quality gate
+(<= 250 KB for an A4 page at about 200 dpi: legible by OCR at 9 pt, see
+docs/benchmarks.md, "Legibility"). The quality gate
 (:mod:`devices.camera.quality`) says what the citizen should fix.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ _SQRT2 = float(np.sqrt(2))  # ISO A-series paper: long side / short side
 class PipelineSettings:
     detect_size: int = 640  # long side of the copy the document is searched on
     target_dpi: int = 200
-    jpeg_max_bytes: int = 500_000
+    jpeg_max_bytes: int = 250_000  # a village line's price per A4 page (bench/legibility.py)
     mode: str = "auto"  # auto | text | colour
     deskew: bool = True
     refine: bool = True  # sub-pixel corners on the full frame
@@ -472,12 +473,35 @@ def normalise_illumination(img: np.ndarray, colour: bool) -> np.ndarray:
         gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
         bg = np.maximum(_background(gray), 1)  # no zero divisors (uint8 kept)
         norm = cv2.divide(gray, bg, scale=245.0)  # saturating uint8 arithmetic
-        # deepen the ink a little: values below ~60% of paper go towards black
-        lut = np.clip((np.arange(256, dtype=np.float32) - 70) * (255.0 / (245 - 70)), 0, 255).astype(np.uint8)
-        return cv2.LUT(norm, lut)
+        # deepen the ink a little: values below ~60% of paper go towards black; and paper is paper:
+        # sensor noise left on it (within PAPER_SNAP of the paper level) becomes plain white. The ink's
+        # grey edges are kept as they were; the noise was most of the JPEG's bytes (375 -> ~100 KB).
+        return cv2.LUT(norm, _TEXT_LUT)
     # one gain per pixel for all three channels: the lamp's falloff goes, hues stay
     bg = np.maximum(_background(cv2.extractChannel(img, 1)), 1)
-    return cv2.divide(img, cv2.merge([bg, bg, bg]), scale=240.0)
+    out = cv2.divide(img, cv2.merge([bg, bg, bg]), scale=240.0)
+    # the same for colour: where every channel is near the paper level, plain white (seals and photos,
+    # saturated or dark, keep their pixels)
+    paper = cv2.threshold(cv2.min(cv2.min(cv2.extractChannel(out, 0), cv2.extractChannel(out, 1)),
+                                  cv2.extractChannel(out, 2)), 240 - PAPER_SNAP - 1, 255, cv2.THRESH_BINARY)[1]
+    out[paper > 0] = 255
+    return out
+
+
+#: how far below the paper level (245 text, 240 colour, of 255) a pixel still counts as bare paper:
+#: about 3.5 sigma of a phone-class sensor's noise after the flat-field (bench/legibility.py)
+PAPER_SNAP = 13
+
+
+def _text_lut() -> np.ndarray:
+    v = np.arange(256, dtype=np.float32)
+    lut = np.clip((v - 70) * (255.0 / (245 - 70)), 0, 255)
+    lut[v >= 245 - PAPER_SNAP] = 255
+    out: np.ndarray = lut.astype(np.uint8)
+    return out
+
+
+_TEXT_LUT = _text_lut()
 
 
 def is_colour_document(img: np.ndarray) -> bool:
