@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import traceback
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,10 @@ CERTIFY_ITEM = "QHB-RS-022"  # 居民养老保险待遇领取资格认证 (certi
 #: flow kinds and how often each comes (the common visits most)
 KINDS: dict[str, int] = {"apply": 28, "apply_materials": 12, "pay": 10, "certificate": 8, "certify": 6,
                          "progress": 12, "help": 8, "walk_away": 8, "abandon": 8}
+#: flows that need an answer from the platform during the visit, per platform fault (the rest queue)
+ONLINE_ONLY = {"outage": ("pay", "certificate", "certify", "progress"), "flaky": ("certificate",)}
+#: how often a citizen tries a step again that failed on a flaky line
+TRIES = 4
 #: the first visits: every kind and every fault once, before the start figures are taken
 WARM_UP: list[tuple[str, str]] = [
     ("apply", ""), ("apply_materials", ""), ("pay", ""), ("certificate", ""), ("certify", ""),
@@ -251,9 +256,14 @@ class Soak:
             self.leaks.append("identify shows another citizen")
 
     def take_face(self) -> None:
+        """The face check goes to the platform: on a flaky line the citizen simply tries again."""
         ids = self.app.screen("identify")
-        self.press("identify-face")
-        self.wait(lambda: ids.face_done or ids.error, "face check")
+        for _ in range(TRIES):
+            ids.error = False  # the last attempt's message stays up until the next answer
+            self.press("identify-face")
+            self.wait(lambda: ids.face_done or ids.error, "face check")
+            if ids.face_done:
+                break
         if not ids.face_done:
             raise VisitFailed(f"face check: {ids.message}")
         self.press("identify-next")
@@ -333,8 +343,12 @@ class Soak:
         self.fill_form(c)
         self.screen_is("payment")
         pay = self.app.screen("payment")
-        self.wait(lambda: pay.waiting or pay.error, "payment QR")
-        if pay.error:
+        for _ in range(TRIES):
+            self.wait(lambda: pay.waiting or pay.error, "payment QR")
+            if pay.waiting:
+                break
+            self.press("payment-retry")  # 重新付款: the order could not be made on a flaky line
+        if not pay.waiting:
             raise VisitFailed(f"payment: {pay.message}")
         self.sim.pay(self.svc.ctx.scratch["payment_id"])
         self.screen_is("receipt")
@@ -372,11 +386,23 @@ class Soak:
         self.press("home-progress")
         self.screen_is("progress")
         pr = self.app.screen("progress")
-        if self.numbers and self.rng.random() < 0.5:
-            self.dev["qr"].scan(f"QHB1:{self.numbers[-1][0]}")
-        else:
-            self.dev["idcard"].insert_card(c.card)
-        self.wait(lambda: pr.has_results or pr.error, "progress")
+        by_qr = bool(self.numbers) and self.rng.random() < 0.5
+        for _ in range(TRIES):
+            pr.error = False  # the last attempt's message stays up until the next answer
+            if by_qr:
+                self.dev["qr"].scan(f"QHB1:{self.numbers[-1][0]}")
+            else:
+                self.dev["idcard"].remove_card()
+                self.drv.pump(0.25)
+                self.dev["idcard"].insert_card(c.card)
+            try:
+                self.wait(lambda: pr.has_results or pr.error, "progress", timeout=20)
+            except VisitFailed:
+                continue  # neither answer nor message: scan or insert again, as a citizen would
+            if pr.has_results:
+                break
+        if not pr.has_results:
+            raise VisitFailed(f"progress: {pr.message}")
         self.press("progress-done")
         self.screen_is("home")
 
@@ -599,6 +625,8 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
             fault = "cover_open"
         elif i % 100 == 63:
             fault = "reader_unplug"
+        if fault in ("outage", "flaky") and kind in ONLINE_ONLY.get(fault, ()):
+            kind = "apply"  # these need the platform there and then: the kiosk refuses them plainly
         if kind == "apply_materials" and not fault:
             fault = rng.choice(["", "", "camera_dark", "", "camera_unplug" if i % 5 == 0 else ""])
         out.append((kind, fault, rng.random() < 0.25))
@@ -607,7 +635,7 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
 
 def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progress: Callable[[str], None] | None = None,
         checkpoint: Path | None = None, xvfb: bool = False, maxfps: int = 30,
-        max_seconds: float | None = None) -> dict[str, Any]:
+        max_seconds: float | None = None, trace_memory: bool = False) -> dict[str, Any]:
     """Start the display, the platform and the kiosk; drive `visits` visits; measure; reconcile."""
     from screens.boot import configure_kivy, has_display, start_xvfb  # noqa: PLC0415 - no Kivy yet
 
@@ -653,6 +681,9 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
             if n == warm:
                 start = {"rss_mb_start": rss_mb(), "fds_start": fds(), "threads_start": threads()}
                 probe.start()
+                if trace_memory:
+                    tracemalloc.start(12)
+                    snap0 = tracemalloc.take_snapshot()
             soak.visit(n, kind, fault, elderly)
             done = n + 1
             if progress and (n + 1) % 100 == 0:
@@ -670,6 +701,14 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
             soak.press("nav-elderly")
         outbox = soak.drain()
         books = soak.reconcile()
+        if trace_memory and tracemalloc.is_tracing():
+            diff = tracemalloc.take_snapshot().compare_to(snap0, "traceback")
+            books["python_memory_growth_top"] = [
+                {"kb": round(d.size_diff / 1024, 1), "count": d.count_diff,
+                 "where": [f"{'/'.join(f.filename.split('/')[-3:])}:{f.lineno}"
+                           for f in list(d.traceback)[-6:]]}
+                for d in diff[:12]]
+            tracemalloc.stop()
         # quiet: the last pool work done, connections closed by their idle timers
         for _ in range(20):
             drv.pump(0.1)
@@ -707,6 +746,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--maxfps", type=int, default=30, help="Kivy's frame cap (the frame gaps' floor)")
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="stop starting visits after this long (then drain and reconcile as usual)")
+    ap.add_argument("--trace-memory", action="store_true",
+                    help="tracemalloc from the end of the warm-up: the Python allocations that grew most")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
@@ -714,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = args.out.with_suffix(".partial.json") if args.out else None
     res = run(args.visits, args.seed, (w, h), progress=lambda s: print(s, file=sys.stderr, flush=True),
               checkpoint=checkpoint, xvfb=args.xvfb, maxfps=args.maxfps,
-              max_seconds=args.max_seconds)
+              max_seconds=args.max_seconds, trace_memory=args.trace_memory)
     text = json.dumps(res, ensure_ascii=False, indent=None if args.json else 2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ ARTIFACTS = ROOT / "artifacts" / "soak"
 
 
 def test_short_soak_loses_nothing_and_leaks_nothing(full_counts):
-    visits = int(os.environ.get("KIOSK_SOAK_VISITS") or (200 if full_counts else len(WARM_UP) + 10))
+    visits = int(os.environ.get("KIOSK_SOAK_VISITS") or (200 if full_counts else len(WARM_UP) + 5))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     out = ARTIFACTS / "soak-short.json"
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
