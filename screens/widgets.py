@@ -50,6 +50,7 @@ class KButton(ButtonBehavior, Label):
     key = StringProperty("")
     style = OptionProperty("primary", options=["primary", "secondary", "danger", "ok", "bar"])
     payload = ObjectProperty(None, allownone=True)
+    font_size: Any  # Label's NumericProperty (Kivy is untyped)
 
     def on_texture_size(self, *_: Any) -> None:
         floor = dp(MINIMUMS[theme.mode].body_dp)
