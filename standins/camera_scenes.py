@@ -187,9 +187,10 @@ def photograph(page: np.ndarray, size: tuple[int, int] = (3264, 2448), seed: int
     img = _light_and_sensor(frame, rng, "good", corners)
     if jpeg_quality is not None:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-        if not ok:
-            raise ValueError("JPEG encoding failed")
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if decoded is None:
+            raise ValueError("JPEG round trip failed")
+        img = np.ascontiguousarray(decoded, dtype=np.uint8)
     return SyntheticFrame(img, corners, "good")
 
 
