@@ -176,3 +176,55 @@ def test_captured_material_wipe_empties_the_buffer_in_place():
     m = CapturedMaterial("户口簿", buf)
     m.wipe()
     assert buf == bytearray() and m.data is buf
+
+
+@pytest.mark.parametrize("slip", ["identity", "form", "materials", "face_photo", "item_code"])
+def test_anything_found_in_an_idle_session_is_wiped_and_logged_before_the_next_visit(session, caplog, slip):
+    d = session._data
+    if slip == "identity":
+        d.identity = Card()
+    elif slip == "form":
+        d.form["phone"] = "13912345678"
+    elif slip == "materials":
+        d.materials.append(CapturedMaterial("户口簿", bytearray(b"page")))
+    elif slip == "face_photo":
+        d.face_photo = bytearray(b"face")
+    else:
+        d.item_code = "QHB-RS-009"
+    with caplog.at_level(logging.WARNING, logger="kiosk.domain.session"):
+        session.choose_item("QHB-RS-001")
+    assert [r.getMessage() for r in caplog.records] == [
+        "personal data found in an idle session; wiped before the new visit"]
+    assert session.data.identity is None and session.data.form == {} and session.data.materials == []
+    assert session.data.face_photo is None and session.data.item_code == "QHB-RS-001"
+
+
+def test_a_clean_idle_session_starts_without_a_warning(session, caplog):
+    with caplog.at_level(logging.WARNING, logger="kiosk.domain.session"):
+        session.choose_item("QHB-RS-001")
+    assert caplog.records == []
+
+
+def test_a_second_item_zeroes_the_first_cases_face_photo(session):
+    session.identify(Card())
+    session.choose_item("QHB-RS-001")
+    session.set_face_photo(b"first case face")
+    face = session.data.face_photo
+    session.start_form()
+    session.to_review()
+    session.begin_submit()
+    session.submitted("SD261127ABCDEFGH1", queued=False)
+    session.choose_item("QHB-RS-002")
+    assert face == bytearray(len(b"first case face")) and session.data.face_photo is None
+
+
+def test_ending_tells_listeners_where_the_visit_was(session):
+    heard = []
+    session.on("state", lambda old, new: heard.append((old, new)))
+    to_materials(session)
+    session.back(State.FORM)
+    heard.clear()
+    session.end()
+    assert heard == [(State.FORM, State.IDLE)]
+    session.end()  # ending an idle screen is no state change
+    assert heard == [(State.FORM, State.IDLE)]
