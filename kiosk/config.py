@@ -75,6 +75,9 @@ class KioskSection(_Section):
     brand: str = "齐好办"
     helper_phone: str = ""
     service_phone: str = "12345"
+    #: the item's page on the provincial platform, printed as a QR on the 一次性告知单 ({code}, {region})
+    item_page_url: str = Field(default="https://zwfw.sd.gov.cn/item?region={region}&code={code}",
+                               pattern=r"^https://")
 
 
 class UISection(_Section):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.properties import DictProperty, ObjectProperty, StringProperty
+from kivy.properties import BooleanProperty, DictProperty, ListProperty, ObjectProperty, StringProperty
 
+from kiosk.app.events import UiEvent
 from screens.base import KioskScreen
 from screens.widgets import KLabel, Muted
 
@@ -15,10 +16,17 @@ class GuideScreen(KioskScreen):
     title = StringProperty("")
     subtitle = StringProperty("")
     body = ObjectProperty(None)
+    missing = ListProperty([])  # materials the visit stopped for (from the materials screen)
+    print_message = StringProperty("")
+    printing = BooleanProperty(False)
 
-    def enter(self, code: str = "", **params: Any) -> None:
+    def enter(self, code: str = "", missing: list[str] | tuple[str, ...] = (), **params: Any) -> None:
         if code:
             self.service.visit.choose_item(code)
+        self.missing = list(missing)
+        self.printing = False
+        self.print_message = ("您缺少「%s」，今天办不完。请点「打印告知单」带回家，备齐后再来。"
+                              % "、".join(self.missing) if self.missing else "")
         self.view = self.service.browse.item_view()
         self.title = self.view.get("title", "")
         self.subtitle = "　·　".join(x for x in (self.view.get("domain"), self.view.get("item_type"),
@@ -42,4 +50,20 @@ class GuideScreen(KioskScreen):
         section("怎么办", v.get("steps") or [])
 
     def start(self) -> None:
+        if self.missing:  # the visit stopped for a missing material: nothing more to do today
+            self.app.home(end_visit=True)
+            return
         self.app.go(self.service.visit.next_screen("guide"))
+
+    def print_guide(self) -> None:
+        """「打印告知单」: the guide on paper (off the UI thread; the outcome comes back as an event)."""
+        self.printing = True
+        self.print_message = "正在打印告知单……"
+        self.service.guides.print_guide(self.view.get("code") or None, self.missing)
+
+    def on_service_event(self, ev: UiEvent) -> None:
+        if ev.kind != "guide_printed":
+            return
+        self.printing = False
+        self.print_message = ev.data.get("message", "")
+        self.service.mode.say(self.print_message, key="guide_printed")

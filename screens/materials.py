@@ -104,6 +104,11 @@ class MaterialsScreen(KioskScreen):
             return
         self.app.go(self.service.visit.next_screen("materials"))
 
+    def missing_material(self) -> None:
+        """「没带这份材料」: the visit stops here; the guide screen offers the 一次性告知单 to take home."""
+        if self.names:
+            self.app.go("guide", missing=[self.names[self.index]])
+
     def wipe(self) -> None:
         self.reviewing = False
         self.message = ""

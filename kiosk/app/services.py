@@ -12,6 +12,7 @@ from pathlib import Path
 from kiosk.app.catalog_views import CatalogViews
 from kiosk.app.certificates import CertificateService
 from kiosk.app.context import AppContext, Timings
+from kiosk.app.guide_print import GuidePrintService
 from kiosk.app.help import HelpService
 from kiosk.app.identify import IdentifyService
 from kiosk.app.lifecycle import Lifecycle, Wiring
@@ -48,6 +49,7 @@ class Kiosk:
         self.progress = ProgressService(ctx)
         self.identify = IdentifyService(ctx, lookup_tracking=self.progress.query_progress_by_tracking)
         self.receipts = ReceiptService(ctx)
+        self.guides = GuidePrintService(ctx)  # the 一次性告知单 on paper
         self.certificates = CertificateService(ctx, self.receipts)
         self.payments = PaymentService(ctx)
         self.help = HelpService(ctx)
