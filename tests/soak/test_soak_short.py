@@ -15,12 +15,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.soak import WARM_UP, Soak, make_citizen
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "soak"
 
 
+@pytest.mark.timeout(3600)  # a whole visit per few seconds on an idle machine, many more under load
 def test_short_soak_loses_nothing_and_leaks_nothing(full_counts):
     visits = int(os.environ.get("KIOSK_SOAK_VISITS") or (200 if full_counts else len(WARM_UP) + 5))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
