@@ -87,6 +87,8 @@ class UISection(_Section):
     elderly_mode: bool = False
     voice: bool = True
     voice_backend: Literal["espeak-ng", "clips", "none"] = "espeak-ng"
+    voice_volume: int = Field(default=100, ge=0, le=200)  # espeak-ng amplitude; 100 is its own default
+    voice_rate_wpm: int = Field(default=140, ge=80, le=450)  # words per minute; slower helps the elderly
     technician_pin: str = Field(default="", pattern=r"^[0-9]{0,12}$")  # development only; production refuses it
     technician_pin_hash: str = ""  # `kiosk-admin pin-hash` output (kiosk.infra.pin_hash)
     technician_lockout_attempts: int = Field(default=5, ge=1)

@@ -20,6 +20,7 @@ from kiosk.app.materials import MaterialsService
 from kiosk.app.mode import ModeService
 from kiosk.app.payments import PaymentService
 from kiosk.app.progress import ProgressService
+from kiosk.app.read_aloud import ReadAloudService
 from kiosk.app.receipts import ReceiptService
 from kiosk.app.status import StatusService
 from kiosk.app.technician import TechnicianTools
@@ -44,6 +45,7 @@ class Kiosk:
         self.station = StatusService(ctx)
         self.browse = CatalogViews(ctx)
         self.mode = ModeService(ctx)
+        self.reading = ReadAloudService(ctx)  # 「朗读」 in elderly mode
         self.materials = MaterialsService(ctx)
         self.visit = VisitService(ctx, self.materials, self.station)
         self.progress = ProgressService(ctx)

@@ -100,7 +100,9 @@ def build_kiosk(config: KioskConfig, *, simulate: bool = False, state_dir: str |
     """The kiosk's services over the configured (or, with `simulate`, simulated) devices and platform; unstarted."""
     wiring = BootWiring(config, simulate=simulate, state_dir=state_dir, platform_url=platform_url,
                         device_overrides=device_overrides, clock=clock)
-    return Kiosk(config, wiring, speech=speech or make_speech(config.ui.voice_backend, config.ui.voice),
+    speech = speech or make_speech(config.ui.voice_backend, config.ui.voice, volume=config.ui.voice_volume,
+                                   rate_wpm=config.ui.voice_rate_wpm)
+    return Kiosk(config, wiring, speech=speech,
                  clock=clock, state_dir=state_dir, catalog=catalog,
                  timings=Timings(submit_wait_s=submit_wait_s, payment_timeout_s=payment_timeout_s,
                                  status_interval_s=status_interval_s, thanks_s=thanks_s))

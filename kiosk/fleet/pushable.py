@@ -25,7 +25,7 @@ PUSHABLE_KEYS: tuple[str, ...] = (
     "calendar",
     "ui.idle_timeout_s", "ui.idle_warning_s", "ui.elderly_idle_timeout_s",
     "ui.items_per_page", "ui.elderly_items_per_page",
-    "ui.elderly_mode", "ui.voice", "ui.voice_backend",
+    "ui.elderly_mode", "ui.voice", "ui.voice_backend", "ui.voice_volume", "ui.voice_rate_wpm",
     "kiosk.station_name", "kiosk.helper_phone", "kiosk.service_phone", "kiosk.brand",
     "logging.level",
     "platform.connect_timeout_s", "platform.read_timeout_s",

@@ -71,15 +71,18 @@ class EspeakSpeech(_ProcessSpeech):
 
     name = "espeak-ng"
 
-    def __init__(self, voice: str = "cmn", speed_wpm: int = 140, executable: str | None = None) -> None:
+    def __init__(self, voice: str = "cmn", speed_wpm: int = 140, executable: str | None = None,
+                 amplitude: int = 100) -> None:
         super().__init__()
         self.voice = voice
         self.speed = speed_wpm
+        self.amplitude = amplitude  # espeak-ng -a: 0..200, 100 its own default ([ui] voice_volume)
         self.executable = executable or shutil.which("espeak-ng") or "espeak-ng"
 
     def say(self, text: str, key: str | None = None) -> None:
         if text:
-            self._spawn([self.executable, "-v", self.voice, "-s", str(self.speed), "--", text])
+            self._spawn([self.executable, "-v", self.voice, "-s", str(self.speed), "-a", str(self.amplitude),
+                         "--", text])
 
 
 class ClipSpeech(_ProcessSpeech):
@@ -110,20 +113,26 @@ class RecordingSpeech:
 
     def __init__(self) -> None:
         self.spoken: list[tuple[str | None, str]] = []
+        self.stops = 0  # how often speaking was cut short (a reading stopped by a screen change)
 
     def say(self, text: str, key: str | None = None) -> None:
         self.spoken.append((key, text))
 
     def stop(self) -> None:
-        return None
+        self.stops += 1
 
 
-def make_speech(backend: str, enabled: bool = True, clip_dir: str | Path | None = None) -> SpeechBackend:
-    """The backend named in config (`[ui] voice_backend`), or silence when `[ui] voice = false`."""
+def make_speech(backend: str, enabled: bool = True, clip_dir: str | Path | None = None, *,
+                volume: int = 100, rate_wpm: int = 140) -> SpeechBackend:
+    """The backend named in config (`[ui] voice_backend`), or silence when `[ui] voice = false`.
+
+    ``volume`` and ``rate_wpm`` ([ui] voice_volume, voice_rate_wpm) set the synthetic voice; recorded
+    clips play as recorded.
+    """
     if not enabled or backend == "none":
         return NoSpeech()
     if backend == "espeak-ng":
-        return EspeakSpeech()
+        return EspeakSpeech(speed_wpm=rate_wpm, amplitude=volume)
     if backend == "clips":
-        return ClipSpeech(clip_dir or "config/voice", fallback=EspeakSpeech())
+        return ClipSpeech(clip_dir or "config/voice", fallback=EspeakSpeech(speed_wpm=rate_wpm, amplitude=volume))
     raise ValueError(f"unknown speech backend {backend!r}")
