@@ -30,10 +30,20 @@ class NoSpeech:
         return None
 
 
+def _reap(p: subprocess.Popen, grace_s: float) -> None:
+    """Give a terminated player a moment to go, then kill it; always collect it (no zombies)."""
+    try:
+        p.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 class _ProcessSpeech:
     """Runs one player process at a time; a new prompt interrupts the previous one."""
 
     name = "process"
+    reap_grace_s = 1.0  # how long an interrupted player may take to leave before it is killed
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
@@ -56,10 +66,8 @@ class _ProcessSpeech:
         p, self._proc = self._proc, None
         if p is not None and p.poll() is None:
             p.terminate()
-            try:
-                p.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            # say() and stop() run on the Kivy thread: the old player is reaped elsewhere, never waited for here
+            threading.Thread(target=_reap, args=(p, self.reap_grace_s), name="speech-reaper", daemon=True).start()
 
     def stop(self) -> None:
         with self._lock:

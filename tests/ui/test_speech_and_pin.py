@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from kiosk.app.technician import PinGate
 from kiosk.infra.speech import ClipSpeech, EspeakSpeech, NoSpeech, RecordingSpeech, make_speech
@@ -48,6 +51,28 @@ def test_clip_played_when_present_else_fallback(tmp_path):
     assert "welcome.wav" in _wait_for(log)
     sp.say("没有录音的提示", key="missing")
     assert fallback.spoken == [("missing", "没有录音的提示")]
+
+
+def test_interrupting_a_stubborn_player_never_waits_for_it(tmp_path):
+    """say() runs on the Kivy thread: the old player is reaped in the background, never waited for."""
+    exe = tmp_path / "stubborn"
+    exe.write_text('#!/bin/sh\ntrap "" TERM\nsleep 30 & wait\nsleep 30\n', encoding="utf-8")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    sp = EspeakSpeech(executable=str(exe))
+    sp.reap_grace_s = 60.0  # the old player ignores SIGTERM: only the reaper's kill ends it
+    sp.say("第一句")
+    first = sp._proc
+    assert first is not None
+    sp.say("第二句")  # returns at once although the first player refuses to stop
+    try:
+        assert sp._proc is not first
+        with pytest.raises(subprocess.TimeoutExpired):  # still there: nobody killed it while say() ran
+            first.wait(timeout=0.5)
+    finally:
+        first.kill()
+        sp.stop()
+        sp._proc and sp._proc.kill()
+    first.wait(timeout=10)
 
 
 def test_missing_speech_program_is_not_fatal():
