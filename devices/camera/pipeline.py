@@ -45,6 +45,9 @@ class PipelineSettings:
     detect_size: int = 640  # long side of the copy the document is searched on
     target_dpi: int = 200
     jpeg_max_bytes: int = 250_000  # a village line's price per A4 page (bench/legibility.py)
+    #: text pages come out this much larger than the frame holds them (at most TEXT_MAX_DPI): 9 pt
+    #: Chinese at the camera's ~165 dpi reads better, to OCR and to a clerk, at ~250 (bench/legibility.py)
+    text_zoom: float = 1.5
     mode: str = "auto"  # auto | text | colour
     deskew: bool = True
     refine: bool = True  # sub-pixel corners on the full frame
@@ -67,6 +70,8 @@ class PipelineSettings:
             kw["mode"] = str(s["mode"])
         if s.get("deskew") is not None:
             kw["deskew"] = bool(s["deskew"])
+        if s.get("text_zoom") is not None:
+            kw["text_zoom"] = float(s["text_zoom"])
         return cls(**kw)
 
 
@@ -547,6 +552,8 @@ def encode_jpeg_within(img: np.ndarray, max_bytes: int, q_max: int = 88,
 # --------------------------------------------------------------------------- pipeline
 #: long side of the warp the quality gate and the skew estimate look at (blur_min is calibrated on it)
 CHECK_LONG_SIDE = 640
+#: a text page is never enlarged past A4 at this resolution (PipelineSettings.text_zoom)
+TEXT_MAX_DPI = 300
 
 
 def _a4_long_side(dpi: int) -> int:
@@ -659,6 +666,10 @@ def _finish(frame: np.ndarray, half: np.ndarray, corners: np.ndarray, det: Detec
         problems += blur_problems
     colour = s.mode == "colour" or (s.mode == "auto" and is_colour_document(check))
     t = lap("quality", t)
+    zoom = 1.0 if colour else min(s.text_zoom, _a4_long_side(TEXT_MAX_DPI) / max(size))
+    if zoom > 1.0:  # the enlargement is part of the one warp (cubic, below), not a second resize
+        size = (int(round(size[0] * zoom)), int(round(size[1] * zoom)))
+        M = np.diag([zoom, zoom, 1.0]) @ M
     if s.deskew and not colour:
         # The residual text skew, measured on the small check warp, is folded into the one
         # full-resolution warp instead of rotating the page a second time.
@@ -672,7 +683,8 @@ def _finish(frame: np.ndarray, half: np.ndarray, corners: np.ndarray, det: Detec
     src, M_src = _source_roi(frame, M, size)
     if not colour:
         src = cv2.extractChannel(src, 1)
-    page = cv2.warpPerspective(src, M_src, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    page = cv2.warpPerspective(src, M_src, size, flags=cv2.INTER_CUBIC if zoom > 1.0 else cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
     t = lap("warp", t)
     out = normalise_illumination(page, colour)
     t = lap("normalise", t)

@@ -40,5 +40,5 @@ def test_a_12_pt_page_stays_legible_by_ocr():
     r = process(photograph(doc.image, seed=203).image)
     assert r.ok and len(r.jpeg) <= MAX_BYTES
     text = ocr(r.jpeg)
-    assert cer(doc.text, text) <= 0.06, text  # measured 0.032 (a colon read as ";", three characters)
+    assert cer(doc.text, text) <= 0.06, text  # a clerk reads it: a few characters of 220 at most
     assert "王秀兰" in text.replace(" ", "")  # the applicant's name reads back
