@@ -170,7 +170,7 @@ _COMMON = frozenset({"driver", "enabled", "poll_interval_s", "reconnect_initial_
 _GA467 = frozenset({"timeout_s", "read_timeout_s"})
 _QR = frozenset({"dedupe_window_s", "url_allow_list", "max_payload_chars"})
 _CAMERA_PIPELINE = frozenset({
-    "detect_size", "target_dpi", "jpeg_max_kb", "mode", "deskew",
+    "detect_size", "target_dpi", "jpeg_max_kb", "mode", "deskew", "text_zoom",
     "quality_blur_min", "quality_glare_max_frac", "quality_dark_min_mean", "quality_dark_frame_p99",
     "quality_min_area_frac", "quality_edge_margin_frac",
     "face_work_width", "face_min_neighbors", "face_min_face_frac", "face_max_offset_frac", "face_blur_min",

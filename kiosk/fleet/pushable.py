@@ -41,7 +41,7 @@ DEVICE_TUNING_PARAMS: tuple[str, ...] = (
     "reconnect_initial_s", "reconnect_max_s", "timeouts_until_lost", "checksum_retries",
     "dedupe_window_s", "max_line", "max_payload_chars", "flush_frames", "check_on_open", "poll_status",
     "paper_mm", "width", "height", "preview_width", "max_side", "jpeg_max_kb", "target_dpi",
-    "detect_size", "deskew",
+    "detect_size", "deskew", "text_zoom",
     "quality_blur_min", "quality_glare_max_frac", "quality_dark_min_mean", "quality_dark_frame_p99",
     "quality_min_area_frac", "quality_edge_margin_frac",
     "face_work_width", "face_min_neighbors", "face_min_face_frac", "face_max_offset_frac", "face_blur_min",
