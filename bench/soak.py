@@ -396,12 +396,12 @@ class Soak:
                 self.drv.pump(0.25)
                 self.dev["idcard"].insert_card(c.card)
             try:
-                self.wait(lambda: pr.has_results or pr.error, "progress", timeout=20)
+                self.wait(lambda: pr.has_results or pr.error or "没有查到" in pr.message, "progress", timeout=20)
             except VisitFailed:
                 continue  # neither answer nor message: scan or insert again, as a citizen would
-            if pr.has_results:
+            if pr.has_results or "没有查到" in pr.message:  # a queued case is not on the platform yet
                 break
-        if not pr.has_results:
+        if not (pr.has_results or "没有查到" in pr.message):
             raise VisitFailed(f"progress: {pr.message}")
         self.press("progress-done")
         self.screen_is("home")
