@@ -24,7 +24,10 @@ class PaymentService:
         self.ctx.in_background(self._create_payment)
 
     def cancel_payment_wait(self) -> None:
-        self.ctx.scratch["payment_cancel"] = True
+        # the payment screen also cancels when it is left after the visit ended: nothing to cancel then, and
+        # the next visit must start with an empty scratch
+        if self.ctx.session.state is not State.IDLE:
+            self.ctx.scratch["payment_cancel"] = True
 
     @property
     def payment_id(self) -> str | None:

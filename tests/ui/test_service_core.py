@@ -64,3 +64,15 @@ def test_applicant_phone_must_be_a_mobile_number(svc):
     errors = svc.visit.validate_form({})
     assert "phone" in errors and "11位" in errors["phone"]
     assert svc.visit.validate_form({"phone": "13912345678"}) == {}
+
+
+def test_leaving_the_payment_screen_after_the_visit_ended_leaves_nothing_for_the_next(svc):
+    """The payment screen cancels its wait when it is left; after the wipe that must not seed the next visit."""
+    svc.ctx.session.end("test")
+    svc.visit.choose_item("QHB-RS-005")
+    svc.payments.cancel_payment_wait()  # during the visit: the wait is cancelled
+    assert svc.ctx.scratch.get("payment_cancel") is True
+    svc.visit.end_visit("timeout")
+    assert svc.ctx.scratch == {}
+    svc.payments.cancel_payment_wait()  # the screen's on_leave, after the wipe
+    assert svc.ctx.scratch == {}
