@@ -25,9 +25,10 @@ from kiosk.infra.speech import RecordingSpeech
 
 #: the services a screen (or the CLI, the fleet link) reaches through Kiosk
 SERVICES = ("station", "browse", "mode", "materials", "visit", "progress", "identify", "receipts", "certificates",
-            "payments", "help", "technician", "lifecycle")
+            "payments", "help", "technician", "lifecycle", "guides", "reading")
 #: entry points that touch neither the context nor any collaborator: nothing inside them can raise
-CANNOT_FAIL = {("materials", "stop_preview"): "only clears a flag"}
+CANNOT_FAIL = {("materials", "stop_preview"): "only clears a flag",
+               ("reading", "stop"): "touches the speech backend only while a reading is going (none here)"}
 
 
 class Boom(RuntimeError):
@@ -67,7 +68,7 @@ ARGS: dict[str, Any] = {
     "tracking_no": "SD261127ABCDEFGH1", "token": None, "after": "guide", "query": "yl", "domain": "社会保障",
     "flow": "apply", "number": "LQ261127ABCDEFGH1", "text": "您好", "on": True, "pin": "0000", "kind": "printer",
     "tool": "report", "lines": 5, "limit": 5, "n": 3, "background": False, "timeout": 0.1,
-    "away_from_home": False, "fn": lambda reason: None,
+    "away_from_home": False, "title": "首页", "choices": ["返回"], "fn": lambda reason: None,
     "ev": SimpleNamespace(kind="card_inserted", device_kind="idcard", payload={}),
 }
 
@@ -87,7 +88,7 @@ def _entry_points() -> list[tuple[str, str]]:
                "materials": "MaterialsService", "visit": "VisitService", "progress": "ProgressService",
                "identify": "IdentifyService", "receipts": "ReceiptService", "certificates": "CertificateService",
                "payments": "PaymentService", "help": "HelpService", "technician": "TechnicianTools",
-               "lifecycle": "Lifecycle"}[attr]
+               "lifecycle": "Lifecycle", "guides": "GuidePrintService", "reading": "ReadAloudService"}[attr]
         klass = getattr(services_mod, cls)
         out += [(attr, name) for name in public_entry_points(klass)]
     return out
