@@ -28,3 +28,18 @@ FULL = os.environ.get("KIOSK_TEST_FULL") == "1"
 @pytest.fixture
 def full_counts() -> bool:
     return FULL
+
+
+@pytest.fixture(autouse=True)
+def _kiosk_log_handlers_do_not_outlive_their_test():
+    """A test that installs the kiosk's JSON log handlers takes them off again: their redacting filter
+    strips exception values from shared records, which later tests' caplog assertions would miss."""
+    import logging
+
+    from kiosk.infra import logs
+
+    level = logging.getLogger().level
+    yield
+    if logs._installed:
+        logs.remove_logging()
+        logging.getLogger().setLevel(level)

@@ -73,11 +73,8 @@ def setup_logging(
     console: bool = False,
 ) -> Path:
     """Install the rotating JSON handler on the root logger (idempotent); return the file path."""
+    remove_logging()
     root = logging.getLogger()
-    for h in _installed:
-        root.removeHandler(h)
-        h.close()
-    _installed.clear()
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / filename
@@ -94,6 +91,15 @@ def setup_logging(
         _installed.append(ch)
     root.setLevel(level)
     return path
+
+
+def remove_logging() -> None:
+    """Take the handlers setup_logging installed off the root logger (tests; a clean shutdown)."""
+    root = logging.getLogger()
+    for h in _installed:
+        root.removeHandler(h)
+        h.close()
+    _installed.clear()
 
 
 def tail(path: str | Path, lines: int = 50) -> list[str]:
