@@ -56,13 +56,15 @@ def test_clip_played_when_present_else_fallback(tmp_path):
 def test_interrupting_a_stubborn_player_never_waits_for_it(tmp_path):
     """say() runs on the Kivy thread: the old player is reaped in the background, never waited for."""
     exe = tmp_path / "stubborn"
-    exe.write_text('#!/bin/sh\ntrap "" TERM\nsleep 30 & wait\nsleep 30\n', encoding="utf-8")
+    ready = tmp_path / "trapped"
+    exe.write_text(f'#!/bin/sh\ntrap "" TERM\necho yes > {ready}\nsleep 30 & wait\nsleep 30\n', encoding="utf-8")
     exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
     sp = EspeakSpeech(executable=str(exe))
     sp.reap_grace_s = 60.0  # the old player ignores SIGTERM: only the reaper's kill ends it
     sp.say("第一句")
     first = sp._proc
     assert first is not None
+    assert _wait_for(ready)  # the player ignores SIGTERM from here on
     sp.say("第二句")  # returns at once although the first player refuses to stop
     try:
         assert sp._proc is not first
