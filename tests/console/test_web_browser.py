@@ -43,7 +43,7 @@ def browser():
               "--window-size=1500,1000", "--disable-extensions", "--no-first-run"):
         opts.add_argument(a)
     drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    drv.implicitly_wait(0)
+    drv.implicitly_wait(5)  # pages with auto-refresh reload themselves; a find may land mid-reload
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield drv
     drv.quit()
@@ -86,6 +86,16 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
 
     def css(sel: str):
         return drv.find_element(By.CSS_SELECTOR, sel)
+
+    def attr(sel: str, name: str) -> str | None:
+        """An attribute read that survives the page's own auto-refresh replacing the element."""
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        for _ in range(20):
+            try:
+                return css(sel).get_attribute(name)
+            except (NoSuchElementException, StaleElementReferenceException):
+                continue
+        raise AssertionError(f"{sel} never settled")
 
     def rows() -> list[str]:
         return [r.get_attribute("data-kiosk") for r in drv.find_elements(By.CSS_SELECTOR, "tr.kiosk-row")]
@@ -142,7 +152,7 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
 
     def answered():
         drv.refresh()
-        return css(f'#results tr[data-kiosk="{target}"]').get_attribute("data-status") == "done"
+        return attr(f'#results tr[data-kiosk="{target}"]', "data-status") == "done"
     wait_for(answered, what="the screenshot's result")
     shot(drv, "05-command")
     drv.get(f"{base}/kiosks/{station.kiosk_id}")
@@ -167,7 +177,7 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
 
     def halted():
         drv.refresh()
-        return css("#rollout-state").get_attribute("data-state") == "halted"
+        return attr("#rollout-state", "data-state") == "halted"
     wait_for(halted, timeout=60, what="the rollout halted")
     assert "refused" in css("#rollout-reason").text
     assert canary in css("#rollout-problems").text and "invalid_content" in css("#rollout-problems").text
@@ -176,7 +186,7 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
     rid = drv.current_url.rsplit("/", 1)[1]
     assert set(console.db.members(rid)) == {canary}  # the other five never got it
     css("#rollout-abort").click()
-    assert css("#rollout-state").get_attribute("data-state") == "aborted"
+    wait_for(lambda: attr("#rollout-state", "data-state") == "aborted", what="the rollout aborted")
     drv.get(f"{base}/rollouts")
     assert "已中止" in css("#rollouts").text
     shot(drv, "08-rollouts")
