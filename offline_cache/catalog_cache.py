@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kiosk.infra.atomic_file import atomic_write
 from kiosk.ports.platform import PlatformPort
 
 
@@ -33,8 +34,8 @@ class CatalogCache:
             return None
 
     def store(self, catalog: dict[str, Any], etag: str | None) -> None:
-        self._atomic(self.file, json.dumps(catalog, ensure_ascii=False).encode())
-        self._atomic(self.etag_file, (etag or "").encode())
+        atomic_write(self.file, json.dumps(catalog, ensure_ascii=False).encode(), mode=0o644)  # public data
+        atomic_write(self.etag_file, (etag or "").encode(), mode=0o644)
 
     def refresh(self, client: PlatformPort) -> bool:
         """Ask the platform; True when a new catalog was stored, False when unchanged. Raises PlatformError."""
@@ -43,12 +44,3 @@ class CatalogCache:
             return False
         self.store(catalog, etag)
         return True
-
-    @staticmethod
-    def _atomic(path: Path, data: bytes) -> None:
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)

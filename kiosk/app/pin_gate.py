@@ -20,8 +20,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from kiosk.config import UISection
+from kiosk.infra.atomic_file import atomic_write_json
 from kiosk.infra.pin_hash import verify_pin
 
 log = logging.getLogger(__name__)
@@ -141,25 +140,7 @@ class PinGate:
         doc = {"failures": self.failures,
                "locked_until_wall": self.wall_clock() + remaining if remaining > 0 else 0.0}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".technician-pin.", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(doc, f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except FileNotFoundError:
-                    pass
-                raise
-            dfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            atomic_write_json(path, doc)
         except OSError:
             # The gate still works in memory; the technician report shows the log line.
             log.exception("technician PIN state could not be saved")

@@ -32,9 +32,10 @@ from kiosk.fleet.bundle import BundleError, parse_bundle
 from kiosk.fleet.commands import CommandChannel, CommandExecutor, is_command_topic, thresholds_from
 from kiosk.fleet.health import HealthProviders, HealthReporter, OutboxOpener, utc_now_iso
 from kiosk.fleet.transport import ack_topic, config_topics, health_topic, make_client, status_topic
-from kiosk.fleet.trust import atomic_write_json, read_json
+from kiosk.fleet.trust import read_json
 from kiosk.fleet.verify import TrustPolicy
 from kiosk.infra import systemd
+from kiosk.infra.atomic_file import atomic_write_json
 from kiosk.infra.logs import setup_logging
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,9 @@ import requests
 from kiosk.config import ENV_PREFIX, ConfigError, KioskConfig, LoadedConfig, load_config_layers
 from kiosk.fleet import boot_guard
 from kiosk.fleet.pushable import describe_forbidden, forbidden_keys
-from kiosk.fleet.trust import LAST_GOOD, PUSHED, TrustStore, atomic_write_json, read_json
+from kiosk.fleet.trust import LAST_GOOD, PUSHED, TrustStore, read_json
 from kiosk.fleet.verify import TrustPolicy, Verdict, verify_bundle
+from kiosk.infra.atomic_file import atomic_write_json
 from kiosk.infra.production import production_problems
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.fleet.trust import LAST_GOOD, PUSHED, atomic_write_json, read_json
+from kiosk.fleet.trust import LAST_GOOD, PUSHED, read_json
+from kiosk.infra.atomic_file import atomic_write_json
 
 log = logging.getLogger(__name__)
 

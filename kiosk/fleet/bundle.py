@@ -203,7 +203,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
-def _opt_time(signed: dict, name: str) -> datetime | None:
+def opt_time(signed: dict[str, Any], name: str) -> datetime | None:
     v = signed.get(name)
     if v is None:
         return None
@@ -215,34 +215,27 @@ def _opt_time(signed: dict, name: str) -> datetime | None:
         raise BundleError("malformed", f"{name} is not an ISO 8601 time") from None
 
 
-def parse_bundle(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Bundle:
-    """Bytes -> Bundle, or BundleError('too_large' | 'malformed'). Never checks signatures."""
+def read_envelope(data: bytes, *, fmt: str, fields: set[str], max_bytes: int,
+                  what: str = "bundle") -> tuple[dict[str, Any], list[Signature]]:
+    """The signed-document envelope bundles and commands share: size, UTF-8 JSON without NaN, the format,
+    a 'signed' object with only `fields`, `issued_by` strings, well-formed signatures, canonical JSON.
+    Raises BundleError('too_large' | 'malformed'); never checks signatures."""
     if not isinstance(data, (bytes, bytearray)):
-        raise BundleError("malformed", "bundle must be bytes")
+        raise BundleError("malformed", f"{what} must be bytes")
     if len(data) > max_bytes:
         raise BundleError("too_large", f"{len(data)} bytes, limit {max_bytes}")
     try:
         doc = json.loads(bytes(data).decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise BundleError("malformed", f"not a UTF-8 JSON document ({type(e).__name__})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BundleError("malformed", f"not a {FORMAT} document")
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise BundleError("malformed", f"not a {fmt} document")
     signed, sigs = doc.get("signed"), doc.get("signatures")
     if not isinstance(signed, dict) or not isinstance(sigs, list):
         raise BundleError("malformed", "needs a 'signed' object and a 'signatures' list")
-    extra = set(signed) - {"version", "targets", "not_before", "expires", "issued_at", "issued_by", "config"}
+    extra = set(signed) - fields
     if extra:
         raise BundleError("malformed", f"unknown signed field(s): {', '.join(sorted(extra))}")
-    version = signed.get("version")
-    if type(version) is not int or not (1 <= version <= MAX_VERSION):
-        raise BundleError("malformed", "version must be a positive integer")
-    targets = signed.get("targets")
-    if (not isinstance(targets, list) or not targets
-            or not all(isinstance(t, str) and TARGET_RE.match(t) for t in targets)):
-        raise BundleError("malformed", "targets must be a non-empty list of all, group:NAME, kiosk:ID")
-    config = signed.get("config")
-    if not isinstance(config, dict):
-        raise BundleError("malformed", "config must be an object")
     issued_by = signed.get("issued_by", [])
     if not isinstance(issued_by, list) or not all(isinstance(x, str) for x in issued_by):
         raise BundleError("malformed", "issued_by must be a list of strings")
@@ -255,10 +248,27 @@ def parse_bundle(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Bundle:
         canonical_json(signed)
     except (ValueError, TypeError):
         raise BundleError("malformed", "signed part is not canonical JSON") from None
+    return signed, signatures
+
+
+def parse_bundle(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Bundle:
+    """Bytes -> Bundle, or BundleError('too_large' | 'malformed'). Never checks signatures."""
+    signed, signatures = read_envelope(data, fmt=FORMAT, max_bytes=max_bytes, fields={
+        "version", "targets", "not_before", "expires", "issued_at", "issued_by", "config"})
+    version = signed.get("version")
+    if type(version) is not int or not (1 <= version <= MAX_VERSION):
+        raise BundleError("malformed", "version must be a positive integer")
+    targets = signed.get("targets")
+    if (not isinstance(targets, list) or not targets
+            or not all(isinstance(t, str) and TARGET_RE.match(t) for t in targets)):
+        raise BundleError("malformed", "targets must be a non-empty list of all, group:NAME, kiosk:ID")
+    config = signed.get("config")
+    if not isinstance(config, dict):
+        raise BundleError("malformed", "config must be an object")
     return Bundle(
         version=version, targets=list(targets), config=config,
-        not_before=_opt_time(signed, "not_before"), expires=_opt_time(signed, "expires"),
-        issued_at=_opt_time(signed, "issued_at"), issued_by=list(issued_by),
+        not_before=opt_time(signed, "not_before"), expires=opt_time(signed, "expires"),
+        issued_at=opt_time(signed, "issued_at"), issued_by=list(signed.get("issued_by", [])),
         signatures=signatures, signed=signed,
     )
 

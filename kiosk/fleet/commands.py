@@ -28,7 +28,6 @@ import json
 import logging
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -44,14 +43,17 @@ from kiosk.fleet.bundle import (
     Signature,
     canonical_json,
     format_time,
+    opt_time,
     parse_time,
     public_key_string,
+    read_envelope,
     verify_signature,
 )
 from kiosk.fleet.bundle import _b64 as b64
-from kiosk.fleet.bundle import _unb64 as unb64
-from kiosk.fleet.trust import atomic_write_json, read_json
+from kiosk.fleet.transport import publish_retained
+from kiosk.fleet.trust import read_json
 from kiosk.fleet.verify import TrustPolicy
+from kiosk.infra.atomic_file import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -158,22 +160,8 @@ def is_command(data: bytes) -> bool:
 
 def parse_command(data: bytes, max_bytes: int = MAX_COMMAND_BYTES) -> Command:
     """Bytes -> Command, or CommandError('too_large' | 'malformed'). Never checks signatures."""
-    if not isinstance(data, (bytes, bytearray)):
-        raise CommandError("malformed", "command must be bytes")
-    if len(data) > max_bytes:
-        raise CommandError("too_large", f"{len(data)} bytes, limit {max_bytes}")
-    try:
-        doc = json.loads(bytes(data).decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise CommandError("malformed", f"not a UTF-8 JSON document ({type(e).__name__})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise CommandError("malformed", f"not a {FORMAT} document")
-    signed, sigs = doc.get("signed"), doc.get("signatures")
-    if not isinstance(signed, dict) or not isinstance(sigs, list):
-        raise CommandError("malformed", "needs a 'signed' object and a 'signatures' list")
-    extra = set(signed) - {"id", "action", "target", "expires", "issued_at", "issued_by", "args"}
-    if extra:
-        raise CommandError("malformed", f"unknown signed field(s): {', '.join(sorted(extra))}")
+    signed, signatures = read_envelope(data, fmt=FORMAT, max_bytes=max_bytes, what="command", fields={
+        "id", "action", "target", "expires", "issued_at", "issued_by", "args"})
     cid, action, target = signed.get("id"), signed.get("action"), signed.get("target")
     if not isinstance(cid, str) or len(cid) != ID_RE_LEN or any(c not in "0123456789abcdef" for c in cid):
         raise CommandError("malformed", "id must be 32 lowercase hex digits")
@@ -184,39 +172,11 @@ def parse_command(data: bytes, max_bytes: int = MAX_COMMAND_BYTES) -> Command:
     args = signed.get("args", {})
     if not isinstance(args, dict):
         raise CommandError("malformed", "args must be an object")
-    issued_by = signed.get("issued_by", [])
-    if not isinstance(issued_by, list) or not all(isinstance(x, str) for x in issued_by):
-        raise CommandError("malformed", "issued_by must be a list of strings")
-    expires = _time(signed, "expires")
+    expires = opt_time(signed, "expires")
     if expires is None:
         raise CommandError("malformed", "a command needs an expiry")
-    signatures = []
-    for s in sigs:
-        if not isinstance(s, dict) or not isinstance(s.get("keyid"), str) or not isinstance(s.get("sig"), str):
-            raise CommandError("malformed", "each signature needs string 'keyid' and 'sig'")
-        signatures.append(Signature(s["keyid"], unb64(s["sig"], "signature")))
-    try:
-        canonical_json(signed)
-    except (ValueError, TypeError):
-        raise CommandError("malformed", "signed part is not canonical JSON") from None
-    return Command(id=cid, action=action, target=target, expires=expires, issued_at=_time(signed, "issued_at"),
-                   issued_by=list(issued_by), args=dict(args), signatures=signatures, signed=signed)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _time(signed: dict[str, Any], name: str) -> datetime | None:
-    v = signed.get(name)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise CommandError("malformed", f"{name} must be an ISO 8601 string")
-    try:
-        return parse_time(v)
-    except ValueError:
-        raise CommandError("malformed", f"{name} is not an ISO 8601 time") from None
+    return Command(id=cid, action=action, target=target, expires=expires, issued_at=opt_time(signed, "issued_at"),
+                   issued_by=list(signed.get("issued_by", [])), args=dict(args), signatures=signatures, signed=signed)
 
 
 # ------------------------------------------------------------------ the kiosk's decision
@@ -429,34 +389,6 @@ class CommandChannel:
 
 
 # ------------------------------------------------------------------ the administrator's side
-def publish_retained(url: str, topics: list[str], raw: bytes, *, timeout: float = 30.0,
-                     **client_kw: Any) -> list[str]:
-    """Publish `raw` retained (QoS 1) on each topic and wait for the broker's confirmation."""
-    from kiosk.fleet.transport import make_client  # noqa: PLC0415 - paho-mqtt only when something is sent
-
-    client, addr = make_client(url, **client_kw)
-    connected = threading.Event()
-    refused: list[str] = []
-    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else refused.append(str(rc))
-    client.connect(addr.host, addr.port, keepalive=30)
-    client.loop_start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not connected.wait(0.1):
-            if refused or time.monotonic() > deadline:
-                raise ConnectionError(f"broker {url} did not accept the connection"
-                                      + (f": {refused[0]}" if refused else ""))
-        infos = [client.publish(t, raw, qos=1, retain=True) for t in topics]
-        for info in infos:
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-            if not info.is_published():
-                raise ConnectionError("the broker did not confirm the publication")
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return topics
-
-
 def push_command(url: str, raw: bytes, **kw: Any) -> list[str]:
     """Send a signed command (retained until it is replaced, so a kiosk that is offline now gets it later)."""
     cmd = parse_command(raw)

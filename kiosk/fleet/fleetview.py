@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.fleet.bundle import BundleError, parse_bundle
-from kiosk.fleet.transport import make_client, topic_for_target
+from kiosk.fleet.transport import make_client, publish_retained, topic_for_target
 
 
 @dataclass
@@ -165,25 +165,4 @@ def push(url: str, raw: bytes, *, timeout: float = 30.0, **client_kw: Any) -> li
     """Publish a bundle retained (QoS 1) on the topic of each of its targets; returns the topics."""
     bundle = parse_bundle(raw, max_bytes=1 << 30)
     topics = sorted({topic_for_target(t) for t in bundle.targets})
-    client, addr = make_client(url, **client_kw)
-    connected = threading.Event()
-    refused: list[str] = []
-    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else refused.append(str(rc))
-    client.connect(addr.host, addr.port, keepalive=30)
-    client.loop_start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not connected.wait(0.1):
-            if refused or time.monotonic() > deadline:
-                raise ConnectionError(f"broker {url} did not accept the connection"
-                                      + (f": {refused[0]}" if refused else ""))
-        infos = [client.publish(t, raw, qos=1, retain=True) for t in topics]
-        deadline = time.monotonic() + timeout
-        for info in infos:
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-            if not info.is_published():
-                raise ConnectionError("the broker did not confirm the publication")
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return topics
+    return publish_retained(url, topics, raw, timeout=timeout, **client_kw)

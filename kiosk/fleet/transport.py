@@ -9,8 +9,11 @@ Topics:
 from __future__ import annotations
 
 import ssl
+import threading
+import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
@@ -83,3 +86,30 @@ def make_client(
         client.tls_set(ca_certs=tls_ca, certfile=tls_cert, keyfile=tls_key, cert_reqs=ssl.CERT_REQUIRED,
                        tls_version=ssl.PROTOCOL_TLS_CLIENT)
     return client, addr
+
+
+def publish_retained(url: str, topics: list[str], raw: bytes, *, timeout: float = 30.0,
+                     **client_kw: Any) -> list[str]:
+    """Publish `raw` retained (QoS 1) on each topic and wait for the broker's confirmation."""
+    client, addr = make_client(url, **client_kw)
+    connected = threading.Event()
+    refused: list[str] = []
+    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else refused.append(str(rc))
+    client.connect(addr.host, addr.port, keepalive=30)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not connected.wait(0.1):
+            if refused or time.monotonic() > deadline:
+                raise ConnectionError(f"broker {url} did not accept the connection"
+                                      + (f": {refused[0]}" if refused else ""))
+        infos = [client.publish(t, raw, qos=1, retain=True) for t in topics]
+        deadline = time.monotonic() + timeout
+        for info in infos:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            if not info.is_published():
+                raise ConnectionError("the broker did not confirm the publication")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return topics

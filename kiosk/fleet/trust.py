@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kiosk.fleet.bundle import BundleError, parse_bundle
+from kiosk.infra.atomic_file import atomic_write, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -22,34 +22,6 @@ TRUSTED_BUNDLE = "trusted.bundle"
 TRUSTED_META = "trusted.json"
 PUSHED = "pushed.json"  # the active pushed layer (kiosk.fleet.apply)
 LAST_GOOD = "last_good.json"  # the layer that last passed its checks
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Temporary file in the same directory, fsync, rename, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def read_json(path: Path) -> Any | None:

@@ -10,9 +10,10 @@ from kiosk.console.db import ConsoleDB, database_url
 from kiosk.console.ingest import Ingest
 from kiosk.fleet.agent import KioskAgent
 from kiosk.fleet.bundle import build_signed, public_key_string, sign
-from kiosk.fleet.commands import build_command, publish_retained, push_command, sign_command
+from kiosk.fleet.commands import build_command, push_command, sign_command
 from kiosk.fleet.fleetview import push
 from kiosk.fleet.health import HealthProviders
+from kiosk.fleet.transport import publish_retained
 
 from .conftest import write_site
 

@@ -1,6 +1,7 @@
 """pcscd with vsmartcard's vpcd reader, started and stopped by the tests themselves."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -33,7 +34,8 @@ def _readers() -> list[str]:
     try:
         from smartcard.System import readers
         return [str(r) for r in readers()]
-    except Exception:
+    except Exception:  # pcscd not up yet, or the socket half-open: "no readers", but say why
+        logging.getLogger(__name__).debug("listing PC/SC readers failed", exc_info=True)
         return []
 
 

@@ -32,12 +32,11 @@ from kiosk.fleet.commands import (
     CommandResult,
     build_command,
     command_topic_for_target,
-    publish_retained,
     sign_command,
     thresholds_from,
     verify_command,
 )
-from kiosk.fleet.transport import make_client
+from kiosk.fleet.transport import make_client, publish_retained
 from kiosk.fleet.verify import TrustPolicy, verify_bundle
 from kiosk.infra.speech import NoSpeech
 
