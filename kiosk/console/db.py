@@ -415,21 +415,6 @@ class ConsoleDB:
             "last_visit": r.last_visit,
         }
 
-    @staticmethod
-    def _filtered(q: Any, group: str | None, problem: str | None) -> Any:
-        k = kiosks.c
-        if group:
-            q = q.where(k.grp == group)
-        if problem == "paper_out":
-            q = q.where(k.paper == "out")
-        elif problem == "queue_old":
-            q = q.where(k.queue_oldest_age_s > QUEUE_OLD_S)
-        elif problem == "offline":
-            q = q.where(sa.or_(k.online.is_(False), k.online.is_(None)))
-        elif problem == "device_fault":
-            q = q.where(k.faults_n > 0)
-        return q
-
     def list_kiosks_json(self, group: str | None = None, problem: str | None = None, *,
                          limit: int | None = None, offset: int = 0) -> str:
         """GET /api/kiosks as JSON text, assembled from columns without decoding anything (10,000 kiosks).
@@ -442,7 +427,7 @@ class ConsoleDB:
         q = sa.select(k.id, k.grp, k.station_name, k.online, k.last_seen, k.app_version, k.config_version,
                       k.levels, sa.cast(k.device_faults, sa.Text), k.paper, k.queue_pending,
                       k.queue_oldest_age_s, k.last_visit).order_by(k.id)
-        q = self._filtered(q, group, problem)
+        q = filter_kiosks(q, group, problem)
         if limit is not None:
             q = q.limit(limit).offset(offset)
         parts = []
@@ -576,6 +561,17 @@ class ConsoleDB:
             return [{"command_id": r.command_id, "action": r.action, "status": r.status, "reason": r.reason,
                      "error": r.error, "at": r.at, "data": r.data or {}} for r in rows]
 
+    def kiosk_page(self, kiosk_id: str) -> dict[str, Any] | None:
+        """One kiosk with what its page and its API show: health history, recent acks and command results."""
+        k = self.kiosk(kiosk_id)
+        if k is None:
+            return None
+        shot = self.last_screenshot(kiosk_id)
+        return {"kiosk": k, "health_history": self.health_history(kiosk_id, 50),
+                "acks": self.acks_for(kiosk_id=kiosk_id, limit=20),
+                "commands": self.command_results_for(kiosk_id, 20),
+                "last_screenshot_at": shot[0] if shot else None}
+
     def last_screenshot(self, kiosk_id: str) -> tuple[str, str] | None:
         """(at, base64 PNG) of the kiosk's newest successful screenshot."""
         for r in self.command_results_for(kiosk_id, limit=200):
@@ -622,3 +618,19 @@ class ConsoleDB:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def filter_kiosks(q: Any, group: str | None, problem: str | None) -> Any:
+    """The fleet's filters (group; problem: paper_out, queue_old, offline, device_fault), one rule for API and pages."""
+    k = kiosks.c
+    if group:
+        q = q.where(k.grp == group)
+    if problem == "paper_out":
+        q = q.where(k.paper == "out")
+    elif problem == "queue_old":
+        q = q.where(k.queue_oldest_age_s > QUEUE_OLD_S)
+    elif problem == "offline":
+        q = q.where(sa.or_(k.online.is_(False), k.online.is_(None)))
+    elif problem == "device_fault":
+        q = q.where(k.faults_n > 0)
+    return q

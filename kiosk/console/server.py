@@ -67,15 +67,11 @@ def create_app(console: Console, session_ok: SessionCheck | None = None) -> Flas
 
     @app.get("/api/kiosks/<kiosk_id>")
     def kiosk(kiosk_id: str) -> Any:
-        k = console.db.kiosk(kiosk_id)
-        if k is None:
+        page = console.db.kiosk_page(kiosk_id)
+        if page is None:
             abort(404)
-        shot = console.db.last_screenshot(kiosk_id)
-        return jsonify({**k, "health_history": console.db.health_history(kiosk_id, 50),
-                        "acks": console.db.acks_for(kiosk_id=kiosk_id, limit=20),
-                        "commands": [{key: v for key, v in r.items() if key != "data"}
-                                     for r in console.db.command_results_for(kiosk_id)],
-                        "last_screenshot_at": shot[0] if shot else None})
+        page["commands"] = [{key: v for key, v in r.items() if key != "data"} for r in page["commands"]]
+        return jsonify({**page.pop("kiosk"), **page})
 
     @app.get("/api/kiosks/<kiosk_id>/screenshot.png")
     def screenshot(kiosk_id: str) -> Any:

@@ -208,21 +208,11 @@ def install_pages(app: Flask, console: Console) -> Callable[[], bool]:
 
     @bp.get("/kiosks/<kiosk_id>")
     def kiosk(kiosk_id: str) -> Any:
-        k = console.db.kiosk(kiosk_id)
-        if k is None:
+        page = console.db.kiosk_page(kiosk_id)
+        if page is None:
             abort(404)
-        shot = console.db.last_screenshot(kiosk_id)
-        return render_template("console/kiosk.html", k=k, history=console.db.health_history(kiosk_id, 50),
-                               acks=console.db.acks_for(kiosk_id=kiosk_id, limit=20),
-                               results=console.db.command_results_for(kiosk_id, 20),
-                               screenshot_at=shot[0] if shot else None)
-
-    @bp.get("/kiosks/<kiosk_id>/screenshot.png")
-    def screenshot(kiosk_id: str) -> Any:
-        shot = console.db.last_screenshot(kiosk_id)
-        if shot is None:
-            abort(404)
-        return Response(base64.b64decode(shot[1]), mimetype="image/png")
+        return render_template("console/kiosk.html", k=page["kiosk"], history=page["health_history"],
+                               acks=page["acks"], results=page["commands"], screenshot_at=page["last_screenshot_at"])
 
     # ------------------------------------------------------------------ rollouts
     @bp.get("/rollouts")

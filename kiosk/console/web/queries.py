@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kiosk.console.db import QUEUE_OLD_S, ConsoleDB, command_results, commands, kiosks
+from kiosk.console.db import ConsoleDB, command_results, commands, filter_kiosks, kiosks
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ _INDEXES = [
     sa.Index("ix_kiosks_paper", kiosks.c.paper),
     sa.Index("ix_kiosks_queue_age", kiosks.c.queue_oldest_age_s),
     sa.Index("ix_kiosks_online", kiosks.c.online),
+    sa.Index("ix_kiosks_faults", kiosks.c.faults_n),
 ]
 
 
@@ -33,29 +34,14 @@ def ensure_indexes(engine: Engine) -> None:
         ix.create(engine, checkfirst=True)
 
 
-def _filtered(q: Any, group: str | None, problem: str | None) -> Any:
-    k = kiosks.c
-    if group:
-        q = q.where(k.grp == group)
-    if problem == "paper_out":
-        q = q.where(k.paper == "out")
-    elif problem == "queue_old":
-        q = q.where(k.queue_oldest_age_s > QUEUE_OLD_S)
-    elif problem == "offline":
-        q = q.where(sa.or_(k.online.is_(False), k.online.is_(None)))
-    elif problem == "device_fault":
-        q = q.where(k.device_faults.is_not(None), sa.cast(k.device_faults, sa.Text) != "[]")
-    return q
-
-
 def fleet_page(db: ConsoleDB, *, group: str | None, problem: str | None, page: int) -> dict[str, Any]:
     """{"rows", "matched", "page", "pages"} for the fleet page."""
     with db.engine.connect() as conn:
-        matched = int(conn.execute(_filtered(sa.select(sa.func.count()).select_from(kiosks), group, problem))
+        matched = int(conn.execute(filter_kiosks(sa.select(sa.func.count()).select_from(kiosks), group, problem))
                       .scalar_one())
         pages = max(1, -(-matched // PAGE_SIZE))
         page = min(max(1, page), pages)
-        q = _filtered(sa.select(kiosks), group, problem).order_by(kiosks.c.id)
+        q = filter_kiosks(sa.select(kiosks), group, problem).order_by(kiosks.c.id)
         rows = list(conn.execute(q.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
     now = time.time()
     return {"rows": [ConsoleDB._kiosk_json(r, now) for r in rows], "matched": matched, "page": page,
