@@ -287,6 +287,7 @@ class Soak:
         elif r < 0.3:
             self.press("rate-4")
             self.press("reason-1")
+            self.press("rating-send")  # reasons are a multi-select (with an optional note): sent by the button
         else:
             self.press(f"rate-{self.rng.randrange(3)}")
         self.screen_is("home")

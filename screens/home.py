@@ -11,6 +11,7 @@ from typing import Any
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 
+from kiosk.app.events import UiEvent
 from screens.base import KioskScreen
 from screens.browse import item_entry
 from screens.theme import theme
@@ -36,12 +37,20 @@ class HomeScreen(KioskScreen):
     _built_for: tuple | None = None
 
     def enter(self, **params: Any) -> None:
+        self.service.progress.listen_for_receipts()  # a receipt's QR code scanned here opens its case
         self.announcement = "　".join(self.service.browse.announcements())
         if self._built_for != self._state():
             self.refresh_mode()
         if self.domains_pager.page:
             self.domains_pager.page = 0
             self.domains_pager.refresh()
+
+    def leave(self) -> None:
+        self.service.progress.stop_listening_for_receipts()
+
+    def on_service_event(self, ev: UiEvent) -> None:
+        if ev.kind == "receipt_scanned":  # its progress, and its evaluation once finished (rating later)
+            self.app.go("progress", tracking_no=ev.data.get("tracking_no", ""))
 
     def on_kv_post(self, base_widget: Any) -> None:
         self.ids.body.bind(height=self._body_resized)

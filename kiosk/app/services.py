@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from kiosk.app.catalog_views import CatalogViews
 from kiosk.app.certificates import CertificateService
 from kiosk.app.context import AppContext, Timings
+from kiosk.app.evaluations import EvaluationService
 from kiosk.app.guide_print import GuidePrintService
 from kiosk.app.help import HelpService
 from kiosk.app.identify import IdentifyService
@@ -48,7 +50,8 @@ class Kiosk:
         self.reading = ReadAloudService(ctx)  # 「朗读」 in elderly mode
         self.materials = MaterialsService(ctx)
         self.visit = VisitService(ctx, self.materials, self.station)
-        self.progress = ProgressService(ctx)
+        self.evaluations = EvaluationService(ctx)  # 好差评 by the configured indicator set, now or later
+        self.progress = ProgressService(ctx, is_rated=self.evaluations.is_rated)
         self.identify = IdentifyService(ctx, lookup_tracking=self.progress.query_progress_by_tracking)
         self.receipts = ReceiptService(ctx)
         self.guides = GuidePrintService(ctx)  # the 一次性告知单 on paper
@@ -56,7 +59,12 @@ class Kiosk:
         self.payments = PaymentService(ctx)
         self.help = HelpService(ctx)
         self.technician = TechnicianTools(ctx, self.station, self.receipts)
-        self.lifecycle = Lifecycle(ctx, wiring, self.station, self.identify.on_device_event)
+        self.lifecycle = Lifecycle(ctx, wiring, self.station, self._on_device_event)
+
+    def _on_device_event(self, ev: Any) -> None:
+        """Device thread: identification and codes (IdentifyService), a receipt scanned on the home screen."""
+        self.identify.on_device_event(ev)
+        self.progress.on_device_event(ev)
 
     def start(self, background: bool = False) -> Kiosk:
         """Load the catalog, then platform, outbox and devices (see Lifecycle.start)."""

@@ -250,27 +250,7 @@ class VisitService:
         return local_no, True
 
     # ------------------------------------------------------------------ rating
-    def rate(self, level: str, reason: str | None = None) -> None:
-        """The 好差评 record goes through the outbox like an application (its fsynced enqueue off the UI thread)."""
-        ctx = self.ctx
-        s = ctx.session
-        if s.state in (State.DONE, State.QUEUED):
-            s.start_rating()
-        if s.state is State.RATING:
-            s.rate(level)
-        it = ctx.current_item
-        body: dict[str, Any] = {"tracking_no": s.data.tracking_no or "", "level": level,
-                                "kiosk_id": ctx.config.kiosk.id, "created_at": now_iso()}
-        if it is not None:
-            body["item_code"] = it.code
-        if reason:
-            body["reason"] = reason
-        ctx.in_background(self._enqueue_rating, body)
-
-    def _enqueue_rating(self, _token: int, body: dict[str, Any]) -> None:
-        """Worker: the rating belongs to the visit that gave it; it is queued even when that visit has ended."""
-        self.ctx.enqueue("evaluation", body, "eval")
-
+    # the 好差评 record itself: kiosk.app.evaluations (EvaluationService.rate_case / rate_later)
     @property
     def thanks_s(self) -> float:
         return self.ctx.timings.thanks_s

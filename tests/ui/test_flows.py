@@ -251,6 +251,7 @@ def test_offline_submission_queues_then_drains(ui):
         assert app.screen("rating").asking_reason
         shot(drv, "11-rating-reason")
         drv.tap("reason-0")
+        drv.tap("rating-send")  # reasons are a multi-select: sent by the button
         drv.wait_screen("home", timeout=10)
         remove_card(svc)
         drv.wait_until(lambda: not svc.ctx.status.online, what="offline indicator", timeout=15)

@@ -25,7 +25,7 @@ from kiosk.infra.speech import RecordingSpeech
 
 #: the services a screen (or the CLI, the fleet link) reaches through Kiosk
 SERVICES = ("station", "browse", "mode", "materials", "visit", "progress", "identify", "receipts", "certificates",
-            "payments", "help", "technician", "lifecycle", "guides", "reading")
+            "payments", "help", "technician", "lifecycle", "guides", "reading", "evaluations")
 #: entry points that touch neither the context nor any collaborator: nothing inside them can raise
 CANNOT_FAIL = {("materials", "stop_preview"): "only clears a flag",
                ("reading", "stop"): "touches the speech backend only while a reading is going (none here)"}
@@ -88,7 +88,8 @@ def _entry_points() -> list[tuple[str, str]]:
                "materials": "MaterialsService", "visit": "VisitService", "progress": "ProgressService",
                "identify": "IdentifyService", "receipts": "ReceiptService", "certificates": "CertificateService",
                "payments": "PaymentService", "help": "HelpService", "technician": "TechnicianTools",
-               "lifecycle": "Lifecycle", "guides": "GuidePrintService", "reading": "ReadAloudService"}[attr]
+               "lifecycle": "Lifecycle", "guides": "GuidePrintService", "reading": "ReadAloudService",
+               "evaluations": "EvaluationService"}[attr]
         klass = getattr(services_mod, cls)
         out += [(attr, name) for name in public_entry_points(klass)]
     return out
