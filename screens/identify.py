@@ -1,4 +1,5 @@
-"""Identify: insert the ID card or scan the electronic-ID QR; certify items also take a live face photo."""
+"""Identify: insert the ID card or scan the 爱山东 居民码 (where the item allows it); certify items also take a live
+face photo."""
 from __future__ import annotations
 
 from typing import Any
@@ -22,11 +23,13 @@ class IdentifyScreen(KioskScreen):
     face_done = BooleanProperty(False)
     card = ObjectProperty(None)
     purpose = StringProperty("item")  # item | progress | visit
+    code_allowed = BooleanProperty(True)  # the 爱山东 居民码 may identify for this item
 
     def enter(self, purpose: str = "item", **params: Any) -> None:
         self.purpose = purpose
         self.wipe()
         self.need_face = purpose == "item" and self.service.visit.current_flow() in ("certify", "query_print")
+        self.code_allowed = purpose != "item" or self.service.identify.citizen_code_allowed()
         self.message = "正在等待读卡……"
         self.service.identify.start_identify()
         self._animate()

@@ -16,6 +16,8 @@ from kiosk.app.common import EIdentity, id_type, person_view, platform_message
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
 from kiosk.app.imaging import camera_face
+from kiosk.app.licences import LISTEN_KEY as LICENCE_LISTEN_KEY
+from kiosk.domain.qr_payload import PayloadKind, PayloadRefused, QrPayload, check_identification
 from kiosk.domain.session import InvalidTransition, VisitEnded
 
 log = logging.getLogger(__name__)
@@ -23,9 +25,16 @@ log = logging.getLogger(__name__)
 
 @logged_entry_points
 class IdentifyService:
-    def __init__(self, ctx: AppContext, lookup_tracking: Callable[[str], None]) -> None:
+    def __init__(self, ctx: AppContext, lookup_tracking: Callable[[str], None],
+                 on_licence_code: Callable[[int, dict[str, Any]], None] | None = None) -> None:
         self.ctx = ctx
         self._lookup_tracking = lookup_tracking  # a scanned receipt QR while the progress screen listens
+        self._on_licence_code = on_licence_code  # a scanned code while the materials screen offers an e-licence
+
+    def citizen_code_allowed(self) -> bool:
+        """Whether the 爱山东 居民码 may identify the citizen for the current item (no item yet: yes)."""
+        it = self.ctx.current_item
+        return it is None or bool(it.citizen_code_allowed)
 
     def start_identify(self) -> None:
         self.ctx.listening.add("identify")
@@ -89,6 +98,9 @@ class IdentifyService:
 
     def _on_code(self, token: int, payload: dict[str, Any]) -> None:
         ctx = self.ctx
+        if LICENCE_LISTEN_KEY in ctx.listening and self._on_licence_code is not None:
+            self._on_licence_code(token, payload)  # the materials screen offers an e-licence fetch
+            return
         if payload.get("refused"):
             ctx.post_for(token, "identify_error" if "identify" in ctx.listening else "progress_error",
                          message=payload["refused"]["message"])
@@ -97,6 +109,11 @@ class IdentifyService:
         if kind == "tracking" and "progress" in ctx.listening:
             self._lookup_tracking(value)  # starts its own background look-up
         elif kind == "citizen_code" and "identify" in ctx.listening:
+            try:  # the 居民码 identifies only where the item allows it (the catalog's citizen_code_allowed)
+                check_identification(QrPayload(PayloadKind.CITIZEN_CODE, value), ctx.current_item)
+            except PayloadRefused as e:
+                ctx.post_for(token, "identify_error", message=e.message)
+                return
             ctx.in_background(self._verify_ctid, value)
 
     def _verify_ctid(self, token: int, qr_token: str) -> None:

@@ -17,6 +17,7 @@ from kiosk.app.evaluations import EvaluationService
 from kiosk.app.guide_print import GuidePrintService
 from kiosk.app.help import HelpService
 from kiosk.app.identify import IdentifyService
+from kiosk.app.licences import LicenceService
 from kiosk.app.lifecycle import Lifecycle, Wiring
 from kiosk.app.materials import MaterialsService
 from kiosk.app.mode import ModeService
@@ -52,7 +53,9 @@ class Kiosk:
         self.visit = VisitService(ctx, self.materials, self.station)
         self.evaluations = EvaluationService(ctx)  # 好差评 by the configured indicator set, now or later
         self.progress = ProgressService(ctx, is_rated=self.evaluations.is_rated)
-        self.identify = IdentifyService(ctx, lookup_tracking=self.progress.query_progress_by_tracking)
+        self.licences = LicenceService(ctx)  # e-licences fetched instead of photos
+        self.identify = IdentifyService(ctx, lookup_tracking=self.progress.query_progress_by_tracking,
+                                        on_licence_code=self.licences.on_code)
         self.receipts = ReceiptService(ctx)
         self.guides = GuidePrintService(ctx)  # the 一次性告知单 on paper
         self.certificates = CertificateService(ctx, self.receipts)

@@ -14,6 +14,7 @@ from typing import Any
 from kiosk.app.common import id_type, mask_value, now_iso, person_view
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
+from kiosk.app.licences import application_licences
 from kiosk.app.materials import MaterialsService
 from kiosk.app.status import StatusService
 from kiosk.domain.catalog import Item
@@ -171,6 +172,8 @@ class VisitService:
             out.append((f["label"], mask_value(f["type"], k, str(v))))
         if s.data.materials:
             out.append(("已拍材料", "、".join(m.name for m in s.data.materials)))
+        if s.data.licences:
+            out.append(("电子证照", "、".join(f"{x.shown.get('name', '')}（{x.material}）" for x in s.data.licences)))
         if s.data.face_photo:
             out.append(("本人照片", "已拍摄并核验"))
         return out
@@ -188,7 +191,7 @@ class VisitService:
         ident = d.identity
         form = dict(d.form)
         phone = str(form.get("phone") or form.get("contact_phone") or "")
-        payload = {
+        payload: dict[str, Any] = {
             "item_code": d.item_code,
             "applicant": {"id_type": id_type(ident), "id_number": ident.id_number, "name": ident.name,
                           "phone": phone},
@@ -196,7 +199,11 @@ class VisitService:
             "kiosk_id": ctx.config.kiosk.id,
             "created_at": now_iso(),
         }
-        attachments = [bytes(m.data) for m in d.materials]
+        licences = application_licences(d)  # e-licences fetched instead of photos: references only
+        if licences:
+            payload["licences"] = licences
+        given = {x["material"] for x in licences}
+        attachments = [bytes(m.data) for m in d.materials if m.name not in given]
         if d.face_photo:
             attachments.append(bytes(d.face_photo))
         return payload, attachments

@@ -85,6 +85,17 @@ class CapturedMaterial:
 
 
 @dataclass
+class FetchedLicence:
+    """An e-licence fetched instead of a photo (kiosk.app.licences): the reference the application
+    carries, and what the screen shows (already masked). Lives in the visit only."""
+
+    material: str
+    licence_ref: str
+    licence_type: str
+    shown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class SessionData:
     """Everything personal a visit holds. Only Session mutates it."""
 
@@ -92,6 +103,7 @@ class SessionData:
     item_code: str | None = None
     form: dict[str, Any] = field(default_factory=dict)
     materials: list[CapturedMaterial] = field(default_factory=list)
+    licences: list[FetchedLicence] = field(default_factory=list)
     face_photo: bytearray | None = None
     tracking_no: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
@@ -263,6 +275,19 @@ class Session:
             self._data.materials.append(CapturedMaterial(name, bytearray(data), mime))
             self._touch_locked()
 
+    def add_licence(self, licence: FetchedLicence, token: int | None = None) -> None:
+        """Keep a fetched e-licence for its material (replacing an earlier one for the same material)."""
+        with self._lock:
+            self._check_token_locked(token)
+            if self._state is not State.MATERIALS:
+                raise InvalidTransition(f"cannot take an e-licence in state {self._state.value}")
+            self._data.licences = [x for x in self._data.licences if x.material != licence.material] + [licence]
+            self._touch_locked()
+
+    def drop_licence(self, material: str) -> None:
+        with self._lock:
+            self._data.licences = [x for x in self._data.licences if x.material != material]
+
     def set_face_photo(self, data: bytes, token: int | None = None) -> None:
         with self._lock:
             self._check_token_locked(token)
@@ -325,7 +350,7 @@ class Session:
     def _start_clean_locked(self) -> None:
         """Leaving IDLE: the new visit starts from empty data (IDLE never holds any; this makes sure)."""
         d = self._data
-        if d.identity is not None or d.form or d.materials or d.face_photo is not None or d.item_code:
+        if d.identity is not None or d.form or d.materials or d.licences or d.face_photo is not None or d.item_code:
             log.warning("personal data found in an idle session; wiped before the new visit")
             self._wipe_locked()
         self._data = SessionData()
@@ -351,6 +376,7 @@ class Session:
             if callable(wipe):
                 wipe()
         d.form.clear()
+        d.licences.clear()
         REDACTOR.clear()
         self._data = SessionData()
 
