@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import pytest
 
 from kiosk.domain.redaction import REDACTOR
-from kiosk.domain.session import InvalidTransition, MissingIdentity, Session, State, VisitEnded
+from kiosk.domain.session import FetchedLicence, InvalidTransition, MissingIdentity, Session, State, VisitEnded
 
 
 class FakeClock:
@@ -47,6 +47,7 @@ def full_visit_to_review(s):
     s.set_form({"phone": "13812345678"})
     s.to_materials()
     s.add_material("户口簿", b"\xff\xd8jpegdata")
+    s.add_licence(FetchedLicence("结婚证", "ELZB0000000103", "marriage_certificate", {"holder": "张*"}))
     s.to_review()
 
 
@@ -171,6 +172,8 @@ def test_timeout_warns_then_wipes_everything(session, clock):
     session.on("wipe", wipes.append)
     full_visit_to_review(session)
     material = session.data.materials[0]
+    licences = session.data.licences
+    assert [x.licence_ref for x in licences] == ["ELZB0000000103"]
     session.set_face_photo(b"face")
     face = session.data.face_photo
     session._data.identity = card  # keep a handle to see the wipe reach the object
@@ -188,6 +191,7 @@ def test_timeout_warns_then_wipes_everything(session, clock):
     assert wipes == ["timeout"]
     assert card.wiped and card.name == ""
     assert session.data.identity is None and session.data.form == {} and session.data.materials == []
+    assert session.data.licences == [] and licences == []  # nothing of a fetched e-licence outlives the visit
     assert bytes(material.data) == b"" and set(face) <= {0}
 
 

@@ -25,7 +25,7 @@ from kiosk.infra.speech import RecordingSpeech
 
 #: the services a screen (or the CLI, the fleet link) reaches through Kiosk
 SERVICES = ("station", "browse", "mode", "materials", "visit", "progress", "identify", "receipts", "certificates",
-            "payments", "help", "technician", "lifecycle", "guides", "reading", "evaluations")
+            "payments", "help", "technician", "lifecycle", "guides", "reading", "evaluations", "licences")
 #: entry points that touch neither the context nor any collaborator: nothing inside them can raise
 CANNOT_FAIL = {("materials", "stop_preview"): "only clears a flag",
                ("reading", "stop"): "touches the speech backend only while a reading is going (none here)"}
@@ -70,6 +70,7 @@ ARGS: dict[str, Any] = {
     "tool": "report", "lines": 5, "limit": 5, "n": 3, "background": False, "timeout": 0.1,
     "away_from_home": False, "title": "首页", "choices": ["返回"], "fn": lambda reason: None,
     "ev": SimpleNamespace(kind="card_inserted", device_kind="idcard", payload={}),
+    "material": "申请表", "consent": True, "payload": {"kind": "elicence", "value": "EL1:", "refused": None},
 }
 
 
@@ -89,7 +90,7 @@ def _entry_points() -> list[tuple[str, str]]:
                "identify": "IdentifyService", "receipts": "ReceiptService", "certificates": "CertificateService",
                "payments": "PaymentService", "help": "HelpService", "technician": "TechnicianTools",
                "lifecycle": "Lifecycle", "guides": "GuidePrintService", "reading": "ReadAloudService",
-               "evaluations": "EvaluationService"}[attr]
+               "evaluations": "EvaluationService", "licences": "LicenceService"}[attr]
         klass = getattr(services_mod, cls)
         out += [(attr, name) for name in public_entry_points(klass)]
     return out
