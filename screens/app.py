@@ -48,6 +48,7 @@ SCREENS = {
     "receipt": "screens.receipt:ReceiptScreen",
     "progress": "screens.progress:ProgressScreen",
     "certificate": "screens.certificate:CertificateScreen",
+    "property": "screens.property:PropertyScreen",
     "payment": "screens.payment:PaymentScreen",
     "help": "screens.help:HelpScreen",
     "rating": "screens.rating:RatingScreen",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiosk.app.common import limit_text
+from kiosk.app.common import ITEM_SCREENS, limit_text
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
 from kiosk.domain.catalog import Catalog, Item
@@ -15,6 +15,9 @@ FLOW_STEPS = {
     "pay": ["刷身份证", "核对账单", "手机扫码付款", "打印回执"],
     "certify": ["刷身份证", "正对摄像头拍照", "提交认证", "打印回执"],
 }
+#: the steps of an item with a screen of its own (kiosk.app.common.ITEM_SCREENS)
+ITEM_STEPS = {"QHB-BDC-004": ["选择按坐落、证书号或单元号查询", "输入后点查询", "查看自然状况和限制信息",
+                              "需要时打印查询单"]}
 
 
 @logged_entry_points
@@ -44,7 +47,7 @@ class CatalogViews:
         return [it for it in self.items() if it.domain == domain]
 
     def items_of_flow(self, flow: str) -> list[Item]:
-        return [it for it in self.items() if it.flow == flow]
+        return [it for it in self.items() if it.flow == flow and it.code not in ITEM_SCREENS]
 
     def most_used(self, n: int = 6) -> list[Item]:
         by_code = {it.code: it for it in self.items()}
@@ -79,7 +82,7 @@ class CatalogViews:
         for m in it.materials:
             tag = "（免提交：部门间共享）" if m.exempt_shared else ("（必须）" if m.required else "（如有）")
             mats.append(f"{m.name}{tag}" + (f"：{m.note}" if m.note else ""))
-        steps = FLOW_STEPS[it.flow]
+        steps = ITEM_STEPS.get(it.code) or FLOW_STEPS[it.flow]
         return {
             "code": it.code, "title": it.title, "domain": it.domain,
             "item_type": it.item_type, "conditions": list(it.conditions), "materials": mats,

@@ -14,6 +14,8 @@ from kiosk.ports.platform import RetryableError
 
 OFFLINE_MESSAGE = "网络中断：申请将在恢复后自动提交"
 FLOW_NAMES = {"apply": "申请办理", "query_print": "证明打印", "pay": "缴费", "certify": "资格认证"}
+#: items with a screen of their own instead of their flow's (the public real-estate query: no identification)
+ITEM_SCREENS = {"QHB-BDC-004": "property"}
 #: which devices each flow cannot do without
 FLOW_NEEDS = {"apply": ("idcard",), "query_print": ("idcard", "camera"), "pay": ("idcard",),
               "certify": ("idcard", "camera")}

@@ -23,6 +23,7 @@ from kiosk.app.materials import MaterialsService
 from kiosk.app.mode import ModeService
 from kiosk.app.payments import PaymentService
 from kiosk.app.progress import ProgressService
+from kiosk.app.property_query import PropertyQueryService
 from kiosk.app.read_aloud import ReadAloudService
 from kiosk.app.receipts import ReceiptService
 from kiosk.app.status import StatusService
@@ -58,6 +59,7 @@ class Kiosk:
                                         on_licence_code=self.licences.on_code)
         self.receipts = ReceiptService(ctx)
         self.guides = GuidePrintService(ctx)  # the 一次性告知单 on paper
+        self.property = PropertyQueryService(ctx)  # 不动产登记信息查询 (public, no identification)
         self.certificates = CertificateService(ctx, self.receipts)
         self.payments = PaymentService(ctx)
         self.help = HelpService(ctx)

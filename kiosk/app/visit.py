@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from kiosk.app.common import id_type, mask_value, now_iso, person_view
+from kiosk.app.common import ITEM_SCREENS, id_type, mask_value, now_iso, person_view
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
 from kiosk.app.licences import application_licences
@@ -98,6 +98,8 @@ class VisitService:
         """The flow: which screen follows `after` for the current item."""
         it = self.ctx.current_item
         flow = it.flow if it is not None else "apply"
+        if it is not None and it.code in ITEM_SCREENS and after in ("guide", "identify", "form"):
+            return ITEM_SCREENS[it.code]
         if after == "guide":
             return "identify"
         if after == "identify" and it is not None and it.fields:
