@@ -87,19 +87,19 @@ class PropertyQueryService:
         return UNIT_PART_NAMES.get(reason, "")
 
     # ------------------------------------------------------------------ searching
-    def check(self, by: str, text: str) -> PropertyQuery | InvalidPropertyQuery:
+    def check(self, by: str, query_text: str) -> PropertyQuery | InvalidPropertyQuery:
         """The normalised query, or the domain's refusal (its ``reason`` and ``message``), not raised."""
         if by not in KINDS:
             raise ValueError(f"no such search: {by}")
         try:
-            return parse_property_query(text, by=cast(Kind, by))
+            return parse_property_query(query_text, by=cast(Kind, by))
         except InvalidPropertyQuery as e:
             return e
 
-    def search(self, by: str, text: str) -> InvalidPropertyQuery | None:
+    def search(self, by: str, query_text: str) -> InvalidPropertyQuery | None:
         """Start a search (answer: a ``property_results`` or ``property_error`` event); a query the rule
         refuses is returned at once and nothing is sent."""
-        q = self.check(by, text)
+        q = self.check(by, query_text)
         if isinstance(q, InvalidPropertyQuery):
             return q
         self.ctx.scratch.pop(SCRATCH_KEY, None)

@@ -25,10 +25,13 @@ from kiosk.infra.speech import RecordingSpeech
 
 #: the services a screen (or the CLI, the fleet link) reaches through Kiosk
 SERVICES = ("station", "browse", "mode", "materials", "visit", "progress", "identify", "receipts", "certificates",
-            "payments", "help", "technician", "lifecycle", "guides", "reading", "evaluations", "licences")
+            "payments", "help", "technician", "lifecycle", "guides", "reading", "evaluations", "licences",
+            "property")
 #: entry points that touch neither the context nor any collaborator: nothing inside them can raise
 CANNOT_FAIL = {("materials", "stop_preview"): "only clears a flag",
-               ("reading", "stop"): "touches the speech backend only while a reading is going (none here)"}
+               ("reading", "stop"): "touches the speech backend only while a reading is going (none here)",
+               ("property", "check"): "the domain's rule on the typed query only",
+               ("property", "address_words"): "matches the place words by pinyin only"}
 
 
 class Boom(RuntimeError):
@@ -70,7 +73,7 @@ ARGS: dict[str, Any] = {
     "tool": "report", "lines": 5, "limit": 5, "n": 3, "background": False, "timeout": 0.1,
     "away_from_home": False, "title": "首页", "choices": ["返回"], "fn": lambda reason: None,
     "ev": SimpleNamespace(kind="card_inserted", device_kind="idcard", payload={}),
-    "material": "申请表", "consent": True, "payload": {"kind": "elicence", "value": "EL1:", "refused": None},
+    "material": "申请表", "consent": True, "by": "address", "query_text": "丝绸路168号", "typed": "scl", "payload": {"kind": "elicence", "value": "EL1:", "refused": None},
 }
 
 
@@ -90,7 +93,8 @@ def _entry_points() -> list[tuple[str, str]]:
                "identify": "IdentifyService", "receipts": "ReceiptService", "certificates": "CertificateService",
                "payments": "PaymentService", "help": "HelpService", "technician": "TechnicianTools",
                "lifecycle": "Lifecycle", "guides": "GuidePrintService", "reading": "ReadAloudService",
-               "evaluations": "EvaluationService", "licences": "LicenceService"}[attr]
+               "evaluations": "EvaluationService", "licences": "LicenceService",
+               "property": "PropertyQueryService"}[attr]
         klass = getattr(services_mod, cls)
         out += [(attr, name) for name in public_entry_points(klass)]
     return out
