@@ -14,13 +14,11 @@ artifacts/ui/frame_gaps.json); it asserts no timing.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ui_support import ARTIFACTS
+from ui_support import ARTIFACTS, Gate
 
 from screens.frame_probe import FrameGapProbe
 
@@ -31,30 +29,6 @@ MATERIALS_ITEM = "QHB-RS-027"
 #: a stack frame in one of these is the UI thread inside a port call (device, platform, outbox, or a slowed fake)
 PORT_MARKERS = ("/devices/", "/offline_cache/", "/kiosk/platform/", "platform_sim.py", "/requests/", "/urllib3/",
                 "socket.py", "sqlite3", "/escpos/", " slow")  # " slow": the test's slowed fake of a port
-
-
-class Gate:
-    """Holds every call of a port method until `open()`; counts the calls that entered and returned."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.released = threading.Event()
-        self.returned = threading.Event()
-
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def gated(*args: Any, **kwargs: Any) -> Any:
-            self.entered.set()
-            try:
-                if not self.released.wait(60):  # a guard against hanging the run, not a timing
-                    raise TimeoutError("the test never opened the gate")
-                return fn(*args, **kwargs)
-            finally:
-                self.returned.set()
-
-        return gated
-
-    def open(self) -> None:
-        self.released.set()
 
 
 def unlock_technician(app, drv, svc) -> Any:

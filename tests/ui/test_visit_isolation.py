@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
+from ui_support import Gate
 
 from standins.sam_emulator import sample_card
 
@@ -39,34 +39,6 @@ def next_card() -> Any:
 
 
 FIRST, NEXT = first_card(), next_card()  # for comparing only: never handed to the reader
-
-
-class Gate:
-    """Wraps a port method: the first call waits until `open()`; `finished` is set once it has returned."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.released = threading.Event()
-        self.finished = threading.Event()
-        self._used = False
-
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def gated(*args: Any, **kwargs: Any) -> Any:
-            if self._used:
-                return fn(*args, **kwargs)
-            self._used = True
-            self.entered.set()
-            try:
-                if not self.released.wait(60):  # a guard against hanging the run, not a timing
-                    raise TimeoutError("the test never opened the gate")
-                return fn(*args, **kwargs)
-            finally:
-                self.finished.set()
-
-        return gated
-
-    def open(self) -> None:
-        self.released.set()
 
 
 class EventLog:
@@ -167,7 +139,7 @@ def finish_and_read_application(app, drv, svc) -> dict[str, Any]:
 def test_a_slow_capture_never_lands_in_the_next_visit(ui, seen):
     app, drv, svc = ui
     cam = svc.ctx.devices["camera"]
-    gate = Gate()
+    gate = Gate(first_only=True)
     cam.scan = gate.wrap(cam.scan)  # the port method the capture calls
     try:
         start_visit(app, drv, svc, MATERIALS_ITEM, first_card(), "13911112222")
@@ -179,7 +151,7 @@ def test_a_slow_capture_never_lands_in_the_next_visit(ui, seen):
         start_visit(app, drv, svc, MATERIALS_ITEM, next_card(), "13933334444")
         drv.wait_screen("materials")
         gate.open()
-        drv.wait_until(gate.finished.is_set, what="gate finished", timeout=30)
+        drv.wait_until(gate.returned.is_set, what="gate finished", timeout=30)
         drv.pump(0.3)
         ms = app.screen("materials")
         assert seen.after_end("capture_result") == []
@@ -203,7 +175,7 @@ def test_a_slow_capture_never_lands_in_the_next_visit(ui, seen):
 def test_a_slow_look_up_never_shows_in_the_next_visit(ui, seen):
     app, drv, svc = ui
     platform = svc.ctx.platform
-    gate = Gate()
+    gate = Gate(first_only=True)
     platform.search_applications = gate.wrap(platform.search_applications)
     try:
         drv.tap("home-progress")
@@ -214,7 +186,7 @@ def test_a_slow_look_up_never_shows_in_the_next_visit(ui, seen):
         drv.tap("home-progress")  # the next citizen opens the progress screen too
         drv.wait_screen("progress")
         gate.open()
-        drv.wait_until(gate.finished.is_set, what="gate finished", timeout=30)
+        drv.wait_until(gate.returned.is_set, what="gate finished", timeout=30)
         drv.pump(0.3)
         pr = app.screen("progress")
         assert seen.after_end("progress_result", "progress_error", "identified") == []
@@ -231,7 +203,7 @@ def test_a_slow_look_up_never_shows_in_the_next_visit(ui, seen):
 def test_a_slow_submission_never_completes_the_next_visit(ui, seen):
     app, drv, svc = ui
     outbox = svc.ctx.outbox
-    gate = Gate()
+    gate = Gate(first_only=True)
     outbox.enqueue = gate.wrap(outbox.enqueue)
     try:
         start_visit(app, drv, svc, APPLY_ITEM, first_card(), "13911112222")
@@ -242,7 +214,7 @@ def test_a_slow_submission_never_completes_the_next_visit(ui, seen):
         start_visit(app, drv, svc, APPLY_ITEM, next_card(), "13933334444")
         drv.wait_screen("review")
         gate.open()
-        drv.wait_until(gate.finished.is_set, what="gate finished", timeout=30)
+        drv.wait_until(gate.returned.is_set, what="gate finished", timeout=30)
         drv.wait_until(lambda: svc.ctx.pool._work_queue.empty(), what="the first visit's submission done")
         drv.pump(0.5)
         assert seen.after_end("submitted", "submit_failed") == []
