@@ -96,8 +96,8 @@ class RatingScreen(KioskScreen):
         for i, r in enumerate(reasons):
             picked = r["code"] in self.chosen
             text = ("√ " if picked else "") + r["text"]
-            if r["hint"] and len(reasons) <= 3:
-                text += f"　[size={int(theme.small)}]{r['hint']}[/size]"
+            if r["hint"] and len(reasons) <= 3:  # one line each: the indicator, then our plain words
+                text += f"　{r['hint']}"
             b = Tile(text=text, key=f"reason-{i}", payload=r["code"], style="primary" if picked else "secondary")
             b.height = theme.target
             b.bind(on_release=self._toggle_reason)
@@ -161,7 +161,7 @@ class RatingScreen(KioskScreen):
         self.sending = False
         self.thanks = True
         self.asking_reason = False
-        self.message, self.error = extra, False
+        self.message, self.error = "您的信息已经清除，祝您生活愉快。" + extra, False
         self.box.clear_widgets()
         self.service.mode.say("谢谢您的评价，再见。", key="thanks")
         self._ending = Clock.schedule_once(lambda _dt: self.service.visit.end_visit("finished"),
