@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.uix.gridlayout import GridLayout
 from kivy.utils import escape_markup
 
 from kiosk.app.events import UiEvent
@@ -202,8 +203,7 @@ class PropertyScreen(KioskScreen):
         problem = self.service.property.search(self.by, self.query_text())
         if problem is not None:
             self.error = True
-            name = self.service.property.unit_part_name(problem.reason)
-            self.message = problem.message + (f"（第{self._part_no(problem.reason)}段：{name}）" if name else "")
+            self.message = problem.message  # names the wrong part; the part is marked in red too
             if self.by == "unit_number":
                 self.bad_span = self.service.property.unit_part_span(problem.reason)
             self._render()
@@ -212,11 +212,6 @@ class PropertyScreen(KioskScreen):
         self.stage = "searching"
         self.error = False
         self.message = "正在查询，请稍候……"
-
-    @staticmethod
-    def _part_no(reason: str) -> int:
-        order = ("division", "cadastral_zone", "parcel_type", "parcel_number", "fixture_type", "fixture_unit")
-        return order.index(reason) + 1 if reason in order else 0
 
     def on_service_event(self, ev: UiEvent) -> None:
         if ev.kind == "property_results":
@@ -242,13 +237,19 @@ class PropertyScreen(KioskScreen):
             card = Card()
             head = f"{i}. {u['title']}" if len(units) > 1 else u["title"]
             card.add_widget(KLabel(text=head, bold=True))
-            for line in u["lines"]:
-                card.add_widget(KLabel(text=line))
+            # the restrictions first (what a buyer or lender comes for), then the natural state
             status = "限制信息：" + u["restriction_summary"]
-            card.add_widget(KLabel(text=status, bold=True, color=theme.danger if u["restricted"] else theme.ok))
+            mark = KLabel(text=status, bold=True)
+            mark.color = theme.danger if u["restricted"] else theme.ok  # after the kv rule's theme.text
+            card.add_widget(mark)
             if u["restricted"]:
                 for r in u["restrictions"]:
                     card.add_widget(KLabel(text="• " + r))
+            grid = GridLayout(cols=1 if theme.elderly else 2, size_hint_y=None, spacing=(theme.spacing, 0))
+            grid.bind(minimum_height=grid.setter("height"))
+            for line in u["lines"]:
+                grid.add_widget(KLabel(text=line))
+            card.add_widget(grid)
             box.add_widget(card)
 
     def again(self) -> None:

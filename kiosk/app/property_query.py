@@ -40,9 +40,6 @@ ADDRESS_WORDS: tuple[str, ...] = (
     "中心街", "纬三路", "工业园", "古商城", "北郊镇", "南郊镇", "王村镇", "萌水镇", "丝绸路街道", "大街街道",
     "青年路街道", "永安街道", "城北路街道", "西铺村", "商铺",
 )
-#: what each part of a unit number is called on screen (the parts are kiosk.domain.real_estate.UNIT_PARTS)
-UNIT_PART_NAMES = {"division": "行政区划代码", "cadastral_zone": "地籍区和地籍子区", "parcel_type": "宗地特征码",
-                   "parcel_number": "宗地顺序号", "fixture_type": "定着物特征码", "fixture_unit": "定着物单元编号"}
 
 
 @functools.cache
@@ -81,10 +78,6 @@ class PropertyQueryService:
     def unit_part_span(reason: str) -> tuple[int, int] | None:
         """Which characters of a unit number a reason is about (None: the whole number)."""
         return next(((a, b) for code, a, b in UNIT_PARTS if code == reason), None)
-
-    @staticmethod
-    def unit_part_name(reason: str) -> str:
-        return UNIT_PART_NAMES.get(reason, "")
 
     # ------------------------------------------------------------------ searching
     def check(self, by: str, query_text: str) -> PropertyQuery | InvalidPropertyQuery:

@@ -37,6 +37,8 @@ def prepare(app, drv, svc, name):
     app.go(name, **params)
     if name == "search":
         drv.type_keys("yl")
+    if name == "property":  # with the place words the pinyin offers
+        drv.type_keys("scl")
     drv.pump(0.3)
 
 
@@ -44,7 +46,7 @@ def prepare(app, drv, svc, name):
 WINDOW_SIZES = [(1080, 1920), (1920, 1080), (1366, 768), (1280, 800)]
 
 SCREENS = ["home", "search", "browse", "guide", "identify", "form", "materials", "review", "progress",
-           "certificate", "help", "rating", "out_of_service", "technician"]
+           "certificate", "property", "help", "rating", "out_of_service", "technician"]
 
 
 def violations(root, mode: str) -> list[str]:

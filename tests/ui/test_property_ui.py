@@ -105,7 +105,7 @@ def test_reached_from_search_without_identification_and_address_finds_several_un
     assert not svc.property.has_result()  # the answer went with the visit
 
 
-def test_certificate_number_search_and_restricted_property_by_unit_number(ui):
+def test_certificate_number_search(ui):
     app, drv, svc = ui
     ps = _open(drv, app)
     drv.tap("property-by-certificate")
@@ -116,36 +116,35 @@ def test_certificate_number_search_and_restricted_property_by_unit_number(ui):
     assert ps.stage == "results" and "淄博市周村区正阳路66号1号商铺" in text
     assert "限制信息：查封、异议" in text  # in the standard's order
     assert "• 异议（2025-10-09登记，异议登记15日内有效）" in text and "• 查封（2025-10-20登记，轮候查封）" in text
-    drv.tap("property-again")
-    drv.tap("property-by-unit")
-    drv.type_keys("370306101208JC00045F00010001")
-    _search(drv, ps)
-    text = _all_text(app)
-    assert "淄博市周村区王村镇西铺村中心街27号" in text and "宅基地使用权/房屋所有权" in text
-    assert "限制信息：查封" in text and "淄博市周村区人民法院" in text
-    assert [n for n in _owners() if n in text] == []
-    drv.screenshot(drv.artifacts / "property-unit-restricted.png")
+    assert "用途：商业" in text and [n for n in _owners() if n in text] == []
 
 
-def test_wrong_unit_number_is_explained_part_by_part_and_nothing_is_sent(ui, monkeypatch):
+def test_wrong_unit_number_is_explained_part_by_part_then_the_restricted_unit_is_found(ui, monkeypatch):
     app, drv, svc = ui
     sent = []
     real = svc.ctx.platform.search_real_estate
     monkeypatch.setattr(svc.ctx.platform, "search_real_estate", lambda body: sent.append(body) or real(body))
     ps = _open(drv, app)
     drv.tap("property-by-unit")
-    drv.type_keys("370306004002GB00123A00010502")  # 定着物特征码 A: not F, L, Q or W
+    drv.type_keys("370306101208JC00045A00010001")  # 定着物特征码 A: not F, L, Q or W
     drv.tap("property-search")
-    drv.pump(0.1)
     assert ps.stage == "input" and ps.error
-    assert ps.message.startswith(UNIT_REASONS["fixture_type"]) and "第5段：定着物特征码" in ps.message
+    assert ps.message == UNIT_REASONS["fixture_type"]  # 第20位（定着物特征码）应为F、L、Q或W
     assert "[color=#A4161A][b]A[/b][/color]" in ps.shown  # the wrong part marked
-    assert sent == []  # refused before anything was sent
     drv.screenshot(drv.artifacts / "property-wrong-unit.png")
-    drv.type_keys(["DEL"])
+    drv.type_keys(["DEL"] * 9)
     drv.tap("property-search")
     assert ps.message == UNIT_REASONS["length"]
-    assert sent == []
+    assert sent == []  # refused before anything was sent
+    drv.type_keys("F00010001")
+    _search(drv, ps)
+    assert len(sent) == 1 and sent[0] == {"by": "unit_number", "value": "370306101208JC00045F00010001"}
+    text = _all_text(app)
+    assert ps.stage == "results" and "淄博市周村区王村镇西铺村中心街27号" in text
+    assert "权利类型：宅基地使用权/房屋所有权" in text
+    assert "限制信息：查封" in text and "淄博市周村区人民法院" in text
+    assert [n for n in _owners() if n in text] == []
+    drv.screenshot(drv.artifacts / "property-unit-restricted.png")
 
 
 def test_nothing_found_and_platform_offline_say_what_to_do(ui):
@@ -166,40 +165,35 @@ def test_nothing_found_and_platform_offline_say_what_to_do(ui):
         svc.wiring.simulator.options.mode = "normal"
 
 
-def test_layout_and_read_aloud_in_both_modes(ui):
+def test_layout_and_read_aloud_in_elderly_mode(ui):
+    """The tightest case (test_accessibility walks the 坐落 keyboard in both modes at every window size):
+    the other two keyboards, the digit pad and the results, in elderly mode."""
     from test_accessibility import violations
 
     from screens.read_aloud import screen_reading
 
     app, drv, svc = ui
     ps = _open(drv, app)
+    app.toggle_elderly()
     try:
-        for elderly in (False, True):
-            if svc.mode.elderly != elderly:
-                app.toggle_elderly()
-                drv.pump(0.2)
-            mode = "elderly" if elderly else "normal"
-            for tab in ("property-by-address", "property-by-certificate", "property-by-unit"):
-                drv.tap(tab)
-                drv.type_keys("s" if tab == "property-by-address" else "3")
-                drv.pump(0.2)
-                assert violations(ps, mode) == [], (mode, tab)
-            r = screen_reading(ps)
-            assert r.title == "不动产登记信息查询" and "查询" in r.choices and "按证书号" in r.choices
-            drv.tap("property-by-address")
-            drv.tap("key-NUM")
-            drv.pump(0.2)
-            assert violations(ps, mode) == [], (mode, "address digits")
-            drv.tap("key-CLR")
-            drv.tap("key-ABC")
-            _type_address(drv, "scl", "168")
-            _search(drv, ps)
-            drv.pump(0.2)
-            assert violations(ps, mode) == [], (mode, "results")
-            r = screen_reading(ps)
-            assert r.title == "不动产登记信息查询结果" and "打印查询单" in r.choices
-            assert any("限制信息：抵押" in t for t in r.text), r.text
-            drv.tap("property-again")
+        for tab in ("property-by-certificate", "property-by-unit"):
+            drv.tap(tab)
+            drv.type_keys("3")
+            assert violations(ps, "elderly") == [], tab
+        drv.tap("property-by-address")
+        drv.tap("key-NUM")
+        assert violations(ps, "elderly") == [], "address digits"
+        r = screen_reading(ps)
+        assert r.title == "不动产登记信息查询" and "查询" in r.choices and "按证书号" in r.choices
+        drv.tap("key-ABC")
+        _type_address(drv, "scl", "168")
+        _search(drv, ps)
+        drv.pump(0.1)
+        assert violations(ps, "elderly") == [], "results"
+        r = screen_reading(ps)
+        assert r.title == "不动产登记信息查询结果" and "打印查询单" in r.choices
+        assert any("限制信息：抵押" in t for t in r.text), r.text
+        drv.screenshot(drv.artifacts / "property-results-elderly.png")
     finally:
         if svc.mode.elderly:
             app.toggle_elderly()
