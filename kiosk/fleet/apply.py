@@ -42,6 +42,7 @@ LIVE_PREFIXES = (
     "announcements",
     "hours",
     "calendar",
+    "evaluation",  # the 好差评 indicator set: read afresh each time the rating screen opens
     "ui.idle_timeout_s", "ui.idle_warning_s", "ui.elderly_idle_timeout_s",
     "ui.items_per_page", "ui.elderly_items_per_page", "ui.voice", "ui.elderly_mode",
     "kiosk.station_name", "kiosk.helper_phone", "kiosk.service_phone", "kiosk.brand",

@@ -81,6 +81,8 @@ def test_classify():
     live, restart = classify(["hours.staffed", "platform.base_url", "ui.idle_warning_s", "devices.qr.driver"])
     assert live == ["hours.staffed", "ui.idle_warning_s"]
     assert restart == ["devices.qr.driver", "platform.base_url"]
+    # a new 好差评 indicator set shows on the next rating screen, without a restart
+    assert classify(["evaluation.version", "evaluation.levels"]) == (["evaluation.levels", "evaluation.version"], [])
 
 
 @pytest.fixture
