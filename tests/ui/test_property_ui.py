@@ -54,6 +54,7 @@ def _flat(text: str) -> str:
 
 def test_reached_from_search_without_identification_and_address_finds_several_units(ui):
     app, drv, svc = ui
+    assert ITEM not in {it.code for it in svc.browse.items_of_flow("query_print")}  # not a certificate to print
     app.go("search")
     drv.wait_screen("search")
     drv.type_keys("bdcdjxxcx")
