@@ -242,3 +242,40 @@ def test_broken_listener_does_not_break_visit(session):
     session.on("state", lambda o, n: 1 / 0)
     session.identify(Card("张三", "11010519491231002X"))
     assert session.state is State.IDENTIFIED
+
+
+def test_identify_registers_the_cards_own_name_for_redaction(session):
+    session.identify(Card("司马相如", "11010519491231002X"), names=("长卿",))
+    assert "司马相如" not in REDACTOR.redact("司马相如来了") and "长卿" not in REDACTOR.redact("长卿来了")
+    session.end()
+
+
+def test_the_case_number_result_and_rating_are_kept_for_the_visit(session):
+    full_visit_to_review(session)
+    session.begin_submit()
+    session.submitted("SD261127ABCDEFGH1", queued=False, result={"status": "accepted"})
+    assert session.data.tracking_no == "SD261127ABCDEFGH1" and session.data.result == {"status": "accepted"}
+    session.start_rating()
+    session.rate("满意")
+    assert session.data.rating == "满意"
+
+
+def test_the_warning_starts_at_the_edge_of_its_window(session, clock):
+    warnings = []
+    session.on("warning", warnings.append)
+    session.identify(Card("张三", "11010519491231002X"))
+    clock.advance(75)  # exactly 15 s left: the window includes its edge
+    session.tick()
+    assert warnings == [15.0] and session.state is State.IDENTIFIED
+
+
+def test_the_last_second_still_warns_and_the_visit_ends_only_at_zero(session, clock):
+    warnings = []
+    session.on("warning", warnings.append)
+    session.identify(Card("张三", "11010519491231002X"))
+    clock.advance(89.5)  # the first tick of the window comes half a second before the end
+    session.tick()
+    assert warnings == [0.5] and session.state is State.IDENTIFIED
+    clock.advance(0.5)
+    session.tick()
+    assert session.state is State.IDLE
