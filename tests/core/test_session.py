@@ -279,3 +279,36 @@ def test_the_last_second_still_warns_and_the_visit_ends_only_at_zero(session, cl
     clock.advance(0.5)
     session.tick()
     assert session.state is State.IDLE
+
+
+def _to_materials(s):
+    s.identify(Card("张三", "11010519491231002X"))
+    s.choose_item("QHB-RS-001")
+    s.start_form()
+    s.to_materials()
+
+
+def test_one_fetched_licence_per_material_the_latest_wins_and_drop_takes_only_its_own(session):
+    _to_materials(session)
+    first = FetchedLicence("结婚证", "ELZB0000000103", "marriage_certificate")
+    other = FetchedLicence("户口簿", "ELHK0000000207", "household_register")
+    again = FetchedLicence("结婚证", "ELZB0000000301", "marriage_certificate")
+    session.add_licence(first)
+    session.add_licence(other)
+    session.add_licence(again)
+    assert [x.licence_ref for x in session.data.licences] == ["ELHK0000000207", "ELZB0000000301"]
+    session.drop_licence("结婚证")
+    assert [x.licence_ref for x in session.data.licences] == ["ELHK0000000207"]
+
+
+def test_a_licence_fetched_for_an_ended_visit_or_outside_materials_is_refused(session):
+    _to_materials(session)
+    token = session.token
+    session.to_review()
+    with pytest.raises(InvalidTransition, match="^cannot take an e-licence in state review$"):
+        session.add_licence(FetchedLicence("结婚证", "ELZB0000000103", "marriage_certificate"), token=token)
+    session.end()
+    _to_materials(session)
+    with pytest.raises(VisitEnded):
+        session.add_licence(FetchedLicence("结婚证", "ELZB0000000103", "marriage_certificate"), token=token)
+    assert session.data.licences == []
