@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kiosk.ports.outbox import OutboxFullError
+from kiosk.ports.outbox import OutboxFullError, OutboxKeyError
 from offline_cache import outbox as outbox_mod
 from offline_cache.outbox import Outbox
 from tests.platform.samples import application_payload
@@ -160,3 +160,15 @@ def test_a_full_disk_is_named_for_the_technician(outbox):
     with pytest.raises(OutboxFullError, match=r"^磁盘已满，无法保存 \(disk full\): "):
         for i in range(200):
             outbox.enqueue("help_request", {"topic": "x" * 2000, "n": i})
+
+
+def test_a_missing_key_file_beside_a_queue_tells_the_technician_what_to_do(tmp_path, key_file, monkeypatch):
+    monkeypatch.delenv("KIOSK_STORAGE_KEY", raising=False)
+    db = tmp_path / "outbox.db"
+    with outbox_mod.open_outbox_at(db, key_file) as ob:
+        ob.enqueue("help_request", {"topic": "x"})
+    key_file.unlink()
+    with pytest.raises(OutboxKeyError) as e:
+        outbox_mod.open_outbox_at(db, key_file, create_key=True)
+    assert str(e.value) == (f"存储密钥文件缺失 (storage key file {key_file} is missing) but {db} exists: "
+                            "restore this kiosk's key file; a new key cannot read the queue")
