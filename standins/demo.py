@@ -3,8 +3,9 @@
 Runs the real app with the simulated devices and the in-process platform
 simulator, taps through it like a citizen, and after each step writes
 ``NN-step.png`` and a line of ``walkthrough.json`` (screen name, outbox counts,
-platform mode and case count). The printer emulator renders each receipt to
-``receipts/``.
+platform mode and case count, and what a step checked: the slip it printed, the
+application or evaluation the platform simulator received). The printer emulator
+renders each receipt and slip to ``receipts/``.
 """
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
 import cv2  # the demo's synthetic face; the demo is loaded only by `kiosk demo`
 
+from devices.idcard.known_answer import sample_card
 from kiosk.app.services import Kiosk
 from kiosk.config import load_config
 from kiosk.infra.speech import RecordingSpeech
 from standins.camera_scenes import make_face_frame
+from standins.licence_registry import PEOPLE, make_licence_qr
 from standins.ui_driver import start_app, stop_app
 
 #: builds the kiosk's services (kiosk.bootstrap.app.build_kiosk, handed in by `kiosk demo`)
@@ -29,6 +33,9 @@ KioskBuilder = Callable[..., Kiosk]
 
 MATERIALS_ITEM = "QHB-RS-027"  # 就业困难人员认定: form + one paper
 CERT_ITEM = "QHB-RS-008"  # 个人参保缴费证明查询打印
+LICENCE_ITEM = "QHB-SS-003"  # 个体工商户变更登记（变更地址）: an e-licence 不动产权证书 for the premises
+LICENCE_REF = "ELZB0000000104"  # 张桂兰's 不动产权证书 in the simulator's e-licence library
+PROPERTY_ITEM = "QHB-BDC-004"  # 不动产登记信息查询: public, no identification
 
 
 class DemoClock:
@@ -53,7 +60,8 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
     clock = DemoClock()
     cfg = load_config(cli={"ui": {"voice": False}})
     svc = build(cfg, simulate=True, state_dir=state, speech=RecordingSpeech(), clock=clock,
-                device_overrides={"printer": {"out_dir": str(receipts)}}, submit_wait_s=3.0)
+                device_overrides={"printer": {"out_dir": str(receipts)}}, submit_wait_s=3.0,
+                thanks_s=0.5)  # the thank-you after a rating is not in a picture
     svc.start()
     # the simulated drivers and the embedded simulator, as the concrete things the demo drives
     devices: dict[str, Any] = dict(svc.ctx.devices)
@@ -66,8 +74,10 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
 
     window = [int(Window.width), int(Window.height)]  # `kiosk demo --size WxH`
     steps: list[dict[str, Any]] = []
+    printer = devices["printer"]
 
-    def record(name: str, note: str = "") -> None:
+    def record(name: str, note: str = "", **shown: Any) -> None:
+        """One step: a screenshot and a line of walkthrough.json (``shown``: what the step checked)."""
         n = len(steps) + 1
         png = out / f"{n:02d}-{name}.png"
         drv.pump(0.3)
@@ -76,7 +86,8 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         cases = sim.state.db.execute("SELECT count(*) FROM applications").fetchone()[0]
         steps.append({"step": n, "name": name, "screen": app.current, "png": png.name, "note": note,
                       "outbox": {k: ob[k] for k in ("pending", "inflight", "done", "failed")},
-                      "platform": {"mode": sim.options.mode, "cases": cases, "online": svc.ctx.status.online}})
+                      "platform": {"mode": sim.options.mode, "cases": cases, "online": svc.ctx.status.online},
+                      **shown})
         log(f"{n:02d} {name:<22} screen={app.current:<14} outbox pending={ob['pending']} done={ob['done']} "
             f"platform={sim.options.mode}")
 
@@ -84,6 +95,32 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         drv.wait_screen("identify")
         devices["idcard"].insert_card()
         drv.wait_until(lambda: drv.has("identify-next") or drv.has("identify-face"), what="card read")
+
+    def print_slip(button: str, printed: Callable[[], bool]) -> dict[str, Any]:
+        """Tap a print button, wait for the screen's 「已打印」 and the slip: its picture and first lines."""
+        emu = printer.emulator
+        drv.wait_until(lambda: printer.status.state.value == "ready", what="printer ready", timeout=30)
+        before = len(emu.complete_receipts)
+        drv.tap(button)
+        drv.wait_until(printed, what=f"{button}: printed", timeout=30)
+        drv.wait_until(lambda: len(emu.complete_receipts) > before, what="the slip out of the printer", timeout=30)
+        rec = emu.complete_receipts[before]
+        lines = [line.strip() for line in rec.text().splitlines() if line.strip()]
+        return {"png": rec.png.name if rec.png else "", "head": lines[:3]}
+
+    def application_of(item: str) -> dict[str, Any]:
+        """The latest application for ``item`` as the platform simulator received it."""
+        row = sim.state.db.execute("SELECT body FROM applications WHERE item_code=? ORDER BY created_at DESC",
+                                   (item,)).fetchone()
+        return cast(dict[str, Any], json.loads(row[0])) if row else {}
+
+    def evaluation_of(tracking_no: str) -> dict[str, Any]:
+        """The evaluation the platform simulator accepted for the case ``tracking_no``."""
+        for (body,) in sim.state.db.execute("SELECT body FROM records WHERE kind='evaluation'").fetchall():
+            ev = json.loads(body)
+            if ev.get("tracking_no") == tracking_no:
+                return cast(dict[str, Any], ev)
+        return {}
 
     def fill_form() -> None:
         form = app.screen("form")
@@ -107,6 +144,9 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         drv.tap(f"item-{MATERIALS_ITEM}")
         drv.wait_screen("guide")
         record("guide", "一次性告知")
+        gs = app.screen("guide")
+        slip = print_slip("guide-print", lambda: "已打印" in gs.print_message)
+        record("guide-print", "打印告知单：条件、材料和代替办法、收费、时限、在岗时间、帮办电话", slip=slip)
         drv.tap("guide-start")
         identify_with_card()
         record("identify", "读身份证，姓名和证件号已遮盖")
@@ -194,6 +234,88 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         drv.tap("rating-skip")
         drv.wait_screen("home")
         devices["idcard"].remove_card()
+        # an e-licence instead of a photo: 张桂兰 moves her shop; her 不动产权证书 comes from the library
+        zhang = PEOPLE["zhang"]
+        app.go("guide", code=LICENCE_ITEM)
+        drv.wait_screen("guide")
+        drv.tap("guide-start")
+        drv.wait_screen("identify")
+        devices["idcard"].insert_card(sample_card(name=zhang["name"], sex="女", birth_date=date(1952, 3, 15),
+                                                  id_number=zhang["id_number"]))
+        drv.wait_until(lambda: drv.has("identify-next"), what="identified")
+        svc.visit.set_form({"new_premises": "山东省淄博市周村区丝绸路8号", "phone": "13912345678"})  # the helper typed
+        drv.tap("identify-next")
+        drv.wait_screen("form")
+        drv.tap("form-next")
+        drv.tap("form-next")
+        drv.wait_screen("materials")
+        ms = app.screen("materials")
+        record("licence-offer", "调取电子证照在先，拍照在后", mode=ms.mode)
+        devices["qr"].scan(make_licence_qr(LICENCE_REF))  # shown in her 爱山东 app
+        drv.wait_until(lambda: ms.fetched or (ms.error and not ms.fetching), what="e-licence", timeout=20)
+        on_screen = " ".join(drv.texts())
+        record("licence-fetched", "电子证照代替拍照：持证人已遮盖", fetched=ms.fetched, title=ms.licence_title,
+               holder_masked=zhang["name"] not in on_screen and zhang["id_number"] not in on_screen)
+        drv.tap("materials-next")
+        drv.wait_screen("review")
+        drv.tap("review-submit")
+        drv.wait_screen("receipt", timeout=30)
+        rc = app.screen("receipt")
+        drv.wait_until(lambda: "打印" in rc.print_message and "正在" not in rc.print_message, what="print")
+        licence_no = rc.tracking_no
+        drv.wait_until(lambda: bool(application_of(LICENCE_ITEM)), what="the application at the platform", timeout=30)
+        body = application_of(LICENCE_ITEM)
+        record("licence-submitted", "申请只带证照编号，没有照片",
+               application={"licences": body.get("licences", []), "photos": len(body.get("materials", []))})
+        drv.tap("nav-home")  # she does not rate now: later, by the receipt
+        drv.wait_screen("home")
+        devices["idcard"].remove_card()
+        # the public real-estate query: no card, never the owner
+        app.go("guide", code=PROPERTY_ITEM)
+        drv.wait_screen("guide")
+        drv.tap("guide-start")
+        drv.wait_screen("property")
+        ps = app.screen("property")
+        drv.type_keys("scl")  # 丝绸路 by its pinyin initials (坐落; the certificate and unit numbers are the others)
+        drv.tap("word-0")
+        drv.tap("key-NUM")
+        drv.type_keys(["1", "6", "8", "号"])
+        drv.tap("property-search")
+        drv.wait_until(lambda: ps.stage == "results" or ps.error, what="property results", timeout=20)
+        slip = print_slip("property-print", lambda: "已打印" in ps.print_message)
+        record("property-results", "按坐落查询：自然状况和限制信息，不显示权利人；打印查询单",
+               results=len(ps.results_box.children), message=ps.message, slip=slip)
+        drv.tap("property-done")
+        drv.wait_screen("home")
+        # later, her case is finished: she scans the receipt's QR code on the home screen to rate it
+        step_s = sim.options.progress_step_s
+        sim.options.progress_step_s = 0.001
+        qr = devices["qr"]
+        qr.deduper.window_s = 0.0  # each scan is the receipt held up anew
+        qr.scan(f"QHB1:{licence_no}")
+        drv.wait_screen("progress")
+        drv.wait_until(lambda: drv.has("progress-rate"), what="「评价」 offered", timeout=20)
+        record("rating-later-progress", "扫回执二维码：办结了，可以评价")
+        drv.tap("progress-rate")
+        drv.wait_screen("rating")
+        rs = app.screen("rating")
+        drv.tap("rate-3")  # 不满意: the standard's reasons
+        drv.tap("reason-0")
+        record("rating-later", "事后评价：按国家标准选原因，可写补充说明")
+        drv.tap("rating-send")
+        drv.wait_until(lambda: rs.thanks or rs.refused, what="evaluation answered", timeout=20)
+        evaluation = evaluation_of(licence_no)
+        steps[-1]["evaluation"] = {k: evaluation.get(k) for k in (
+            "level", "reasons", "later", "indicator_set_version")}
+        drv.wait_screen("home", timeout=10)
+        qr.scan(f"QHB1:{licence_no}")  # the same receipt again
+        drv.wait_screen("progress")
+        pr = app.screen("progress")
+        drv.wait_until(lambda: bool(pr.rate_note), what="rating note", timeout=20)
+        record("rating-later-again", "同一件事只能评价一次", offered=drv.has("progress-rate"), rate_note=pr.rate_note)
+        drv.tap("progress-done")
+        drv.wait_screen("home")
+        sim.options.progress_step_s = step_s
         drv.tap("nav-elderly")
         record("elderly-home", "长辈版：字更大、按钮更大、每页更少")
         drv.tap("home-search")

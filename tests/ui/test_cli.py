@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.config import EvaluationSection
+
 pytestmark = pytest.mark.ui
 
 
@@ -81,6 +83,32 @@ def test_kiosk_demo_walkthrough(tmp_path):
     drained = next(s for s in doc["steps"] if s["name"] == "network-back-drained")
     assert drained["outbox"]["pending"] == 0 and drained["outbox"]["done"] >= 2
     assert len(doc["receipts"]) >= 2 and all(Path(tmp_path / "receipts" / r).exists() for r in doc["receipts"])
+    # issue 14: a printed guide, an e-licence instead of a photo, the real-estate query, a later evaluation
+    step = {s["name"]: s for s in doc["steps"]}
+    for part in ("guide-print", "licence", "property", "rating-later"):
+        assert any(part in n for n in names), (part, names)
+    guide = step["guide-print"]
+    assert guide["screen"] == "guide" and "一次性告知单" in guide["slip"]["head"]
+    assert guide["slip"]["png"] in doc["receipts"]
+    assert step["licence-offer"]["screen"] == "materials" and step["licence-offer"]["mode"] == "licence"
+    fetched = step["licence-fetched"]
+    assert fetched["fetched"] and "不动产权证书" in fetched["title"] and fetched["holder_masked"]
+    submitted = step["licence-submitted"]
+    assert submitted["screen"] == "receipt" and submitted["platform"]["cases"] == fetched["platform"]["cases"] + 1
+    assert submitted["application"] == {"photos": 0, "licences": [{
+        "licence_ref": "ELZB0000000104", "licence_type": "real_estate_certificate",
+        "material": "经营场所使用证明（房产证或租房合同）"}]}
+    prop = step["property-results"]
+    assert prop["screen"] == "property" and prop["results"] == 2 and prop["message"] == "查到 2 处不动产"
+    assert "不动产登记信息查询单" in prop["slip"]["head"] and prop["slip"]["png"] in doc["receipts"]
+    assert step["rating-later-progress"]["screen"] == "progress"
+    later = step["rating-later"]
+    assert later["screen"] == "rating"
+    assert later["evaluation"] == {"level": "不满意", "reasons": ["service_efficiency"], "later": True,
+                                   "indicator_set_version": EvaluationSection().version}  # at the platform
+    again = step["rating-later-again"]
+    assert again["screen"] == "progress" and not again["offered"] and "已经评价过了" in again["rate_note"]
+    assert again["outbox"]["done"] == submitted["outbox"]["done"] + 1  # the evaluation went through the outbox
 
 
 def test_kiosk_run_speaks_sd_notify_ready_watchdog_and_stopping(tmp_path):
