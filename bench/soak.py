@@ -160,10 +160,13 @@ class PlatformProcess:
     """`kiosk platform-sim` in a process of its own on a free port."""
 
     def __init__(self, state_dir: Path, seed: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kiosk.cli.main", "platform-sim", "--port", "0", "--state", str(state_dir),
-             "--seed", str(seed)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = state_dir / "platform-sim.log"  # why it stopped, if it does
+        with open(self.log_path, "wb") as log_file:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kiosk.cli.main", "platform-sim", "--port", "0", "--state", str(state_dir),
+                 "--seed", str(seed)],
+                stdout=subprocess.PIPE, stderr=log_file, text=True, cwd=ROOT)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "listening on" not in line:
@@ -250,8 +253,10 @@ class Soak:
     def identify(self, c: Citizen, then: str = "identify-next") -> None:
         self.screen_is("identify")
         self.dev["idcard"].insert_card(c.card)
-        self.wait(lambda: self.drv.has(then), "identified")
         ids = self.app.screen("identify")
+        self.wait(lambda: self.drv.has(then) or ids.error, "identified")
+        if ids.error:
+            raise VisitFailed(f"identify: {ids.message}")
         if ids.person.get("name") and ids.person["name"][0] != c.card.name[0]:
             self.leaks.append("identify shows another citizen")
 
@@ -492,6 +497,9 @@ class Soak:
         finally:
             self.after_fault(fault)
             self.dev["idcard"].remove_card()
+        reader = self.dev["idcard"]
+        if reader.plugged_in:  # the citizen takes the card away before the next one comes: the reader sees it go
+            self.wait(lambda: reader.current_card is None, "card taken away", 10)
         self.settle()
         self.check_clean(n, c)
         self.prev = c
@@ -636,7 +644,7 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
 
 def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progress: Callable[[str], None] | None = None,
         checkpoint: Path | None = None, xvfb: bool = False, maxfps: int = 30,
-        max_seconds: float | None = None, trace_memory: bool = False) -> dict[str, Any]:
+        max_seconds: float | None = None, trace_memory: bool = False, stall_ms: float | None = None) -> dict[str, Any]:
     """Start the display, the platform and the kiosk; drive `visits` visits; measure; reconcile."""
     from screens.boot import configure_kivy, has_display, start_xvfb  # noqa: PLC0415 - no Kivy yet
 
@@ -655,7 +663,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
     from kiosk.config import load_config  # noqa: PLC0415
     from kiosk.infra.speech import NoSpeech  # noqa: PLC0415
     from screens.frame_probe import FrameGapProbe  # noqa: PLC0415 - Kivy clock
-    from standins.ui_driver import start_app, stop_app  # noqa: PLC0415 - Kivy: after configure_kivy
+    from standins.ui_driver import harness_seconds, start_app, stop_app  # noqa: PLC0415 - Kivy: after configure_kivy
 
     state = Path(tempfile.mkdtemp(prefix="kiosk-soak-"))
     sim = PlatformProcess(state / "platform", seed)
@@ -667,7 +675,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
     svc.start()
     app, drv = start_app(svc)
     soak = Soak(app, drv, svc, sim, clock, seed)
-    probe = FrameGapProbe()
+    probe = FrameGapProbe(outside=harness_seconds, stall_ms=stall_ms)
     plan = schedule(visits, seed)
     warm = min(len(WARM_UP), visits)
     start: dict[str, Any] = {}
@@ -722,6 +730,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                "cpu_s_by_thread": cpu_by_thread(), "seconds": round(time.monotonic() - t0, 1),
                "leak_examples": soak.leaks[:5], "failure_examples": soak.failures[:5],
                "window": f"{size[0]}x{size[1]}", "maxfps": maxfps, "display": "xvfb" if xvfb else "offscreen",
+               "gl": os.environ.get("KIVY_GL_BACKEND") or "real",
                "date": _dt.date.today().isoformat()}
     except Exception:  # noqa: BLE001 - the soak reports what broke instead of a bare traceback
         log.exception("soak stopped by an error")
@@ -745,18 +754,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--xvfb", action="store_true",
                     help="render in an Xvfb (the default is SDL's offscreen EGL window: see docs/benchmarks.md)")
     ap.add_argument("--maxfps", type=int, default=30, help="Kivy's frame cap (the frame gaps' floor)")
+    ap.add_argument("--gl", choices=("real", "mock"), default=None,
+                    help="mock: Kivy's mock GL backend (no drawing: the UI thread's own work only; see "
+                         "docs/benchmarks.md); default: real drawing unless KIVY_GL_BACKEND says otherwise")
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="stop starting visits after this long (then drain and reconcile as usual)")
+    ap.add_argument("--stall-ms", type=float, default=None,
+                    help="also sample where the UI thread was while a frame was overdue by this much (stall_sites)")
     ap.add_argument("--trace-memory", action="store_true",
                     help="tracemalloc from the end of the warm-up: the Python allocations that grew most")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
+    if args.gl == "mock":
+        os.environ["KIVY_GL_BACKEND"] = "mock"
+    elif args.gl == "real":
+        os.environ.pop("KIVY_GL_BACKEND", None)
     w, h = (int(x) for x in args.size.lower().split("x"))
     checkpoint = args.out.with_suffix(".partial.json") if args.out else None
     res = run(args.visits, args.seed, (w, h), progress=lambda s: print(s, file=sys.stderr, flush=True),
               checkpoint=checkpoint, xvfb=args.xvfb, maxfps=args.maxfps,
-              max_seconds=args.max_seconds, trace_memory=args.trace_memory)
+              max_seconds=args.max_seconds, trace_memory=args.trace_memory, stall_ms=args.stall_ms)
     text = json.dumps(res, ensure_ascii=False, indent=None if args.json else 2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -65,8 +65,13 @@ class FrameGapProbe:
     """
 
     def __init__(self, max_samples: int = 500_000, clock: Callable[[], float] = time.perf_counter,
-                 stall_ms: float | None = None, max_stacks: int = 200, measure_swap: bool = False) -> None:
+                 stall_ms: float | None = None, max_stacks: int = 200, measure_swap: bool = False,
+                 outside: Callable[[], float] | None = None) -> None:
         self._clock = clock
+        # a test driver that runs the loop frame by frame says how long it kept the UI thread itself
+        # (standins.ui_driver.harness_seconds); that time is not the app's and is taken off each gap
+        self._outside = outside
+        self._outside_last = 0.0
         self._gaps: deque[float] = deque(maxlen=max_samples)
         self._max_ms = 0.0
         self._last: float | None = None
@@ -135,7 +140,8 @@ class FrameGapProbe:
         while self._sampling.is_set():
             time.sleep(0.05)
             last = self._last
-            if last is None or self._clock() - last <= limit or self._ui_thread is None:
+            harness = (self._outside() - self._outside_last) if self._outside is not None else 0.0
+            if last is None or self._clock() - last - harness <= limit or self._ui_thread is None:
                 continue
             frame = sys._current_frames().get(self._ui_thread)
             if frame is None:
@@ -167,8 +173,9 @@ class FrameGapProbe:
     def mark(self) -> None:
         """One frame happened now (the clock callback; public so a probe can be fed by hand in tests)."""
         now = self._clock()
+        outside = self._outside() if self._outside is not None else 0.0
         if self._last is not None:
-            gap = (now - self._last) * 1000.0
+            gap = max(0.0, (now - self._last) - (outside - self._outside_last)) * 1000.0
             self._gaps.append(gap)
             if gap > self._max_ms:
                 self._max_ms = gap
@@ -178,6 +185,7 @@ class FrameGapProbe:
                 self._max_without_swap_ms = max(self._max_without_swap_ms, rest)
         self._swap_s = 0.0
         self._last = now
+        self._outside_last = outside
 
     # ------------------------------------------------------------------ figures
     @property
@@ -196,6 +204,17 @@ class FrameGapProbe:
     def max_ms(self) -> float:
         return self._max_ms
 
+    def app_sites(self) -> Counter[str]:
+        """For each sampled stall, the innermost frame in this project's code (not a library's): which of
+        our screens or services the UI thread was in when the time went into Kivy's text or layout."""
+        sites: Counter[str] = Counter()
+        for stack in self.stall_stacks:
+            ours = [f for f in stack if "site-packages" not in f and "/lib/python" not in f
+                    and "frame_probe" not in f and "ui_driver" not in f]
+            if ours:
+                sites[ours[-1].split("/work/main/")[-1]] += 1
+        return sites
+
     def summary(self) -> dict[str, Any]:
         """frames, frame_gap_ms_p50, frame_gap_ms_p99, frame_gap_ms_max (the soak's JSON field names)."""
         out = summarize_gaps(self._gaps)
@@ -205,4 +224,5 @@ class FrameGapProbe:
             out["frame_gap_ms_max_without_swap"] = round(self._max_without_swap_ms, 1)
         if self.stall_ms is not None:
             out["stall_sites"] = dict(self.stall_sites.most_common(5))
+            out["stall_app_sites"] = dict(self.app_sites().most_common(8))
         return out

@@ -33,9 +33,34 @@ def guarded(fn: Callable[[], Any]) -> None:
             raise
 
 
+class _LoopTime:
+    """How long the UI thread spent outside Kivy's loop, in this driver's own code (finding widgets,
+    checking predicates, a soak's bookkeeping). A kiosk's `App.run` never leaves the loop, so the frame
+    probe subtracts this: the gaps it reports are the app's, not the test harness's."""
+
+    outside_s = 0.0
+    left_at: float | None = None
+    inside = False
+
+
 def frame() -> None:
     """One iteration of Kivy's main loop."""
-    guarded(EventLoop.idle)
+    t = time.perf_counter()
+    if _LoopTime.left_at is not None:
+        _LoopTime.outside_s += t - _LoopTime.left_at
+    _LoopTime.inside = True
+    try:
+        guarded(EventLoop.idle)
+    finally:
+        _LoopTime.inside = False
+        _LoopTime.left_at = time.perf_counter()
+
+
+def harness_seconds() -> float:
+    """Seconds the UI thread has spent in the driver instead of Kivy's loop so far (FrameGapProbe's `outside`)."""
+    if _LoopTime.inside or _LoopTime.left_at is None:
+        return _LoopTime.outside_s
+    return _LoopTime.outside_s + time.perf_counter() - _LoopTime.left_at
 
 
 def visible(w: Any) -> bool:

@@ -27,3 +27,17 @@ def test_probe_records_gaps_between_marks_and_keeps_the_max():
     probe.reset()
     assert probe.frames == 0 and probe.max_ms == 0.0
     assert summarize_gaps([10.0, 20.0])["frame_gap_ms_p99"] == 20.0
+
+
+def test_time_the_test_driver_kept_the_ui_thread_is_not_the_apps():
+    """A driver that runs Kivy's loop frame by frame does its own work between frames (finding widgets, a soak's
+    checks); a kiosk's App.run never leaves the loop, so that time is taken off the gap it fell into."""
+    now, outside = [0.0], [0.0]
+    probe = FrameGapProbe(clock=lambda: now[0], outside=lambda: outside[0])
+    probe.mark()
+    now[0], outside[0] = 1.000, 0.800  # one second between frames, 800 ms of it in the driver
+    probe.mark()
+    now[0] = 1.050  # a plain 50 ms frame: nothing of the driver's
+    probe.mark()
+    assert [round(g) for g in probe.gaps_ms] == [200, 50]
+    assert round(probe.max_ms) == 200
