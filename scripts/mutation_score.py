@@ -57,6 +57,8 @@ EQUIVALENT: list[tuple[str, str, str]] = [
      "the message of this error is not stored: the dead letter keeps its detail, status and code"),
     ("Drainer._send", r'target\.state != "done" and not target\.platform_ref',
      "a delivered application always has the platform's number (a delivery without one raises)"),
+    ("Drainer.request_for", r"raise ValueError\(None\)",
+     "only the type of this error is kept (the record is retried as `internal error ValueError`)"),
     ("_fsync_dir", r"O_RDONLY & os\.O_DIRECTORY", "Linux fsyncs a directory opened read-only either way"),
     ("_pid_alive", r"return False", "the PermissionError branch: the tests run as root, who may signal any process"),
     ("lease_expired", r"rsplit|split\(\":\", (2|)\)", "an owner is host:pid:hex8 and the hex part holds no colon"),

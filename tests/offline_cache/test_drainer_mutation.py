@@ -163,8 +163,10 @@ def test_three_refusals_of_the_kiosks_credential_in_a_row_end_the_pass(outbox):
     fake = FakePlatform()
     fake.fail["help_request"] = PermanentError("bad signature", status=401, code="unauthorized")
     ids = [outbox.enqueue("help_request", {"topic": f"t{i}"}) for i in range(5)]
-    rep = Drainer(outbox, fake).drain_once()
+    d = Drainer(outbox, fake)
+    rep = d.drain_once()
     assert rep.stopped_early and rep.retried == 3 and rep.failed == 0
+    assert d.online is False and d.last_error == "bad signature"  # the kiosk cannot talk to the platform
     assert len(fake.bodies) == 3 and all(outbox.get(i).state == "pending" for i in ids)
 
 
