@@ -12,6 +12,7 @@ import pytest
 
 from kiosk.ports.outbox import OutboxFullError, OutboxKeyError
 from offline_cache import outbox as outbox_mod
+from offline_cache.crypto import Sealer
 from offline_cache.outbox import Outbox
 from tests.platform.samples import application_payload
 
@@ -172,3 +173,17 @@ def test_a_missing_key_file_beside_a_queue_tells_the_technician_what_to_do(tmp_p
         outbox_mod.open_outbox_at(db, key_file, create_key=True)
     assert str(e.value) == (f"存储密钥文件缺失 (storage key file {key_file} is missing) but {db} exists: "
                             "restore this kiosk's key file; a new key cannot read the queue")
+
+
+def test_an_outbox_can_live_in_a_folder_that_does_not_exist_yet(tmp_path, key):
+    with Outbox(tmp_path / "var" / "lib" / "qhb" / "outbox.db", key) as ob:
+        ob.enqueue("help_request", {"topic": "x"})
+        assert ob.stats()["pending"] == 1
+
+
+def test_the_chosen_cipher_seals_the_records(tmp_path, key):
+    with Outbox(tmp_path / "outbox.db", key, alg="aes-gcm") as ob:
+        assert ob.sealer.alg == "aes-gcm"
+        rid = ob.enqueue("help_request", {"topic": "x"})
+        payload = ob._db.execute("SELECT payload FROM records WHERE id=?", (rid,)).fetchone()[0]
+    assert Sealer(key, "aes-gcm").open(payload, rid.encode()) == b'{"topic": "x"}'
