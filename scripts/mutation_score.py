@@ -22,9 +22,20 @@ _SQL = re.compile(r"\b(SELECT|UPDATE|INSERT|DELETE|PRAGMA|WHERE|SET|FROM|BEGIN|C
 _LITERAL = re.compile(r"'[^']*'")
 
 
+def _diff(mutmut: str, name: str) -> str:
+    """A mutant's diff: in this process when mutmut is importable (9 s for 260 survivors instead of minutes),
+    else through `mutmut show`."""
+    try:
+        import mutmut.__main__ as mm  # noqa: PLC0415 - a dev tool, needed only for --survivors-md
+
+        return str(mm.get_diff_for_mutant(name, path=mm.find_mutant(name).path))
+    except (ImportError, AttributeError, KeyError, FileNotFoundError):
+        return subprocess.run([mutmut, "show", name], capture_output=True, text=True).stdout
+
+
 def changed_lines(mutmut: str, name: str) -> tuple[str, str]:
     """The first removed and added line of a mutant's diff."""
-    out = subprocess.run([mutmut, "show", name], capture_output=True, text=True).stdout
+    out = _diff(mutmut, name)
     minus = [ln[1:].strip() for ln in out.splitlines() if ln.startswith("-") and not ln.startswith("---")]
     plus = [ln[1:].strip() for ln in out.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
     return (minus[0] if minus else ""), (plus[0] if plus else "")
@@ -75,7 +86,7 @@ EQUIVALENT: list[tuple[str, str, str]] = [
     ("Outbox._group_key", r"a\.get\(('id_type', None|''|'id_type', |'id_type', 'XXXX')\)",
      "a missing id_type becomes another constant: records without one still share one key"),
     ("Outbox._record", r"log\.warning", "log wording or arguments only"),
-    ("Outbox.mark_done", r"ensure_ascii|\(result is not None\) or True",
+    ("Outbox.mark_done", r"ensure_ascii|json\.dumps\(result, \)|\(result is not None\) or True",
      "the sealed JSON reads back to the same value (a sealed null reads back as None)"),
     ("Outbox.purge", r"gone = \[r\[1\]", "only the number of purged records is used"),
     ("Outbox.purge", r"missing_ok=(None|False)|^break$",
