@@ -10,6 +10,12 @@ os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_HOME", _kivy_home)
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+# Kivy's own mock GL backend (the one Kivy's CI uses): widgets, layout, text, touches and events are the
+# real ones, only the OpenGL calls are no-ops. Software rendering (llvmpipe) on a 2-core machine cost
+# three quarters of the UI tests' CPU and measured the machine, not the kiosk. `make test-full` (and
+# KIOSK_TEST_REAL_GL=1) draws for real; `kiosk demo`'s test always does, because it checks the pictures.
+if os.environ.get("KIOSK_TEST_REAL_GL") != "1" and os.environ.get("KIOSK_TEST_FULL") != "1":
+    os.environ.setdefault("KIVY_GL_BACKEND", "mock")
 # Tests never read the developer's site file.
 os.environ.pop("KIOSK_CONFIG", None)
 for _k in [k for k in os.environ if k.startswith("KIOSK__")]:

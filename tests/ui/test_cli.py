@@ -47,7 +47,8 @@ def run_until_home_then_term(env):
 
 
 def _env(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    # `kiosk run` as a kiosk runs it: no display, real drawing (the other UI tests mock GL: tests/conftest.py)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "KIVY_GL_BACKEND")}
     env["KIOSK__STORAGE__DATA_DIR"] = f'"{tmp_path}"'
     env.update(extra)
     return env
@@ -69,7 +70,7 @@ def test_production_mode_is_fullscreen_without_exits_but_stops_on_sigterm(tmp_pa
 
 def test_kiosk_demo_walkthrough(tmp_path):
     """The README's run command on a machine without a display: the whole scripted walk-through (~2 min)."""
-    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "KIVY_GL_BACKEND")}  # real pictures
     r = subprocess.run([sys.executable, "-m", "kiosk.cli.main", "demo", "--out", str(tmp_path)], env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
