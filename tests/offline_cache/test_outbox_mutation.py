@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kiosk.ports.outbox import OutboxFullError, OutboxKeyError
+from kiosk.ports.outbox import OutboxCorruptError, OutboxFullError, OutboxKeyError
 from offline_cache import outbox as outbox_mod
 from offline_cache.crypto import Sealer
 from offline_cache.outbox import Outbox
@@ -187,3 +187,34 @@ def test_the_chosen_cipher_seals_the_records(tmp_path, key):
         rid = ob.enqueue("help_request", {"topic": "x"})
         payload = ob._db.execute("SELECT payload FROM records WHERE id=?", (rid,)).fetchone()[0]
     assert Sealer(key, "aes-gcm").open(payload, rid.encode()) == b'{"topic": "x"}'
+
+
+class _ReportsDamage(sqlite3.Connection):
+    """A connection whose quick_check finds damage that SQLite itself did not raise on (a bad page deep inside)."""
+
+    report = "*** in database main ***\nPage 7: btreeInitPage() returns error code 11 " + "x" * 300
+
+    def execute(self, sql, *args):
+        if sql == "PRAGMA quick_check":
+            return super().execute("SELECT ?", (self.report,))
+        return super().execute(sql, *args)
+
+
+def test_damage_only_quick_check_finds_is_refused_and_moved_aside_at_start(tmp_path, key, monkeypatch):
+    db = tmp_path / "outbox.db"
+    Outbox(db, key).close()
+    real = sqlite3.connect
+    calls = []
+
+    def damaged_first(*a, **kw):
+        calls.append(1)
+        return real(*a, **kw, factory=_ReportsDamage) if len(calls) == 1 else real(*a, **kw)
+
+    monkeypatch.setattr(sqlite3, "connect", damaged_first)
+    with pytest.raises(OutboxCorruptError) as e:
+        Outbox(db, key)
+    assert str(e.value).endswith(f"outbox.db: quick_check: {_ReportsDamage.report[:200]}")
+    calls.clear()
+    with Outbox(db, key, recover=True) as ob:
+        assert ob.recovered is not None and ob.recovered.startswith("outbox.db.corrupt-")
+        assert ob.stats()["pending"] == 0
