@@ -72,6 +72,8 @@ EQUIVALENT: list[tuple[str, str, str]] = [
      "only the type of this error is kept (the record is retried as `internal error ValueError`)"),
     ("Outbox.__init__", r"busy_timeout_ms: int = 10001", "a default every caller keeps: 1 ms more patience when busy"),
     ("Outbox.__init__", r"hex\[:9\]", "the owner's random part is only compared whole"),
+    ("Outbox._check_key", r"^row = None$",
+     "the first read of the check value: after INSERT OR IGNORE the second read finds the same row"),
     ("Outbox._connect", r"connect\(self\.path, (isolation_level|timeout=self\._busy_timeout_ms (\* 1000|/ 1001))",
      "PRAGMA busy_timeout right after the connect sets the wait again"),
     ("_fsync_dir", r"O_RDONLY & os\.O_DIRECTORY", "Linux fsyncs a directory opened read-only either way"),
