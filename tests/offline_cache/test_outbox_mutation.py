@@ -5,7 +5,10 @@ grouping, every field a read gives back, marks for what cannot be opened, and th
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -218,3 +221,43 @@ def test_damage_only_quick_check_finds_is_refused_and_moved_aside_at_start(tmp_p
     with Outbox(db, key, recover=True) as ob:
         assert ob.recovered is not None and ob.recovered.startswith("outbox.db.corrupt-")
         assert ob.stats()["pending"] == 0
+
+
+def test_judging_a_lease_never_signals_its_living_owner(tmp_path):
+    owner = subprocess.Popen(["sleep", "30"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+    try:
+        now = time.time()
+        assert not outbox_mod.lease_expired(f"{outbox_mod._HOST}:{owner.pid}:abcd1234", now + 60, now)
+        assert owner.poll() is None  # still alive: asked with signal 0, never hung up on
+    finally:
+        owner.kill()
+        owner.wait()
+
+
+def test_a_corruption_in_a_second_already_used_once_gets_number_two(tmp_path, key, monkeypatch):
+    db = tmp_path / "outbox.db"
+    monkeypatch.setattr(outbox_mod.time, "strftime", lambda fmt, t=None: "20261130T120000")
+    (tmp_path / "outbox.db.corrupt-20261130T120000").write_bytes(b"an earlier one")
+    db.write_bytes(b"garbage" * 500)
+    with Outbox(db, key, recover=True) as ob:
+        assert ob.recovered == "outbox.db.corrupt-20261130T120000-2"
+
+
+def test_an_older_queue_opened_with_another_key_says_exactly_what_to_do(tmp_path, key):
+    db = tmp_path / "outbox.db"
+    with Outbox(db, key) as ob:
+        ob.enqueue("help_request", {"topic": "x"})
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM meta")  # written before the key check value existed
+    con.commit()
+    con.close()
+    expected = (f"存储密钥与离线队列不匹配 (the storage key does not open {db}): "
+                "restore this kiosk's original key file; a new key cannot read the queue")
+    with pytest.raises(OutboxKeyError) as old:
+        Outbox(db, os.urandom(16))
+    assert str(old.value) == expected
+    with Outbox(db, key):
+        pass  # now it has a check value
+    with pytest.raises(OutboxKeyError) as checked:
+        Outbox(db, os.urandom(16))
+    assert str(checked.value) == expected
