@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -261,3 +262,15 @@ def test_an_older_queue_opened_with_another_key_says_exactly_what_to_do(tmp_path
     with pytest.raises(OutboxKeyError) as checked:
         Outbox(db, os.urandom(16))
     assert str(checked.value) == expected
+
+
+def test_a_live_attachment_does_not_stop_the_sweep_of_its_folder(outbox, monkeypatch):
+    outbox.enqueue("application", application_payload(), attachments=[b"still queued"])
+    live = outbox.get(outbox.list()[0].id).attachments[0]
+    stray = outbox.blob_path(live).parent / ("f" * 64)  # an enqueue killed before its commit, long ago
+    stray.write_bytes(b"stray")
+    os.utime(stray, (time.time() - 7200, time.time() - 7200))
+    real = Path.iterdir
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter(sorted(real(self), key=lambda p: p.name != live)))
+    outbox.purge(retention_s=86400)
+    assert not stray.exists() and outbox.blob_path(live).exists()
