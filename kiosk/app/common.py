@@ -26,6 +26,7 @@ CERTIFICATE_KINDS = {"参保缴费": "social_insurance_record", "医疗保险参
                      "公积金": "provident_fund_record", "户籍": "household_register"}
 VISIT_TIMES = {"明天上午": 1, "明天下午": 1, "后天上午": 2, "后天下午": 2}
 DOWN_STATES = ("offline", "error", "missing")
+PAPER_OUT_CODES = ("paper_out", "paper-out", "paper_end")
 
 
 @dataclass
@@ -125,3 +126,8 @@ def person_view(session: Session) -> dict[str, str]:
         m = ident.masked()
         return {"name": m["name"], "id_number": m["id_number"], "valid_to": m["valid_to"]}
     return {"name": mask_name(ident.name), "id_number": mask_id_number(ident.id_number), "valid_to": "电子证照"}
+
+
+def is_paper_out(e: BaseException) -> bool:
+    """A printing failure the citizen can be told is paper (the printer's code, or its own words say 纸)."""
+    return "纸" in (getattr(e, "message", None) or "") or getattr(e, "code", "") in PAPER_OUT_CODES

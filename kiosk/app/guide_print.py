@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from kiosk.app.common import is_paper_out
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
 from kiosk.domain.guide_slip import compose_guide, guide_for_item
@@ -50,8 +51,7 @@ class GuidePrintService:
         except Exception as e:  # noqa: BLE001 - the citizen is told on screen; logged for the technician
             log.exception("printing the guide failed")
             msg = "告知单没有打印出来，请联系工作人员"  # the printer's own words speak of receipts
-            if "纸" in (getattr(e, "message", None) or "") or getattr(e, "code", "") in (
-                    "paper_out", "paper-out", "paper_end"):
+            if is_paper_out(e):
                 msg = "打印机缺纸，告知单没有打印出来，请联系工作人员"
             ctx.post_for(token, "guide_printed", ok=False, message=msg)
             return

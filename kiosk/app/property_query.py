@@ -15,6 +15,7 @@ import functools
 import logging
 from typing import Any, cast
 
+from kiosk.app.common import is_paper_out
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
 from kiosk.domain.property_slip import PropertySlip, compose_property_slip, unit_views, units_from_answer
@@ -156,8 +157,7 @@ class PropertyQueryService:
         except Exception as e:  # noqa: BLE001 - the citizen is told on screen; logged for the technician
             log.exception("printing the real-estate query slip failed")
             msg = "查询单没有打印出来。可以用手机拍下屏幕上的结果，或请工作人员帮忙"
-            if "纸" in (getattr(e, "message", None) or "") or getattr(e, "code", "") in (
-                    "paper_out", "paper-out", "paper_end"):
+            if is_paper_out(e):
                 msg = "打印机缺纸，查询单没有打印出来。可以用手机拍下屏幕上的结果，或请工作人员加纸后再打印"
             ctx.post_for(token, "property_printed", ok=False, message=msg)
             return

@@ -5,7 +5,7 @@ import datetime as _dt
 import logging
 from typing import Any
 
-from kiosk.app.common import limit_text
+from kiosk.app.common import is_paper_out, limit_text
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
 from kiosk.domain.receipt import Receipt, compose_receipt
@@ -68,7 +68,7 @@ class ReceiptService:
         except Exception as e:  # noqa: BLE001 - the citizen gets the QR instead; logged for the technician
             log.warning("printing the %s failed", what, exc_info=True)
             msg = getattr(e, "message", None) or "打印机故障，请联系工作人员"
-            if "纸" in msg or getattr(e, "code", "") in ("paper_out", "paper-out", "paper_end"):
+            if is_paper_out(e):
                 msg = "打印机缺纸，请联系工作人员"
             ctx.post_for(token, "printed", ok=False, message=msg,
                          qr_text=qr_payload(tracking) if tracking else "")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.domain.elicence import licence_name
-from kiosk.domain.receipt import Block, Cut, Feed, Line, Qr, Rule, columns_for_paper, text_width, wrap_text
+from kiosk.domain.receipt import Block, Cut, Feed, Qr, Rule, columns_for_paper, hanging_lines, wrapped_lines
 
 __all__ = [
     "DEFAULT_ITEM_PAGE_URL", "GuideMaterial", "GuideSlip", "compose_guide", "guide_for_item",
@@ -111,60 +111,47 @@ def guide_for_item(item: Any, cfg: Any, *, missing: Sequence[str] = ()) -> Guide
         missing=tuple(missing))
 
 
-def _lines(text: str, cols: int, *, align: str = "left", bold: bool = False, scale: int = 1) -> list[Block]:
-    return [Line(x, align=align, bold=bold, scale=scale) for x in wrap_text(text, max(2, cols // scale))]
-
-
-def _hanging(head: str, text: str, cols: int, *, bold: bool = False) -> list[Block]:
-    """`head` then `text` wrapped under itself (numbered lists)."""
-    indent = text_width(head)
-    parts = wrap_text(text or "—", max(2, cols - indent))
-    out: list[Block] = [Line(head + parts[0], bold=bold)]
-    out += [Line(" " * indent + p, bold=bold) for p in parts[1:]]
-    return out
-
-
 def compose_guide(slip: GuideSlip, paper_mm: int = 58) -> list[Block]:
     """The slip as layout blocks for `paper_mm` paper (58 or 80)."""
     cols = columns_for_paper(paper_mm)
     blocks: list[Block] = []
-    blocks += _lines(slip.brand, cols, align="center", bold=True, scale=2)
-    blocks += _lines(slip.station, cols, align="center")
-    blocks += _lines("一次性告知单", cols, align="center", bold=True)
+    blocks += wrapped_lines(slip.brand, cols, align="center", bold=True, scale=2)
+    blocks += wrapped_lines(slip.station, cols, align="center")
+    blocks += wrapped_lines("一次性告知单", cols, align="center", bold=True)
     blocks.append(Rule())
-    blocks += _lines("办理事项：" + slip.item, cols, bold=True)
-    blocks += _lines(f"事项编码：{slip.item_code}", cols)
+    blocks += wrapped_lines("办理事项：" + slip.item, cols, bold=True)
+    blocks += wrapped_lines(f"事项编码：{slip.item_code}", cols)
     if slip.missing:
         blocks.append(Rule())
-        blocks += _lines("您这次还缺：" + "、".join(slip.missing), cols, bold=True)
-        blocks += _lines("备齐后带上本单再来办理。", cols)
+        blocks += wrapped_lines("您这次还缺：" + "、".join(slip.missing), cols, bold=True)
+        blocks += wrapped_lines("备齐后带上本单再来办理。", cols)
     blocks.append(Rule())
-    blocks += _lines("【办理条件】", cols, bold=True)
+    blocks += wrapped_lines("【办理条件】", cols, bold=True)
     for i, c in enumerate(slip.conditions or ("无特别条件",), 1):
-        blocks += _hanging(f"{i}.", c, cols)
-    blocks += _lines("【需要的材料】", cols, bold=True)
+        blocks += hanging_lines(f"{i}.", c, cols)
+    blocks += wrapped_lines("【需要的材料】", cols, bold=True)
     for i, m in enumerate(slip.materials, 1):
         mark = "（必须）" if m.required else "（如有）"
-        blocks += _hanging(f"{i}.", m.name + mark, cols, bold=m.name in slip.missing)
-        blocks += _hanging("  → ", m.replacement, cols)
+        blocks += hanging_lines(f"{i}.", m.name + mark, cols, bold=m.name in slip.missing)
+        blocks += hanging_lines("  → ", m.replacement, cols)
         if m.note:
-            blocks += _hanging("  注：", m.note, cols)
-    blocks += _lines("【收费】", cols, bold=True)
-    blocks += _lines(slip.fee, cols)
-    blocks += _lines("【办理时限】", cols, bold=True)
+            blocks += hanging_lines("  注：", m.note, cols)
+    blocks += wrapped_lines("【收费】", cols, bold=True)
+    blocks += wrapped_lines(slip.fee, cols)
+    blocks += wrapped_lines("【办理时限】", cols, bold=True)
     if slip.promised:
-        blocks += _lines(f"承诺时限：{slip.promised}", cols)
+        blocks += wrapped_lines(f"承诺时限：{slip.promised}", cols)
     if slip.legal:
-        blocks += _lines(f"法定时限：{slip.legal}", cols)
+        blocks += wrapped_lines(f"法定时限：{slip.legal}", cols)
     blocks.append(Rule())
     if slip.staffed_hours:
-        blocks += _lines("工作人员在岗：" + slip.staffed_hours, cols)
+        blocks += wrapped_lines("工作人员在岗：" + slip.staffed_hours, cols)
     if slip.helper_phone:
-        blocks += _lines(f"帮办代办电话：{slip.helper_phone}", cols)
-    blocks += _lines(f"政务服务热线：{slip.service_phone}", cols)
+        blocks += wrapped_lines(f"帮办代办电话：{slip.helper_phone}", cols)
+    blocks += wrapped_lines(f"政务服务热线：{slip.service_phone}", cols)
     blocks.append(Feed(1))
     blocks.append(Qr(slip.page_url))
-    blocks += _lines("扫码查看省政务服务网上的事项指南", cols, align="center")
+    blocks += wrapped_lines("扫码查看省政务服务网上的事项指南", cols, align="center")
     blocks.append(Feed(3))
     blocks.append(Cut())
     return blocks

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiosk.domain.real_estate import RESTRICTION_KINDS, format_unit_number
-from kiosk.domain.receipt import Block, Cut, Feed, Line, Rule, columns_for_paper, text_width, wrap_text
+from kiosk.domain.receipt import Block, Cut, Feed, Rule, columns_for_paper, hanging_lines, wrapped_lines
 
 __all__ = [
     "BY_NAMES", "NO_RESTRICTION", "SLIP_NOTE", "PropertyRestriction", "PropertyUnit", "PropertySlip",
@@ -141,45 +141,33 @@ class PropertySlip:
     as_of: str = ""  # the register's own time stamp, as the platform gave it
 
 
-def _lines(text: str, cols: int, *, align: str = "left", bold: bool = False, scale: int = 1) -> list[Block]:
-    return [Line(x, align=align, bold=bold, scale=scale) for x in wrap_text(text, max(2, cols // scale))]
-
-
-def _hanging(head: str, text: str, cols: int, *, bold: bool = False) -> list[Block]:
-    indent = text_width(head)
-    parts = wrap_text(text or "—", max(2, cols - indent))
-    out: list[Block] = [Line(head + parts[0], bold=bold)]
-    out += [Line(" " * indent + p, bold=bold) for p in parts[1:]]
-    return out
-
-
 def compose_property_slip(slip: PropertySlip, paper_mm: int = 58) -> list[Block]:
     """The slip as layout blocks for `paper_mm` paper (58 or 80)."""
     cols = columns_for_paper(paper_mm)
     blocks: list[Block] = []
-    blocks += _lines(slip.brand, cols, align="center", bold=True, scale=2)
-    blocks += _lines(slip.station, cols, align="center")
-    blocks += _lines("不动产登记信息查询单", cols, align="center", bold=True)
+    blocks += wrapped_lines(slip.brand, cols, align="center", bold=True, scale=2)
+    blocks += wrapped_lines(slip.station, cols, align="center")
+    blocks += wrapped_lines("不动产登记信息查询单", cols, align="center", bold=True)
     blocks.append(Rule())
-    blocks += _lines("查询方式：" + query_text(slip.by, slip.value), cols)
-    blocks += _lines(f"查询时间：{slip.queried_at}", cols)
-    blocks += _lines(f"查询结果：{len(slip.units)} 个不动产单元" if slip.units else "查询结果：没有查到", cols,
+    blocks += wrapped_lines("查询方式：" + query_text(slip.by, slip.value), cols)
+    blocks += wrapped_lines(f"查询时间：{slip.queried_at}", cols)
+    blocks += wrapped_lines(f"查询结果：{len(slip.units)} 个不动产单元" if slip.units else "查询结果：没有查到", cols,
                      bold=True)
     for i, unit in enumerate(slip.units, 1):
         blocks.append(Rule())
         if len(slip.units) > 1:
-            blocks += _lines(f"【第{i}个】", cols, bold=True)
-        blocks += _lines("【自然状况】", cols, bold=True)
+            blocks += wrapped_lines(f"【第{i}个】", cols, bold=True)
+        blocks += wrapped_lines("【自然状况】", cols, bold=True)
         for label, value in natural_state(unit):
-            blocks += _hanging(f"{label}：", value, cols)
-        blocks += _lines("【限制信息】", cols, bold=True)
+            blocks += hanging_lines(f"{label}：", value, cols)
+        blocks += wrapped_lines("【限制信息】", cols, bold=True)
         for text in restriction_lines(unit):
-            blocks += _hanging("• ", text, cols, bold=unit.restricted)
+            blocks += hanging_lines("• ", text, cols, bold=unit.restricted)
     blocks.append(Rule())
     if slip.as_of:
-        blocks += _lines(f"登记信息截至：{slip.as_of}", cols)
-    blocks += _lines(SLIP_NOTE, cols)
-    blocks += _lines("本单不含权利人信息。", cols)
+        blocks += wrapped_lines(f"登记信息截至：{slip.as_of}", cols)
+    blocks += wrapped_lines(SLIP_NOTE, cols)
+    blocks += wrapped_lines("本单不含权利人信息。", cols)
     blocks.append(Feed(3))
     blocks.append(Cut())
     return blocks

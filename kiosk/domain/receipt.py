@@ -208,8 +208,16 @@ def _field(label: str, value: str, cols: int, bold: bool = False) -> list[Line]:
     return lines
 
 
-def _lines(text: str, cols: int, align: str = "left", bold: bool = False, scale: int = 1) -> list[Line]:
+def wrapped_lines(text: str, cols: int, align: str = "left", bold: bool = False, scale: int = 1) -> list[Line]:
+    """`text` wrapped to the paper's columns (at double width: half as many), one Line per row."""
     return [Line(x, align=align, bold=bold, scale=scale) for x in wrap_text(text, max(2, cols // scale))]
+
+
+def hanging_lines(head: str, text: str, cols: int, *, bold: bool = False) -> list[Line]:
+    """`head` then `text` wrapped under itself (numbered lists, labelled values)."""
+    indent = text_width(head)
+    parts = wrap_text(text or "—", max(2, cols - indent))
+    return [Line(head + parts[0], bold=bold)] + [Line(" " * indent + p, bold=bold) for p in parts[1:]]
 
 
 # ------------------------------------------------------------------------ models
@@ -311,9 +319,9 @@ class QueryDocument(BaseModel):
 # ------------------------------------------------------------------- composition
 def _header(brand: str, station: str, subtitle: str, cols: int) -> list[Block]:
     blocks: list[Block] = []
-    blocks += _lines(brand, cols, align="center", bold=True, scale=2)
-    blocks += _lines(station, cols, align="center")
-    blocks += _lines(subtitle, cols, align="center", bold=True)
+    blocks += wrapped_lines(brand, cols, align="center", bold=True, scale=2)
+    blocks += wrapped_lines(station, cols, align="center")
+    blocks += wrapped_lines(subtitle, cols, align="center", bold=True)
     blocks.append(Rule())
     return blocks
 
@@ -343,22 +351,22 @@ def compose_receipt(receipt: Receipt, paper_mm: int = 58) -> list[Block]:
         blocks += _field("办理时限", receipt.promised_text, cols)
     blocks.append(Rule())
     if receipt.queued:
-        blocks += _lines("【暂存待提交】", cols, align="center", bold=True)
+        blocks += wrapped_lines("【暂存待提交】", cols, align="center", bold=True)
         if text_width(OFFLINE_NOTICE) <= cols:
-            blocks += _lines(OFFLINE_NOTICE, cols, align="center", bold=True)
+            blocks += wrapped_lines(OFFLINE_NOTICE, cols, align="center", bold=True)
         else:  # break at the comma rather than mid-phrase
             head, _, tail = OFFLINE_NOTICE.partition("，")
-            blocks += _lines(head + "，", cols, align="center", bold=True)
-            blocks += _lines(tail, cols, align="center", bold=True)
+            blocks += wrapped_lines(head + "，", cols, align="center", bold=True)
+            blocks += wrapped_lines(tail, cols, align="center", bold=True)
         blocks.append(Feed(1))
     blocks.append(Qr(qr_payload(receipt.tracking_no)))
-    blocks += _lines("扫码或凭办件编号查询办理进度", cols, align="center")
+    blocks += wrapped_lines("扫码或凭办件编号查询办理进度", cols, align="center")
     blocks.append(Rule())
-    blocks += _lines("请对本次服务进行评价（好差评）：", cols)
-    blocks += _lines("  ".join(RATING_LEVELS), cols)
-    blocks += _lines(f"可在本机“好差评”页面或拨打{receipt.service_phone}评价", cols)
+    blocks += wrapped_lines("请对本次服务进行评价（好差评）：", cols)
+    blocks += wrapped_lines("  ".join(RATING_LEVELS), cols)
+    blocks += wrapped_lines(f"可在本机“好差评”页面或拨打{receipt.service_phone}评价", cols)
     if receipt.helper_phone:
-        blocks += _lines(f"帮办代办电话：{receipt.helper_phone}", cols)
+        blocks += wrapped_lines(f"帮办代办电话：{receipt.helper_phone}", cols)
     blocks.append(Feed(3))
     blocks.append(Cut())
     return blocks
@@ -395,8 +403,8 @@ def compose_document(doc: QueryDocument, paper_mm: int = 80) -> list[Block]:
     """A query_print document (certificate, statement) as layout blocks."""
     cols = columns_for_paper(paper_mm)
     blocks: list[Block] = []
-    blocks += _lines(doc.title, cols, align="center", bold=True, scale=2)
-    blocks += _lines(doc.station, cols, align="center")
+    blocks += wrapped_lines(doc.title, cols, align="center", bold=True, scale=2)
+    blocks += wrapped_lines(doc.station, cols, align="center")
     blocks.append(Rule())
     if doc.applicant_name:
         blocks += _field("姓名", mask_name(doc.applicant_name), cols)
@@ -409,14 +417,14 @@ def compose_document(doc: QueryDocument, paper_mm: int = 80) -> list[Block]:
         blocks += _table(doc.table_header, doc.table_rows, cols)
     blocks.append(Rule())
     for note in doc.notes:
-        blocks += _lines(note, cols)
+        blocks += wrapped_lines(note, cols)
     blocks += _field("打印时间", _fmt_time(doc.generated_at), cols)
     if doc.tracking_no:
         blocks += _field("办件编号", doc.tracking_no, cols)
     if doc.verify_code:
         blocks.append(Qr(doc.verify_code))
-        blocks += _lines("扫码核验本证明真伪", cols, align="center")
-    blocks += _lines(f"{doc.brand} · 自助打印", cols, align="center")
+        blocks += wrapped_lines("扫码核验本证明真伪", cols, align="center")
+    blocks += wrapped_lines(f"{doc.brand} · 自助打印", cols, align="center")
     blocks.append(Feed(3))
     blocks.append(Cut())
     return blocks
