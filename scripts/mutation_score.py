@@ -100,7 +100,9 @@ EQUIVALENT: list[tuple[str, str, str]] = [
 
 def reason(old: str, new: str, function: str = "") -> str:
     """Why a surviving mutant is equivalent: the classes equivalent by construction, then EQUIVALENT."""
-    if old.lower() == new.lower() and _SQL.search(old) and _LITERAL.findall(old) == _LITERAL.findall(new):
+    quoted = re.findall(r'"[^"]*"', old)
+    if (old.lower() == new.lower() and any(_SQL.search(q) for q in quoted)
+            and _LITERAL.findall(old) == _LITERAL.findall(new)):
         return "SQL text in another letter case: SQLite keywords and identifiers are case-insensitive"
     if old.lstrip().startswith("log.") or ".exception(" in old:
         return "log wording or arguments only"
