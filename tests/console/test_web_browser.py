@@ -98,7 +98,14 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
         raise AssertionError(f"{sel} never settled")
 
     def rows() -> list[str]:
-        return [r.get_attribute("data-kiosk") for r in drv.find_elements(By.CSS_SELECTOR, "tr.kiosk-row")]
+        """The fleet table's kiosks, read again if a navigation replaced the page while reading."""
+        from selenium.common.exceptions import StaleElementReferenceException
+        for _ in range(20):
+            try:
+                return [r.get_attribute("data-kiosk") for r in drv.find_elements(By.CSS_SELECTOR, "tr.kiosk-row")]
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError("the fleet table never settled")
 
     # log in: admin + the admin token, then a password of one's own
     drv.get(f"{base}/fleet")
@@ -107,12 +114,13 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
     css("#username").send_keys("admin")
     css("#password").send_keys(console.token)
     css("#login").click()
-    assert drv.current_url.endswith("/password") and css("#must-change")
+    wait_for(lambda: drv.current_url.endswith("/password"), what="the password page")
+    assert css("#must-change")
     shot(drv, "02-first-password")
     css("#new").send_keys(NEW_PW)
     css("#again").send_keys(NEW_PW)
     css("#save-password").click()
-    assert drv.current_url.endswith("/fleet")
+    wait_for(lambda: drv.current_url.endswith("/fleet"), what="the fleet page")
 
     # the fleet: every kiosk, then only the ones out of paper, then one group
     wait_for(lambda: (lambda ks: len(ks) == 6 and all(k["online"] and k["devices"] for k in ks))(
@@ -123,18 +131,22 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
     shot(drv, "03-fleet")
     Select(css("#problem")).select_by_value("paper_out")
     css("#apply-filters").click()
+    wait_for(lambda: "problem=paper_out" in drv.current_url, what="the filtered page")
     paper_out = sorted(k.kiosk_id for i, k in enumerate(fleet.kiosks) if i in (1, 4))
     assert sorted(rows()) == paper_out and "缺纸" in css("#fleet tbody").text
     shot(drv, "04-fleet-paper-out")
     Select(css("#problem")).select_by_value("")
     Select(css("#group")).select_by_value("boshan")
     css("#apply-filters").click()
+    wait_for(lambda: "group=boshan" in drv.current_url, what="the group's page")
     assert sorted(rows()) == sorted(k.kiosk_id for k in fleet.kiosks if k.group == "boshan")
 
     # one kiosk's page
     target = paper_out[0]
     css('#counts a[href$="problem=paper_out"]').click()
+    wait_for(lambda: drv.current_url.endswith("problem=paper_out"), what="the paper-out page")
     drv.find_element(By.LINK_TEXT, target).click()
+    wait_for(lambda: f"/kiosks/{target}" in drv.current_url, what="the kiosk's page")
     assert css("#kiosk-id").text == target
     station = next(k for k in fleet.kiosks if k.kiosk_id == target)
     assert "便民服务站" in css("#station").text and "缺纸" in css("#devices").text
@@ -148,7 +160,7 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
     drv.get(f"{base}/commands")
     css("#command-file").send_keys(str(cmd_file))
     css("#upload-command").click()
-    assert cmd.id[:12] in drv.find_element(By.TAG_NAME, "h1").text
+    wait_for(lambda: cmd.id[:12] in drv.find_element(By.TAG_NAME, "h1").text, what="the command's page")
 
     def answered():
         drv.refresh()
@@ -173,7 +185,7 @@ def test_console_pages_in_headless_chromium(browser, served, admin_keys, tmp_pat
         css(field).clear()
         css(field).send_keys(value)
     css("#start-rollout").click()
-    assert "/rollouts/" in drv.current_url
+    wait_for(lambda: "/rollouts/" in drv.current_url, what="the rollout's page")
 
     def halted():
         drv.refresh()
