@@ -11,12 +11,16 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from kiosk.app.common import is_paper_out
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
+from kiosk.app.slip_printing import SlipTexts, print_slip
 from kiosk.domain.guide_slip import compose_guide, guide_for_item
 
 log = logging.getLogger(__name__)
+
+GUIDE_TEXTS = SlipTexts(printed="告知单已打印，请取走",
+                        failed="告知单没有打印出来，请联系工作人员",  # the printer's own words speak of receipts
+                        paper_out="打印机缺纸，告知单没有打印出来，请联系工作人员")
 
 __all__ = ["GuidePrintService"]
 
@@ -42,17 +46,4 @@ class GuidePrintService:
         self.ctx.in_background(self._print, blocks)
 
     def _print(self, token: int, blocks: list[Any]) -> None:
-        ctx = self.ctx
-        prn = ctx.printer()
-        try:
-            if prn is None:
-                raise RuntimeError("no printer")
-            prn.print_blocks(blocks, "guide")
-        except Exception as e:  # noqa: BLE001 - the citizen is told on screen; logged for the technician
-            log.exception("printing the guide failed")
-            msg = "告知单没有打印出来，请联系工作人员"  # the printer's own words speak of receipts
-            if is_paper_out(e):
-                msg = "打印机缺纸，告知单没有打印出来，请联系工作人员"
-            ctx.post_for(token, "guide_printed", ok=False, message=msg)
-            return
-        ctx.post_for(token, "guide_printed", ok=True, message="告知单已打印，请取走")
+        print_slip(self.ctx, token, blocks, what="guide", event="guide_printed", texts=GUIDE_TEXTS)

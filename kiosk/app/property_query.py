@@ -15,9 +15,9 @@ import functools
 import logging
 from typing import Any, cast
 
-from kiosk.app.common import is_paper_out
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
+from kiosk.app.slip_printing import SlipTexts, print_slip
 from kiosk.domain.property_slip import PropertySlip, compose_property_slip, unit_views, units_from_answer
 from kiosk.domain.real_estate import UNIT_PARTS, InvalidPropertyQuery, Kind, PropertyQuery, parse_property_query
 from kiosk.domain.search import normalise_query, to_syllables
@@ -25,6 +25,10 @@ from kiosk.domain.session import VisitEnded
 from kiosk.ports.platform import PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
+
+SLIP_TEXTS = SlipTexts(printed="查询单已打印，请从下方出纸口取走",
+                       failed="查询单没有打印出来。可以用手机拍下屏幕上的结果，或请工作人员帮忙",
+                       paper_out="打印机缺纸，查询单没有打印出来。可以用手机拍下屏幕上的结果，或请工作人员加纸后再打印")
 
 __all__ = ["PropertyQueryService", "ADDRESS_WORDS", "OFFLINE_MESSAGE", "NOT_FOUND_MESSAGE"]
 
@@ -148,17 +152,4 @@ class PropertyQueryService:
         self.ctx.in_background(self._print, self.slip_blocks())
 
     def _print(self, token: int, blocks: list[Any]) -> None:
-        ctx = self.ctx
-        prn = ctx.printer()
-        try:
-            if prn is None:
-                raise RuntimeError("no printer")
-            prn.print_blocks(blocks, "property")
-        except Exception as e:  # noqa: BLE001 - the citizen is told on screen; logged for the technician
-            log.exception("printing the real-estate query slip failed")
-            msg = "查询单没有打印出来。可以用手机拍下屏幕上的结果，或请工作人员帮忙"
-            if is_paper_out(e):
-                msg = "打印机缺纸，查询单没有打印出来。可以用手机拍下屏幕上的结果，或请工作人员加纸后再打印"
-            ctx.post_for(token, "property_printed", ok=False, message=msg)
-            return
-        ctx.post_for(token, "property_printed", ok=True, message="查询单已打印，请从下方出纸口取走")
+        print_slip(self.ctx, token, blocks, what="property", event="property_printed", texts=SLIP_TEXTS)
