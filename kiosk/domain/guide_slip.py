@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.domain.elicence import licence_name
-from kiosk.domain.receipt import Block, Cut, Feed, Qr, Rule, columns_for_paper, hanging_lines, wrapped_lines
+from kiosk.domain.receipt import (
+    Block,
+    Cut,
+    Feed,
+    Qr,
+    Rule,
+    columns_for_paper,
+    hanging_lines,
+    slip_heading,
+    wrapped_lines,
+)
 
 __all__ = [
     "DEFAULT_ITEM_PAGE_URL", "GuideMaterial", "GuideSlip", "compose_guide", "guide_for_item",
@@ -114,11 +124,7 @@ def guide_for_item(item: Any, cfg: Any, *, missing: Sequence[str] = ()) -> Guide
 def compose_guide(slip: GuideSlip, paper_mm: int = 58) -> list[Block]:
     """The slip as layout blocks for `paper_mm` paper (58 or 80)."""
     cols = columns_for_paper(paper_mm)
-    blocks: list[Block] = []
-    blocks += wrapped_lines(slip.brand, cols, align="center", bold=True, scale=2)
-    blocks += wrapped_lines(slip.station, cols, align="center")
-    blocks += wrapped_lines("一次性告知单", cols, align="center", bold=True)
-    blocks.append(Rule())
+    blocks: list[Block] = slip_heading(slip.brand, slip.station, "一次性告知单", cols)
     blocks += wrapped_lines("办理事项：" + slip.item, cols, bold=True)
     blocks += wrapped_lines(f"事项编码：{slip.item_code}", cols)
     if slip.missing:

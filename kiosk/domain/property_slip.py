@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiosk.domain.real_estate import RESTRICTION_KINDS, format_unit_number
-from kiosk.domain.receipt import Block, Cut, Feed, Rule, columns_for_paper, hanging_lines, wrapped_lines
+from kiosk.domain.receipt import Block, Cut, Feed, Rule, columns_for_paper, hanging_lines, slip_heading, wrapped_lines
 
 __all__ = [
     "BY_NAMES", "NO_RESTRICTION", "SLIP_NOTE", "PropertyRestriction", "PropertyUnit", "PropertySlip",
@@ -144,11 +144,7 @@ class PropertySlip:
 def compose_property_slip(slip: PropertySlip, paper_mm: int = 58) -> list[Block]:
     """The slip as layout blocks for `paper_mm` paper (58 or 80)."""
     cols = columns_for_paper(paper_mm)
-    blocks: list[Block] = []
-    blocks += wrapped_lines(slip.brand, cols, align="center", bold=True, scale=2)
-    blocks += wrapped_lines(slip.station, cols, align="center")
-    blocks += wrapped_lines("不动产登记信息查询单", cols, align="center", bold=True)
-    blocks.append(Rule())
+    blocks: list[Block] = slip_heading(slip.brand, slip.station, "不动产登记信息查询单", cols)
     blocks += wrapped_lines("查询方式：" + query_text(slip.by, slip.value), cols)
     blocks += wrapped_lines(f"查询时间：{slip.queried_at}", cols)
     blocks += wrapped_lines(f"查询结果：{len(slip.units)} 个不动产单元" if slip.units else "查询结果：没有查到", cols,

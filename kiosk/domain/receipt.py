@@ -213,6 +213,13 @@ def wrapped_lines(text: str, cols: int, align: str = "left", bold: bool = False,
     return [Line(x, align=align, bold=bold, scale=scale) for x in wrap_text(text, max(2, cols // scale))]
 
 
+def slip_heading(brand: str, station: str, title: str, cols: int) -> list[Block]:
+    """The top of every slip: the brand large, the station, the slip's title, a rule."""
+    return [*wrapped_lines(brand, cols, align="center", bold=True, scale=2),
+            *wrapped_lines(station, cols, align="center"),
+            *wrapped_lines(title, cols, align="center", bold=True), Rule()]
+
+
 def hanging_lines(head: str, text: str, cols: int, *, bold: bool = False) -> list[Line]:
     """`head` then `text` wrapped under itself (numbered lists, labelled values)."""
     indent = text_width(head)
