@@ -38,6 +38,7 @@ class Timings:
 
     submit_wait_s: float = 4.0  # for the platform's number after a submit, before showing the local one
     payment_timeout_s: float = 180.0
+    payment_poll_s: float = 1.0  # between asks whether the citizen has paid
     status_interval_s: float = 3.0
     thanks_s: float = 2.0  # how long the rating's thank-you stays before the visit ends
 

@@ -93,5 +93,5 @@ class PaymentService:
             if st["status"] == "expired":
                 break
             ctx.post_for(token, "payment_wait", remaining=end - time.monotonic())
-            ctx.stopping.wait(1.0)
+            ctx.stopping.wait(ctx.timings.payment_poll_s)
         ctx.post_for(token, "payment_error", message="等待付款超时，没有扣款。需要时请点「重新付款」")

@@ -96,7 +96,7 @@ def build_kiosk(config: KioskConfig, *, simulate: bool = False, state_dir: str |
                 speech: SpeechBackend | None = None, clock: Clock = time.monotonic, catalog: Catalog | None = None,
                 platform_url: str | None = None, device_overrides: dict[str, dict[str, Any]] | None = None,
                 submit_wait_s: float = 4.0, payment_timeout_s: float = 180.0, status_interval_s: float = 3.0,
-                thanks_s: float = 2.0) -> Kiosk:
+                thanks_s: float = 2.0, payment_poll_s: float = 1.0) -> Kiosk:
     """The kiosk's services over the configured (or, with `simulate`, simulated) devices and platform; unstarted."""
     wiring = BootWiring(config, simulate=simulate, state_dir=state_dir, platform_url=platform_url,
                         device_overrides=device_overrides, clock=clock)
@@ -105,4 +105,5 @@ def build_kiosk(config: KioskConfig, *, simulate: bool = False, state_dir: str |
     return Kiosk(config, wiring, speech=speech,
                  clock=clock, state_dir=state_dir, catalog=catalog,
                  timings=Timings(submit_wait_s=submit_wait_s, payment_timeout_s=payment_timeout_s,
-                                 status_interval_s=status_interval_s, thanks_s=thanks_s))
+                                 status_interval_s=status_interval_s, thanks_s=thanks_s,
+                                 payment_poll_s=payment_poll_s))
