@@ -645,7 +645,7 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
 
 
 def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progress: Callable[[str], None] | None = None,
-        checkpoint: Path | None = None, xvfb: bool = False, maxfps: int = 30,
+        checkpoint: Path | None = None, xvfb: bool = False, maxfps: int = 120,
         max_seconds: float | None = None, trace_memory: bool = False, stall_ms: float | None = None) -> dict[str, Any]:
     """Start the display, the platform and the kiosk; drive `visits` visits; measure; reconcile."""
     from screens.boot import configure_kivy, has_display, start_xvfb  # noqa: PLC0415 - no Kivy yet
@@ -759,7 +759,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="1280x800", help="window WxH")
     ap.add_argument("--xvfb", action="store_true",
                     help="render in an Xvfb (the default is SDL's offscreen EGL window: see docs/benchmarks.md)")
-    ap.add_argument("--maxfps", type=int, default=30, help="Kivy's frame cap (the frame gaps' floor)")
+    ap.add_argument("--maxfps", type=int, default=120,
+                    help="Kivy's frame cap (the frame gaps' floor; a driven press takes a few frames)")
     ap.add_argument("--gl", choices=("real", "mock"), default=None,
                     help="mock: Kivy's mock GL backend (no drawing: the UI thread's own work only; see "
                          "docs/benchmarks.md); default: real drawing unless KIVY_GL_BACKEND says otherwise")

@@ -16,7 +16,18 @@ echo "test: mypy"
 echo "test: import-linter"
 .venv/bin/lint-imports --no-cache || lint_rc=1
 
-.venv/bin/python -m pytest "$@"
+# Parallel workers (pytest-xdist): most tests wait on peers (pcscd, mosquitto, simulators, subprocesses),
+# so three workers on two cores roughly halve the run. --dist loadfile keeps each file in one worker
+# (the pcscd tests share one pcscd on vpcd's fixed port). KIOSK_TEST_WORKERS=0 runs serially.
+# schemathesis's xdist report hook is left out: at session end it imports a module under pytest's
+# assertion rewriting, which CPython 3.11.7 can fail with "AST constructor recursion depth mismatch"
+# after pyscard's threads raised in __del__.
+workers="${KIOSK_TEST_WORKERS:-3}"
+xdist=(-p no:schemathesis-xdist)
+if [ "$workers" != "0" ]; then
+  xdist+=(-n "$workers" --dist loadfile)
+fi
+.venv/bin/python -m pytest "${xdist[@]}" "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "test: no tests were collected; that is a failure" >&2

@@ -36,6 +36,19 @@ def full_counts() -> bool:
     return FULL
 
 
+#: the files that take longest: collected first, so that scripts/test.sh's parallel workers start them at once
+#: instead of waiting for them at the end
+LONG_FIRST = ("tests/soak/", "tests/ui/test_cli.py", "tests/offline_cache/test_crash_kill9.py",
+              "tests/ui/test_accessibility.py", "tests/ui/test_ui_thread.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, p in enumerate(LONG_FIRST) if item.nodeid.startswith(p)), len(LONG_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def _kiosk_log_handlers_do_not_outlive_their_test():
     """A test that installs the kiosk's JSON log handlers takes them off again: their redacting filter

@@ -14,6 +14,8 @@ from standins.vpcd_card import SocialSecurityCardApp, VirtualCard
 READER = "Virtual PCD 00 00"
 
 # pyscard objects whose pcscd went away complain from __del__ ("Invalid handle"): expected here
+# One pcscd with vpcd on its fixed port: every test that needs it is in this file, and scripts/test.sh
+# runs pytest-xdist with --dist loadfile, so they all run in one worker.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 

@@ -4,7 +4,7 @@ Runs `python -m bench.soak` in a process of its own (its own Kivy window, its ow
 process) and holds the counts: nothing lost, nothing duplicated, nothing of one citizen left for the
 next, every visit completed, file descriptors and threads back to their values after the warm-up.
 No timing is asserted (the frame gaps and the memory are reported in docs/benchmarks.md).
-KIOSK_SOAK_VISITS sets the count; KIOSK_TEST_FULL=1 runs 200.
+KIOSK_SOAK_VISITS sets the count (default 200, as the issue asks of the default run; `make soak` runs 10,000).
 """
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import WARM_UP, Soak, make_citizen
+from bench.soak import Soak, make_citizen
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "soak"
 
 
 @pytest.mark.timeout(3600)  # a whole visit per few seconds on an idle machine, many more under load
-def test_short_soak_loses_nothing_and_leaks_nothing(full_counts):
-    visits = int(os.environ.get("KIOSK_SOAK_VISITS") or (200 if full_counts else len(WARM_UP) + 5))
+def test_short_soak_loses_nothing_and_leaks_nothing():
+    visits = int(os.environ.get("KIOSK_SOAK_VISITS") or 200)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     out = ARTIFACTS / "soak-short.json"
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
