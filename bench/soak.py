@@ -687,6 +687,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
     start: dict[str, Any] = {}
     t0 = time.monotonic()
     out: dict[str, Any] = {}
+    rss_curve: list[float] = []
     try:
         drv.wait_until(lambda: svc.ctx.ready.is_set(), timeout=60, what="kiosk ready")
         done = 0
@@ -701,6 +702,8 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                     snap0 = tracemalloc.take_snapshot()
             soak.visit(n, kind, fault, elderly)
             done = n + 1
+            if done % 100 == 0:
+                rss_curve.append(rss_mb())  # growth that levels off (caches filling) or keeps going (a leak)
             if progress and (n + 1) % 100 == 0:
                 progress(f"soak: {n + 1}/{visits} visits, rss {rss_mb()} MB, fds {fds()}, threads {threads()}, "
                          f"failures {len(soak.failures)}, leaks {len(soak.leaks)}, "
@@ -708,6 +711,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
             if checkpoint and (n + 1) % 50 == 0:
                 checkpoint.write_text(json.dumps({"visits_done": n + 1, "rss_mb": rss_mb(), "fds": fds(),
                                                   "threads": threads(), **start, **probe.summary(),
+                                                  "rss_mb_every_100_visits": rss_curve,
                                                   "failures": len(soak.failures), "leaks": len(soak.leaks)}))
         if not start:
             start = {"rss_mb_start": rss_mb(), "fds_start": fds(), "threads_start": threads()}
@@ -728,7 +732,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
         for _ in range(20):
             drv.pump(0.1)
         out = {"visits": done, "visits_planned": visits, "warm_up_visits": warm, **start,
-               "rss_mb_end": rss_mb(), "fds_end": fds(), "threads_end": threads(),
+               "rss_mb_end": rss_mb(), "rss_mb_every_100_visits": rss_curve, "fds_end": fds(), "threads_end": threads(),
                **probe.summary(), **books,
                "cross_visit_leaks": len(soak.leaks), "failed_visits": len(soak.failures),
                "outbox_failed": outbox.get("failed", 0), "outbox_left": outbox["pending"] + outbox["inflight"],
