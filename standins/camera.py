@@ -68,8 +68,9 @@ class SimulatedCamera(DocumentCamera):
             if img is None:
                 raise DeviceError("bad_image", "模拟图片无法读取")
             return img
-        key = (self.variant, self._n % 4)  # four frames per variant, generated once: a fluid preview
-        frame = self._cache.get(key)
-        if frame is None:
-            frame = self._cache[key] = make_frame(self.variant, size=(self.width, self.height), seed=key[1]).image
-        return frame.copy()
+        key = (self.variant, self._n % 4)  # four frames per variant: a fluid preview
+        if key not in self._cache:  # all four at the variant's first use, so the stand-in's memory stops growing
+            for seed in range(4):  # there (a soak's warm-up), not one 8 MP frame at a time over the rare variants
+                self._cache[(self.variant, seed)] = make_frame(self.variant, size=(self.width, self.height),
+                                                               seed=seed).image
+        return self._cache[key].copy()

@@ -122,3 +122,18 @@ def test_simulated_camera_has_the_same_contract():
         assert isinstance(cam.capture_still(), np.ndarray)
     finally:
         cam.close()
+
+
+def test_simulated_camera_renders_a_variants_frames_at_its_first_use():
+    """The stand-in's frames are made when a variant is first shown (a soak's warm-up), not one at a time later:
+    its memory must not pass for the kiosk's growth in a long soak."""
+    cam = drivers.create("camera", {"driver": "simulated", "width": 320, "height": 240, "variant": "too_dark"})
+    cam.open()
+    try:
+        first = cam.read_frame()
+        assert sorted(cam._cache) == [("too_dark", s) for s in range(4)]
+        frames = [cam.read_frame() for _ in range(8)]
+        assert len(cam._cache) == 4
+        assert first.shape == (240, 320, 3) and any((f != frames[0]).any() for f in frames[1:4])  # a fluid preview
+    finally:
+        cam.close()
