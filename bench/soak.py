@@ -100,6 +100,17 @@ def fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def fd_targets() -> dict[str, str]:
+    """What each open descriptor is (a socket, a pipe, a file): a descriptor more at the end says which kind."""
+    out: dict[str, str] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+    return out
+
+
 def threads() -> int:
     return _status_field("Threads")
 
@@ -688,6 +699,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
     t0 = time.monotonic()
     out: dict[str, Any] = {}
     rss_curve: list[float] = []
+    fds_at_start: dict[str, str] = {}
     try:
         drv.wait_until(lambda: svc.ctx.ready.is_set(), timeout=60, what="kiosk ready")
         done = 0
@@ -696,6 +708,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                 break  # out of time: stop starting visits; the books are still drained and reconciled
             if n == warm:
                 start = {"rss_mb_start": rss_mb(), "fds_start": fds(), "threads_start": threads()}
+                fds_at_start = fd_targets()
                 probe.start()
                 if trace_memory:
                     tracemalloc.start(12)
@@ -731,7 +744,9 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
         # quiet: the last pool work done, connections closed by their idle timers
         for _ in range(20):
             drv.pump(0.1)
+        fds_now = fd_targets()
         out = {"visits": done, "visits_planned": visits, "warm_up_visits": warm, **start,
+               "fds_new_at_end": sorted(t for fd, t in fds_now.items() if fds_at_start.get(fd) != t),
                "rss_mb_end": rss_mb(), "rss_mb_every_100_visits": rss_curve, "fds_end": fds(), "threads_end": threads(),
                **probe.summary(), **books,
                "cross_visit_leaks": len(soak.leaks), "failed_visits": len(soak.failures),
