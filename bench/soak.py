@@ -707,6 +707,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
             if max_seconds is not None and n >= warm and time.monotonic() - t0 > max_seconds:
                 break  # out of time: stop starting visits; the books are still drained and reconciled
             if n == warm:
+                sim.http.close()  # the harness's own connection to the simulator is not the kiosk's descriptor
                 start = {"rss_mb_start": rss_mb(), "fds_start": fds(), "threads_start": threads()}
                 fds_at_start = fd_targets()
                 probe.start()
@@ -744,6 +745,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
         # quiet: the last pool work done, connections closed by their idle timers
         for _ in range(20):
             drv.pump(0.1)
+        sim.http.close()  # as at the start: only the kiosk's descriptors are counted
         fds_now = fd_targets()
         out = {"visits": done, "visits_planned": visits, "warm_up_visits": warm, **start,
                "fds_new_at_end": sorted(t for fd, t in fds_now.items() if fds_at_start.get(fd) != t),

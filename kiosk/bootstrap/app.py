@@ -16,6 +16,7 @@ from kiosk.app.services import Kiosk
 from kiosk.bootstrap import drivers
 from kiosk.config import KioskConfig
 from kiosk.domain.catalog import Catalog
+from kiosk.infra.allocator import tune_allocator
 from kiosk.infra.speech import make_speech
 from kiosk.platform.client import PlatformClient
 from kiosk.ports.clock import Clock
@@ -98,6 +99,7 @@ def build_kiosk(config: KioskConfig, *, simulate: bool = False, state_dir: str |
                 submit_wait_s: float = 4.0, payment_timeout_s: float = 180.0, status_interval_s: float = 3.0,
                 thanks_s: float = 2.0, payment_poll_s: float = 1.0) -> Kiosk:
     """The kiosk's services over the configured (or, with `simulate`, simulated) devices and platform; unstarted."""
+    tune_allocator()  # before the devices and workers start their threads (kiosk.infra.allocator says why)
     wiring = BootWiring(config, simulate=simulate, state_dir=state_dir, platform_url=platform_url,
                         device_overrides=device_overrides, clock=clock)
     speech = speech or make_speech(config.ui.voice_backend, config.ui.voice, volume=config.ui.voice_volume,
