@@ -274,6 +274,7 @@ def main(argv: list[str]) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
     admin = [sys.executable, "-m", "kiosk.cli.admin"]  # the console exactly as administrators start it
     watch: AckWatch | None = None
+    finished = False
     try:
         # ---------------------------------------------------------------- broker and console
         port = free_port()
@@ -393,6 +394,7 @@ def main(argv: list[str]) -> int:
             log(f"  {name:32} median {t['median_ms']:7.1f} ms  p95 {t['p95_ms']:7.1f} ms  {t['bytes']} B{ok}")
         out["console_rss_mb"] = round(rss_kb(console.pid) / 1024, 1)
         out["load_after"] = os.getloadavg()
+        finished = True
     finally:
         if watch is not None:
             watch.stop()
@@ -405,7 +407,9 @@ def main(argv: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        if not args.keep:
+        if args.keep or not finished:  # a run that failed or was stopped keeps the logs of every process
+            log(f"kept {work} (mosquitto.log, console.log, sim*.log, console/console.db)")
+        else:
             shutil.rmtree(work, ignore_errors=True)
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
