@@ -77,6 +77,10 @@ def validate_id_number(s: str, today: _dt.date | None = None) -> IdNumberInfo:
     if not isinstance(s, str):
         raise InvalidIdNumber("charset")
     s = s.strip()
+    # A non-ASCII character (full-width or Arabic-Indic digits, a zero-width space) is a charset
+    # problem whatever the length: "length" would send the citizen counting digits.
+    if not s.isascii():
+        raise InvalidIdNumber("charset")
     if len(s) != 18:
         raise InvalidIdNumber("length")
     # ASCII only: `\d` would also accept full-width (１２３) and Arabic-Indic (١٢٣) digits,

@@ -71,7 +71,7 @@ def test_arbitrary_text_is_valid_or_classified(s):
         assert e.reason in {"length", "charset", "region", "birthdate", "checksum"}
 
 
-@given(st.from_regex(r"\A\d{17}\Z"), st.integers(0, 16), st.integers(1, 9))
+@given(st.from_regex(r"\A[0-9]{17}\Z"), st.integers(0, 16), st.integers(1, 9))
 def test_single_digit_change_is_caught(first17, pos, delta):
     n = make(first17)
     changed = n[:pos] + str((int(n[pos]) + delta) % 10) + n[pos + 1:]
@@ -99,3 +99,17 @@ def test_only_ascii_digits_are_accepted(table):
         with pytest.raises(InvalidIdNumber) as e:
             validate_id_number(foreign)
         assert e.value.reason == "charset"
+    # a wrong length spelled in foreign digits is still a charset problem
+    for foreign in (good[:17].translate(table), good.translate(table) + "1"):
+        with pytest.raises(InvalidIdNumber) as e:
+            validate_id_number(foreign)
+        assert e.value.reason == "charset"
+
+
+@pytest.mark.parametrize("text", ["\u200b{}", "{}\u200b", "{}\u00ad", "Ｘ{}"])
+def test_invisible_or_non_ascii_characters_are_a_charset_problem(text):
+    good = make("37030619900101123")
+    with pytest.raises(InvalidIdNumber) as e:
+        validate_id_number(text.format(good[:17] if text.startswith("Ｘ") else good))
+    assert e.value.reason == "charset"
+    assert validate_id_number(f" {good}\n").region_code == "370306"  # surrounding whitespace is fine
