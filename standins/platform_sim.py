@@ -641,8 +641,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authenticate(self, method: str, body: bytes) -> str:
         srv, st = self.server, self.server.state
-        v = signing.verify(dict(self.headers.items()), method, self.path, body, srv.opts.secrets,
-                           now=time.time(), max_skew_s=srv.opts.max_skew_s)
+        # A signature header sent twice is malformed: which copy counts would be anyone's guess (a proxy
+        # in front may read the first, a mapping keeps the last), so neither does.
+        if any(len(self.headers.get_all(h) or ()) > 1 for h in signing.SIGNATURE_HEADERS):
+            v = signing.Verdict(False, "bad_signature")
+        else:
+            v = signing.verify(dict(self.headers.items()), method, self.path, body, srv.opts.secrets,
+                               now=time.time(), max_skew_s=srv.opts.max_skew_s)
         if not v.ok:
             st.bump("bad_signatures")
             msgs = {"clock_skew": "终端时间与平台相差过大，请联系技术人员校准时间"}

@@ -120,3 +120,18 @@ def test_verifier_is_total_over_odd_values():
             v = signing.verify(bad, "GET", "/v1/catalog", b"", secrets)
             assert not v.ok and v.code in {"bad_signature", "missing_signature", "unknown_kiosk"}
     assert not signing.verify(good, "GET", "/v1/catalog\udcff", b"", secrets).ok
+
+
+@pytest.mark.parametrize("name", signing.SIGNATURE_HEADERS)
+@pytest.mark.parametrize("order", ["bogus first", "bogus last", "same twice"])
+def test_a_signature_header_sent_twice_is_401(sim_url, creds, name, order):
+    """Neither copy counts: a proxy in front may read the first while a mapping keeps the last."""
+    headers = list(good_headers(creds).items())
+    good_value = dict(headers)[name]
+    bogus = {signing.H_SIGNATURE: b"0" * 64, signing.H_KIOSK: b"someone-else", signing.H_TIMESTAMP: b"1",
+             signing.H_NONCE: b"other-nonce", signing.H_ALG: b"hmac-sha256"}[name]
+    extra = (name.lower(), good_value if order == "same twice" else bogus)
+    headers = [extra, *headers] if order == "bogus first" else [*headers, extra]
+    status, doc = raw_get(sim_url, headers)
+    assert status == 401, (name, order, doc)
+    assert doc.get("code") == "bad_signature", doc
