@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -131,3 +134,62 @@ def test_development_plain_pin_still_works_and_no_pin_is_disabled(tmp_path):
     assert gate(tmp_path, c, pin="246810").check("246810") == "ok"
     assert gate(tmp_path / "none", c).check("") == "disabled"
     assert ReExported is PinGate
+
+
+# ---------------------------------------------------------------- a real restart: new processes, real clocks
+
+_ONE_BOOT = r"""
+import json, sys
+from kiosk.bootstrap.app import build_kiosk
+from kiosk.config import load_config
+from kiosk.infra.speech import RecordingSpeech
+
+cfg = load_config(sys.argv[1], profile="development", env={})  # its kiosk id, platform, devices
+svc = build_kiosk(cfg, speech=RecordingSpeech())  # what `kiosk run` builds: its state under storage.data_dir
+gate = svc.technician.pin_gate
+out = {"state_file": str(gate.state_path), "locked_at_start": gate.locked(),
+       "remaining_at_start": gate.lockout_remaining(),
+       "results": [svc.technician.technician_unlock(pin) for pin in sys.argv[2:]]}
+print(json.dumps(out))
+"""
+
+
+def _boot(site, *pins: str) -> dict:
+    """One kiosk process: build the services from the site file, type `pins` at the technician gate, exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK")}
+    r = subprocess.run([sys.executable, "-c", _ONE_BOOT, str(site), *pins], capture_output=True, text=True,
+                       timeout=120, env=env, start_new_session=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_lockout_survives_a_process_restart_and_expires_by_the_wall_clock(tmp_path, pin_hash):
+    """Three kiosk processes in turn over one data directory, as a power cycle would leave it."""
+    lockout_s = 4.0
+    data = tmp_path / "data"
+    site = tmp_path / "site.toml"
+    site.write_text(f'[storage]\ndata_dir = "{data}"\n\n[ui]\ntechnician_pin = ""\ntechnician_pin_hash = "{pin_hash}"\n'
+                    f"technician_lockout_attempts = 3\ntechnician_lockout_s = {lockout_s}\n")
+    first = _boot(site, "111111", "222222", "333333")
+    assert first["results"] == ["wrong", "wrong", "locked"]
+    locked_at = time.time()
+    assert first["state_file"] == str(data / STATE_FILE) and (data / STATE_FILE).exists()
+
+    second = _boot(site, PIN)  # a new process: the right PIN is still refused
+    assert second["locked_at_start"] and second["results"] == ["locked"]
+    assert 0 < second["remaining_at_start"] <= lockout_s
+
+    time.sleep(max(0.0, locked_at + lockout_s + 0.5 - time.time()))
+    third = _boot(site, PIN)  # the lockout's end, read back from disk, is honoured
+    assert not third["locked_at_start"] and third["results"] == ["ok"]
+
+
+def test_wrong_attempts_add_up_across_processes(tmp_path, pin_hash):
+    data = tmp_path / "data"
+    site = tmp_path / "site.toml"
+    site.write_text(f'[storage]\ndata_dir = "{data}"\n\n[ui]\ntechnician_pin = ""\ntechnician_pin_hash = "{pin_hash}"\n'
+                    "technician_lockout_attempts = 3\ntechnician_lockout_s = 600\n")
+    assert _boot(site, "111111")["results"] == ["wrong"]
+    assert _boot(site, "222222")["results"] == ["wrong"]
+    third = _boot(site, "333333", PIN)  # one guess per boot still reaches the limit
+    assert third["results"] == ["locked", "locked"]
