@@ -100,14 +100,49 @@ def fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def fd_targets() -> dict[str, str]:
-    """What each open descriptor is (a socket, a pipe, a file): a descriptor more at the end says which kind."""
+def _tcp_address(hex_addr: str) -> str:
+    host, port = hex_addr.split(":")
+    if len(host) == 8:  # IPv4, little-endian
+        ip = ".".join(str(int(host[i:i + 2], 16)) for i in (6, 4, 2, 0))
+    else:
+        ip = "[ipv6]"
+    return f"{ip}:{int(port, 16)}"
+
+
+def socket_names() -> dict[str, str]:
+    """socket inode → "tcp local -> remote" or "unix PATH": which peer a descriptor more at the end talks to."""
     out: dict[str, str] = {}
-    for fd in os.listdir("/proc/self/fd"):
+    for proto in ("tcp", "tcp6"):
         try:
-            out[fd] = os.readlink(f"/proc/self/fd/{fd}")
+            with open(f"/proc/self/net/{proto}", encoding="ascii") as f:
+                rows = f.read().splitlines()[1:]
         except OSError:
             continue
+        for row in rows:
+            cols = row.split()
+            out[cols[9]] = f"{proto} {_tcp_address(cols[1])} -> {_tcp_address(cols[2])}"
+    try:
+        with open("/proc/self/net/unix", encoding="ascii", errors="replace") as f:
+            for row in f.read().splitlines()[1:]:
+                cols = row.split()
+                out[cols[6]] = "unix " + (cols[7] if len(cols) > 7 else "(unnamed)")
+    except OSError:
+        pass
+    return out
+
+
+def fd_targets() -> dict[str, str]:
+    """What each open descriptor is (a file, a pipe, a socket with its peer): one more at the end says which."""
+    out: dict[str, str] = {}
+    names = socket_names()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            target = f"{target} {names.get(target[8:-1], '')}".rstrip()
+        out[fd] = target
     return out
 
 
