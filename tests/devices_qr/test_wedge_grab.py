@@ -142,9 +142,11 @@ def test_technician_report_shows_the_scanner_in_error(sources, tmp_path):
                       device_overrides={"qr": {"driver": "evdev", "device": "/dev/input/event7", **FAST}})
     svc.start()
     try:
+        assert svc.station.refresh_status().devices["qr"] == "error"  # the station's device status
         report = svc.technician.technician_report()
         line = next(x for x in report.splitlines() if x.strip().startswith("qr "))
         assert line.strip().startswith("qr (evdev): error") and "占用" in line, report
+        assert svc.ctx.devices["qr"].status.code == "grab_failed"
         assert opened and all(s.closed and s.reads == 0 for s in opened)
     finally:
         svc.stop()
