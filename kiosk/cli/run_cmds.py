@@ -4,7 +4,8 @@ With --simulate the development profile (config/development.toml) is loaded
 under the site file, every device uses its simulated driver and the platform
 simulator runs inside the process. Without --simulate, a configuration with
 ``[ui] production = true`` that fails the production check (kiosk.infra.production)
-exits 78 (EX_CONFIG) listing every offending key, before Kivy is even imported.
+exits 78 (EX_CONFIG) listing every offending key, before Kivy is even imported;
+so does a configuration the schema refuses (with --simulate too).
 Without a display the window renders
 offscreen (SDL's EGL driver) and we say so. SIGTERM closes the app cleanly.
 """
@@ -22,7 +23,7 @@ from kiosk.cli._groups import config_option
 from kiosk.config import DEVELOPMENT_PROFILE, PROFILE_ENV, ConfigError
 from kiosk.domain.session import State
 from kiosk.infra.logs import setup_logging
-from kiosk.infra.production import EX_CONFIG, format_problems, production_problems
+from kiosk.infra.production import EX_CONFIG, check_site, format_problems, production_problems
 from kiosk.infra.systemd import Watchdog, notify, start_watchdog
 from screens.boot import configure_kivy
 
@@ -48,8 +49,12 @@ def register(cli: click.Group) -> None:
         try:
             loaded = load_effective(config_file)  # site file + the last confirmed fleet bundle
         except ConfigError as e:
-            click.echo(str(e), err=True)
-            sys.exit(2)
+            # the schema's problems, and (production on) every development value among the keys it accepted
+            named = {key for key, _src, _msg in e.problems}
+            also = [] if simulate else [p for p in check_site(config_file).production if p.key not in named]
+            click.echo("kiosk run: refusing to start. " + str(e) + ("\n" + format_problems(also) if also else ""),
+                       err=True)
+            sys.exit(EX_CONFIG)
         cfg = loaded.config
         refused = production_problems(loaded)
         if refused and simulate:  # simulated devices and platform: never a real kiosk, whatever the file says

@@ -2,7 +2,9 @@
 
 `production_problems` is the one check. `kiosk config check FILE` prints it and
 exits 1, `kiosk run` exits 78 (EX_CONFIG) before any window opens, and the fleet
-agent runs it before a pushed bundle takes effect. It is active only when
+agent runs it before a pushed bundle takes effect. `check_site` runs it even when
+the schema refuses some keys (a threshold above the distinct admin keys, say), so
+one look lists every offending key, not only the first kind. It is active only when
 ``[ui] production = true``: development and the tests run the same schema
 without it.
 """
@@ -10,19 +12,26 @@ from __future__ import annotations
 
 import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from kiosk.config import (
     DEV_CREDENTIALS_FILE,
     DEVELOPMENT_PROFILE,
+    ConfigError,
+    KioskConfig,
     LoadedConfig,
     admin_key_bytes,
     distinct_admin_keys,
+    load_config_layers,
 )
 from kiosk.infra.pin_hash import MIN_PIN_DIGITS, hash_strength_problem
 
-__all__ = ["EX_CONFIG", "ProductionProblem", "format_problems", "production_problems"]
+__all__ = ["EX_CONFIG", "ProductionProblem", "SiteCheck", "check_site", "format_problems", "production_problems"]
 
 #: `kiosk run`'s exit status when the configuration is not fit for production (sysexits EX_CONFIG).
 EX_CONFIG = 78
@@ -84,8 +93,9 @@ def production_problems(loaded: LoadedConfig) -> list[ProductionProblem]:
         return []
     out: list[ProductionProblem] = []
 
-    def add(key: str, reason: str) -> None:
-        parts = key.split(".")
+    def add(key: str, reason: str, blame: str = "") -> None:
+        """`blame`: the key whose layer made this a problem, when `key` itself was left at its default."""
+        parts = (blame or key).split(".")
         while parts and ".".join(parts) not in loaded.sources:  # a table set whole names its keys' source
             parts.pop()
         out.append(ProductionProblem(key, reason, loaded.sources.get(".".join(parts), "")))
@@ -131,7 +141,7 @@ def production_problems(loaded: LoadedConfig) -> list[ProductionProblem]:
     f = cfg.fleet
     if f.enabled:
         if not f.admin_keys:
-            add("fleet.admin_keys", "the fleet is enabled but no administrator key is pinned")
+            add("fleet.admin_keys", "the fleet is enabled but no administrator key is pinned", blame="fleet.enabled")
         else:
             distinct = distinct_admin_keys(f.admin_keys)
             if f.threshold > distinct:
@@ -153,3 +163,74 @@ def production_problems(loaded: LoadedConfig) -> list[ProductionProblem]:
         out.append(ProductionProblem("fleet.min_version", "the site file must pin [fleet] min_version (the lowest "
                                      "bundle version this kiosk may ever accept)", site or ""))
     return out
+
+
+@dataclass(frozen=True)
+class SiteCheck:
+    """What `check_site` found: the schema's problems (key, source, message) and production's refusals."""
+
+    loaded: LoadedConfig | None  # None when the schema refused the configuration
+    schema: list[tuple[str, str, str]]
+    production: list[ProductionProblem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.schema and not self.production
+
+    def text(self) -> str:
+        parts = [str(ConfigError(self.schema))] if self.schema else []
+        if self.production:
+            parts.append(format_problems(self.production))
+        return "\n".join(parts)
+
+
+_NO_DEFAULT = object()
+
+
+def _schema_default(key: str) -> Any:
+    """The schema's default for dotted `key` (a field of a section), or _NO_DEFAULT when it has none."""
+    model: type[BaseModel] = KioskConfig
+    parts = key.split(".")
+    for i, name in enumerate(parts):
+        field = model.model_fields.get(name)
+        if field is None:
+            return _NO_DEFAULT
+        if i == len(parts) - 1:
+            return _NO_DEFAULT if field.is_required() else field.get_default(call_default_factory=True)
+        sub = field.annotation
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            return _NO_DEFAULT
+        model = sub
+    return _NO_DEFAULT
+
+
+def check_site(site_file: str | None, *, env: Mapping[str, str] | None = None,
+               profile: str | None = None) -> SiteCheck:
+    """The schema and, in production, the production check of defaults (+ profile) + `site_file` + environment.
+
+    When the schema refuses a key that has a default (``fleet.threshold = 3`` with two keys,
+    say), the production check still runs on the rest, with that key at its default, so
+    every offending key is named at once. Unknown or missing keys stop it there.
+    """
+    try:
+        loaded = load_config_layers(site_file=site_file, env=env, profile=profile)
+    except ConfigError as e:
+        schema = list(e.problems)
+    else:
+        return SiteCheck(loaded, [], production_problems(loaded))
+    stand_in: dict[str, Any] = {}
+    for key, _src, _msg in schema:
+        default = _schema_default(key)
+        if default is _NO_DEFAULT:
+            return SiteCheck(None, schema, [])
+        *path, last = key.split(".")
+        node = stand_in
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = default
+    try:
+        rest = load_config_layers(site_file=site_file, env=env, profile=profile, cli=stand_in)
+    except ConfigError:
+        return SiteCheck(None, schema, [])
+    named = {key for key, _src, _msg in schema}
+    return SiteCheck(None, schema, [p for p in production_problems(rest) if p.key not in named])

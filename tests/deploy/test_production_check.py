@@ -171,3 +171,107 @@ def test_kiosk_run_exits_78_before_any_window_or_kivy(tmp_path):
     assert "kiosk.infra.production" in imported  # -X importtime did report
     assert not [m for m in imported if m.split(".")[0] == "kivy"], "Kivy was imported before the refusal"
     assert "home screen shown" not in r.stderr
+
+
+def _variant(tmp_path: Path, old: str, new: str, **kw) -> Path:
+    site = production_site(tmp_path, **kw)
+    text = site.read_text(encoding="utf-8")
+    assert old in text, old
+    site.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return site
+
+
+_URL = 'base_url = "https://platform.example.gov.cn"'
+_PIN_HASH = "technician_pin_hash = "
+_WEAK_HASH = ("scrypt$n=1024,r=8,p=1$" + base64.b64encode(bytes(16)).decode() + "$"
+              + base64.b64encode(bytes(32)).decode())
+
+
+def _cred_mode(mode: int):
+    def site(tmp_path: Path) -> Path:
+        s = production_site(tmp_path)
+        (tmp_path / "creds" / "platform-credentials.toml").chmod(mode)
+        return s
+    return site
+
+
+#: every refusal the issue lists: (id, site file maker, the key named, a fragment of its reason)
+REFUSALS = [
+    ("embedded-simulator", lambda t: _variant(t, _URL, _URL + "\nembedded_simulator = true"),
+     "platform.embedded_simulator", "embedded platform simulator must be off"),
+    ("development-credential", lambda t: _variant(
+        t, 'credentials_file = "', f'credentials_file = "{PROJECT_ROOT / "config" / "dev-credentials.toml"}"\n#'),
+     "platform.credentials_file", "development credential is published"),
+    ("credential-readable-by-group", _cred_mode(0o640), "platform.credentials_file", "by group or others (mode 0640)"),
+    ("credential-readable-by-others", _cred_mode(0o604), "platform.credentials_file", "by group or others (mode 0604)"),
+    ("plain-text-pin", lambda t: _variant(t, _PIN_HASH, 'technician_pin = "135792"\n#'),
+     "ui.technician_pin", "a plain-text PIN"),
+    ("pin-shorter-than-6", lambda t: _variant(t, _PIN_HASH, 'technician_pin = "13579"\n#'),
+     "ui.technician_pin", "shorter than 6 digits"),
+    ("weak-pin-hash", lambda t: _variant(t, _PIN_HASH, f'technician_pin_hash = "{_WEAK_HASH}"\n#'),
+     "ui.technician_pin_hash", "below the scrypt floor"),
+    ("http-platform", lambda t: _variant(t, _URL, 'base_url = "http://platform.example.gov.cn"'),
+     "platform.base_url", "over https://"),
+    ("verify-tls-off", lambda t: _variant(t, _URL, _URL + "\nverify_tls = false"),
+     "platform.verify_tls", "verification must stay on"),
+    ("simulated-driver", lambda t: production_site(t, extra='[devices.qr]\ndriver = "simulated"\n'),
+     "devices.qr.driver", "a simulated device driver"),
+    ("fleet-without-admin-keys", lambda t: production_site(t, fleet="[fleet]\nenabled = true\nmin_version = 3\n"),
+     "fleet.admin_keys", "no administrator key is pinned"),
+    ("threshold-above-distinct-keys", lambda t: production_site(
+        t, fleet=f'[fleet]\nenabled = true\nmin_version = 3\nthreshold = 2\nadmin_keys = ["{KEY_A}", " {KEY_A}"]\n'),
+     "fleet.threshold", "threshold 2 is above the 1 distinct admin key"),
+    ("min-version-not-pinned", lambda t: production_site(t, fleet=f'[fleet]\nenabled = true\nadmin_keys = ["{KEY_A}"]\n'),
+     "fleet.min_version", "must pin [fleet] min_version"),
+]
+
+
+@pytest.mark.parametrize(("make", "key", "reason"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
+def test_config_check_refuses_each_development_value_naming_key_reason_and_file(tmp_path, make, key, reason):
+    site = make(tmp_path)
+    r = _kiosk("config", "check", "--json", str(site))
+    assert r.returncode == 1, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    named = {p["key"] for p in doc["problems"]}
+    assert named == {key}, doc  # this value alone: the rest of the site file is fit for production
+    (problem,) = [p for p in doc["problems"] if reason in p["message"]]
+    assert problem["source"] == str(site)
+    text = _kiosk("config", "check", str(site))
+    assert text.returncode == 1 and f"{key}: " in text.stderr and reason in text.stderr
+
+
+def test_config_check_lists_the_production_refusals_next_to_a_schema_error(tmp_path):
+    """A threshold above the distinct keys is the schema's refusal; the development values beside it are named too."""
+    site = _variant(tmp_path, _URL, 'base_url = "http://platform.example.gov.cn"\nverify_tls = false',
+                    fleet=f'[fleet]\nenabled = true\nmin_version = 3\nthreshold = 3\nadmin_keys = ["{KEY_A}", "{KEY_B}"]\n',
+                    extra='[devices.qr]\ndriver = "simulated"\n')
+    r = _kiosk("config", "check", "--json", str(site))
+    assert r.returncode == 1
+    named = {p["key"] for p in json.loads(r.stdout)["problems"]}
+    assert named == {"fleet.threshold", "platform.base_url", "platform.verify_tls", "devices.qr.driver"}
+    # an unknown key stops the check at the schema (no guessing what the file meant)
+    typo = _variant(tmp_path, _URL, _URL + "\nverify_tsl = false")
+    r = _kiosk("config", "check", "--json", str(typo))
+    assert r.returncode == 1 and [p["key"] for p in json.loads(r.stdout)["problems"]] == ["platform.verify_tsl"]
+
+
+@pytest.mark.ui
+def test_kiosk_run_exits_78_listing_every_refusal_of_the_site_file_alone(tmp_path):
+    """No development profile: the site file's own values, and a schema refusal among them, stop `kiosk run`."""
+    site = _variant(tmp_path, _PIN_HASH, 'technician_pin = "1234"\n#',
+                    fleet=f'[fleet]\nenabled = true\nthreshold = 3\nadmin_keys = ["{KEY_A}", "{KEY_B}"]\n',
+                    extra='[devices.qr]\ndriver = "simulated"\n')
+    site.write_text(site.read_text(encoding="utf-8").replace(_URL, 'base_url = "http://platform.example.gov.cn"\n'
+                                                             'embedded_simulator = true\nverify_tls = false'),
+                    encoding="utf-8")
+    (tmp_path / "creds" / "platform-credentials.toml").chmod(0o644)
+    r = _kiosk("run", "--config", str(site), "--exit-after", "1", env_extra={"KIVY_NO_ARGS": "1"})
+    assert r.returncode == EX_CONFIG, r.stderr[-3000:]
+    assert "refusing to start" in r.stderr and "home screen shown" not in r.stderr
+    for key, reason in [("fleet.threshold", "threshold 3 is above the 2 distinct"),
+                        ("platform.embedded_simulator", "must be off"),
+                        ("platform.credentials_file", "mode 0644"),
+                        ("ui.technician_pin", "plain-text PIN"), ("ui.technician_pin", "shorter than 6 digits"),
+                        ("platform.base_url", "https://"), ("platform.verify_tls", "must stay on"),
+                        ("devices.qr.driver", "simulated"), ("fleet.min_version", "must pin")]:
+        assert any(ln.strip().startswith(f"{key}: ") and reason in ln for ln in r.stderr.splitlines()), (key, r.stderr)
