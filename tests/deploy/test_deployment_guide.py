@@ -27,10 +27,13 @@ import pytest
 import requests
 
 from kiosk.infra.pin_hash import verify_pin
+from kiosk.platform.client import PlatformClient
+from kiosk.platform.credentials import development_credentials
+from kiosk.ports.platform import PlatformError
 from offline_cache.crypto import load_key
 from offline_cache.outbox import Outbox
 from tests.deploy.support import PROJECT_ROOT, VENV_BIN, PlatformSimProcess, clean_env, make_tls
-from tests.platform.samples import application_payload
+from tests.platform.samples import application_body, application_payload
 
 GUIDE = PROJECT_ROOT / "docs" / "deployment.md"
 OLD_GUIDE = Path(__file__).parent / "fixtures" / "old-deployment-guide.md"
@@ -130,6 +133,7 @@ def test_following_the_guide_ends_with_a_production_kiosk_delivering_to_a_platfo
     # the administrator's test CA for the rehearsal platform (section 2), and the fleet CA the site file names
     ca, crt, key = make_tls(m.admin)
     assert (ca.name, crt.name, key.name) == ("platform-ca.pem", "platform.crt", "platform.key")
+    (m.admin / "fleet-ca.pem").write_bytes(ca.read_bytes())  # the broker's CA (section 6), installed in section 3
     printed: dict[str, str] = {}
     sim: PlatformSimProcess | None = None
     kiosk: subprocess.Popen[str] | None = None
@@ -157,7 +161,6 @@ def test_following_the_guide_ends_with_a_production_kiosk_delivering_to_a_platfo
                     assert sim is not None
                     site_path.write_text(site_file_from_guide(text, m, printed, sim.url), encoding="utf-8")
                     site_path.chmod(0o644)
-                    (m.root / "etc" / "qhb-kiosk" / "fleet-ca.pem").write_bytes(ca.read_bytes())
                 r = _run(argv, m.admin, stdin=f"{PIN}\n{PIN}\n" if name == "kiosk-admin pin-hash" else "")
                 assert r.returncode == 0, f"{line}\n{r.stdout}\n{r.stderr}"
                 printed[argv[1]] = r.stdout
@@ -177,6 +180,13 @@ def test_following_the_guide_ends_with_a_production_kiosk_delivering_to_a_platfo
         assert "delivered 0" in printed["queue"] or "pending 0" in printed["queue"]
         apps = requests.get(sim.url + "/__sim/applications", timeout=10, verify=str(ca)).json()["applications"]
         assert [a["item_code"] for a in apps] == [application_payload()["item_code"]]
+        # ... and trusts nothing else: the development credential is refused with 401
+        dev = development_credentials()
+        with PlatformClient(sim.url, dev.kiosk_id, dev.secret, ca_bundle=str(ca), read_timeout=10) as client:
+            with pytest.raises(PlatformError) as refused:
+                client.submit_application(application_body(dev.kiosk_id), idempotency_key="guide-dev-0001")
+        assert refused.value.status == 401
+        assert (m.root / "etc" / "qhb-kiosk" / "fleet-ca.pem").read_bytes() == ca.read_bytes()
     finally:
         if kiosk is not None and kiosk.poll() is None:
             kiosk.send_signal(signal.SIGTERM)
@@ -220,6 +230,7 @@ def _start_kiosk(m: Machine, site: Path, sim: PlatformSimProcess, ca: Path) -> s
         seen.append(line)
         if any("home screen shown" in s for s in seen) and sim.stats(verify=str(ca))["accepted"] >= 1:
             assert not any("refusing to start" in s for s in seen)
+            assert any("kiosk run: production mode:" in s for s in seen), "".join(seen[-80:])  # production, no profile
             return proc
     proc.kill()
     raise AssertionError("the production kiosk did not deliver its queue:\n" + "".join(seen[-80:]))
