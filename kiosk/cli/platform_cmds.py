@@ -42,10 +42,15 @@ def register(cli: click.Group) -> None:
         except CredentialsError as e:
             click.echo(f"platform-sim: {e}", err=True)
             sys.exit(2)
+        by_kiosk = {c.kiosk_id: c.secret for c in creds}
+        if len(by_kiosk) != len(creds):  # two files for one kiosk: trusting either would be a guess
+            twice = sorted({c.kiosk_id for c in creds if sum(d.kiosk_id == c.kiosk_id for d in creds) > 1})
+            click.echo(f"platform-sim: more than one --credentials-file for kiosk {', '.join(twice)}", err=True)
+            sys.exit(2)
         if bool(tls_cert) != bool(tls_key):
             click.echo("platform-sim: --tls-cert and --tls-key go together", err=True)
             sys.exit(2)
-        server = make_server(state_dir, port=port, host=host, secrets_by_kiosk={c.kiosk_id: c.secret for c in creds},
+        server = make_server(state_dir, port=port, host=host, secrets_by_kiosk=by_kiosk,
                              mode=mode, fail_rate=fail_rate, latency_ms=latency_ms, progress_step_s=progress_step_s,
                              seed=seed, tls_cert=tls_cert, tls_key=tls_key)
         trusted = ", ".join(sorted({c.kiosk_id for c in creds}))

@@ -122,3 +122,31 @@ def test_an_untrusted_kiosks_records_stay_queued_then_deliver_once_trusted(tmp_p
     finally:
         sim.stop()
         outbox.close()
+
+
+def test_credentials_file_is_repeatable_and_one_kiosk_cannot_be_given_twice(tmp_path):
+    for d, kiosk in (("k1", "qhb-370306-0042"), ("k2", "qhb-370306-0043"), ("k3", "qhb-370306-0044")):
+        assert _enroll(tmp_path / d, kiosk).returncode == 0
+    files = {d: str(tmp_path / d / "platform-credentials.toml") for d in ("k1", "k2", "k3")}
+    sim = _sim(tmp_path, "--credentials-file", files["k1"], "--credentials-file", files["k2"])
+    try:
+        assert "trusts=qhb-370306-0042, qhb-370306-0043" in sim.line, sim.line
+        k1, k2, k3 = (load_credentials(files[d]) for d in ("k1", "k2", "k3"))
+        for who, trusted in ((k1, True), (k2, True), (k3, False), (development_credentials(), False)):
+            with PlatformClient(sim.url, who.kiosk_id, who.secret, read_timeout=10) as c:
+                if trusted:
+                    assert c.submit_application(application_body(who.kiosk_id), idempotency_key=f"t-{who.kiosk_id}")
+                else:
+                    with pytest.raises(PlatformError) as e:
+                        c.submit_application(application_body(who.kiosk_id), idempotency_key=f"u-{who.kiosk_id}")
+                    assert e.value.status == 401, who
+        assert sim.stats()["accepted"] == 2
+    finally:
+        sim.stop()
+    # the same kiosk id from two files (a re-enrollment next to the old one): refused, not a silent pick
+    assert _enroll(tmp_path / "again", "qhb-370306-0042").returncode == 0
+    r = subprocess.run([sys.executable, "-m", "kiosk.cli.main", "platform-sim", "--port", "0", "--state",
+                        str(tmp_path / "s2"), "--credentials-file", files["k1"], "--credentials-file",
+                        str(tmp_path / "again" / "platform-credentials.toml")],
+                       capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert r.returncode == 2 and "more than one --credentials-file for kiosk qhb-370306-0042" in r.stderr
