@@ -236,8 +236,8 @@ class PlatformClient:
         try:
             with deadline:
                 raw, resp = self._send(method, path, body, hdrs)
-        except RetryableError:
-            if deadline.expired:
+        except RetryableError as e:
+            if deadline.expired or (e.code == "timeout" and deadline.reached()):
                 raise self._past_deadline() from None
             raise
         if deadline.expired:  # a cut connection may look like a short, complete body

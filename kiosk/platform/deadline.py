@@ -8,15 +8,25 @@ blocked read then ends at once, and the client reports the call as timed out.
 The connection is found through the pool classes mounted on the client's adapter:
 each connection a pool hands out is attached to the deadline of the call running
 on that thread. Nothing else changes in how requests and urllib3 work.
+
+Shutting a socket down cannot end a TLS handshake: while it runs, the socket the
+connection holds has handed its descriptor to the TLS socket being built. So a new
+connection's timeout is also clamped to the time the deadline has left; the TCP
+connect uses it, and CPython bounds a whole handshake (not each read) by the
+socket's timeout. A connection asked for after the deadline is refused at once.
+Name resolution (getaddrinfo) stays outside any deadline: it cannot be interrupted.
 """
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError
 
 #: When the connection has no socket yet at the deadline, look again this often until the call ends.
 _RECHECK_S = 0.1
@@ -34,11 +44,22 @@ class Deadline:
         self._done = False
         self._conns: list[Any] = []
         self._timer: threading.Timer | None = None
+        self._end = time.monotonic() + seconds
 
     def __enter__(self) -> Deadline:
         _current.deadline = self
+        self._end = time.monotonic() + self.seconds
         self._arm(self.seconds)
         return self
+
+    def remaining(self) -> float:
+        """Seconds left (0 once passed)."""
+        return max(0.0, self._end - time.monotonic())
+
+    def reached(self) -> bool:
+        """The watchdog fired, or the deadline is (within the watchdog's period) here: a timeout that ends
+        now is the deadline's, also when a clamped connect or handshake timeout beat the watchdog to it."""
+        return self.expired or self._end - time.monotonic() <= _RECHECK_S
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
@@ -87,7 +108,35 @@ def _attach(conn: Any) -> None:
         deadline.attach(conn)
 
 
+def _clamp(conn: Any) -> None:
+    """Before a new connection is made: its connect (and TLS handshake) timeout is at most what is left."""
+    deadline = getattr(_current, "deadline", None)
+    if deadline is None:
+        return
+    left = deadline.remaining()
+    if left <= 0:
+        deadline.expired = True
+        raise ConnectTimeoutError(conn, "the call's overall deadline passed before connecting")
+    current = conn.timeout
+    if not isinstance(current, (int, float)) or current > left:
+        conn.timeout = left
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        _clamp(self)
+        return super()._new_conn()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        _clamp(self)
+        return super()._new_conn()
+
+
 class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)
         _attach(conn)
@@ -95,6 +144,8 @@ class _WatchedHTTPPool(HTTPConnectionPool):
 
 
 class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)
         _attach(conn)

@@ -5,6 +5,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -96,6 +97,112 @@ def test_a_dripping_server_is_cut_off_at_the_deadline(phase):
         with pytest.raises(RetryableError) as e2:
             client.get_application("SD261127AAAAAAAA0")
         assert "overall deadline" in str(e2.value)
+    finally:
+        client.close()
+        server.close()
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 (its own CA): the PEM path, and a server context using it."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_pem = tmp_path / "cert.pem"
+    key_pem = tmp_path / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_pem, key_pem)
+    return str(cert_pem), ctx
+
+
+class TlsDripServer(DripServer):
+    """Over TLS. `phase` "handshake" answers the ClientHello with a record header and then one byte at a time
+    (the handshake itself drips); "headers" completes the handshake and drips the status line."""
+
+    def __init__(self, phase: str, server_ctx, interval_s: float = 0.2, max_bytes: int = 100):
+        self.server_ctx = server_ctx
+        super().__init__(phase, interval_s, max_bytes)
+        self.url = self.url.replace("http://", "https://")
+
+    def _drip(self, conn: socket.socket) -> None:
+        if self.phase == "headers":
+            try:
+                conn.settimeout(5)
+                conn = self.server_ctx.wrap_socket(conn, server_side=True)
+            except OSError:
+                return
+            super()._drip(conn)
+            return
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)  # the ClientHello
+                conn.sendall(b"\x16\x03\x03\x40\x00\x02")  # a handshake record of 16 KiB is coming...
+                for _ in range(self.max_bytes):  # ...one byte at a time
+                    if self.stop.wait(self.interval_s):
+                        return
+                    conn.sendall(b"\x00")
+            except OSError:
+                self.cut.set()
+                return
+            conn.settimeout(self.interval_s * 20)
+            try:
+                if conn.recv(1) == b"":
+                    self.cut.set()
+            except OSError:
+                self.cut.set()
+
+
+@pytest.mark.parametrize("phase", ["handshake", "headers"])
+def test_a_dripping_tls_server_is_cut_off_at_the_deadline(tmp_path, phase):
+    """The handshake too: shutting the socket down cannot end it, so a new connection's timeout is clamped."""
+    ca, server_ctx = _self_signed(tmp_path)
+    server = TlsDripServer(phase, server_ctx)
+    # The deadline is shorter than the connect timeout, which used to bound the handshake on its own.
+    client = PlatformClient(server.url, "k1", SECRET, connect_timeout=8, read_timeout=8, deadline_s=1.5,
+                            ca_bundle=ca)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RetryableError) as e:
+            client.get_application("SD261127AAAAAAAA0")
+        took = time.monotonic() - started
+        assert e.value.code == "timeout" and "overall deadline" in str(e.value)
+        assert took < 3.0, took  # 1.5 s and a little, not the 8 s connect or read timeout
+        assert server.cut.wait(10)
+    finally:
+        client.close()
+        server.close()
+
+
+def test_a_connection_is_not_opened_once_the_deadline_has_passed():
+    from kiosk.platform.deadline import Deadline
+
+    server = DripServer("headers")
+    client = PlatformClient(server.url, "k1", SECRET, read_timeout=5, deadline_s=0.2)
+    try:
+        with Deadline(0.05) as d:
+            time.sleep(0.1)
+            with pytest.raises(RetryableError) as e:
+                client._send("GET", "/v1/health", None, {})
+        assert d.expired and e.value.code == "timeout"
     finally:
         client.close()
         server.close()
