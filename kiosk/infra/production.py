@@ -121,6 +121,10 @@ def production_problems(loaded: LoadedConfig) -> list[ProductionProblem]:
     if not p.verify_tls:
         add("platform.verify_tls", "TLS certificate verification must stay on (use ca_bundle for a private CA)")
 
+    problem = _secret_file_problem(cfg.resolve_path(cfg.storage.key_file), required=False)
+    if problem:  # the key that encrypts citizens' queued data (made 0600 by `kiosk queue init-key`)
+        add("storage.key_file", problem)
+
     ui = cfg.ui
     if ui.technician_pin:
         add("ui.technician_pin", "a plain-text PIN; the site file holds only technician_pin_hash "

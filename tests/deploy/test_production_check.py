@@ -195,6 +195,17 @@ def _cred_mode(mode: int):
     return site
 
 
+def _key_mode(mode: int):
+    def site(tmp_path: Path) -> Path:
+        s = production_site(tmp_path)
+        key = tmp_path / "var" / "kiosk.key"
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_bytes(os.urandom(16))
+        key.chmod(mode)
+        return s
+    return site
+
+
 #: every refusal the issue lists: (id, site file maker, the key named, a fragment of its reason)
 REFUSALS = [
     ("embedded-simulator", lambda t: _variant(t, _URL, _URL + "\nembedded_simulator = true"),
@@ -204,6 +215,7 @@ REFUSALS = [
      "platform.credentials_file", "development credential is published"),
     ("credential-readable-by-group", _cred_mode(0o640), "platform.credentials_file", "by group or others (mode 0640)"),
     ("credential-readable-by-others", _cred_mode(0o604), "platform.credentials_file", "by group or others (mode 0604)"),
+    ("storage-key-readable-by-others", _key_mode(0o644), "storage.key_file", "by group or others (mode 0644)"),
     ("plain-text-pin", lambda t: _variant(t, _PIN_HASH, 'technician_pin = "135792"\n#'),
      "ui.technician_pin", "a plain-text PIN"),
     ("pin-shorter-than-6", lambda t: _variant(t, _PIN_HASH, 'technician_pin = "13579"\n#'),
