@@ -9,6 +9,7 @@ from typing import Any
 from kiosk.app.common import platform_message, walk_to_submitting
 from kiosk.app.context import AppContext
 from kiosk.app.errors import logged_entry_points
+from kiosk.domain.money import check_amount_cents
 from kiosk.domain.session import State, VisitEnded
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class PaymentService:
             it, body = ctx.for_visit(token, self._order)
             platform = ctx.require_platform()
             pay = platform.create_payment(body, idempotency_key=f"pay-{uuid.uuid4().hex}")
+            # whatever port answered: an amount that is not a bounded integer is refused here, with its reason,
+            # not met later by the formatting below (10**400 / 100 raises OverflowError in the pool thread)
+            cents = check_amount_cents(pay["amount_cents"])
         except VisitEnded:
             raise
         except Exception as e:  # noqa: BLE001 - told to the citizen, logged for the technician
@@ -70,9 +74,9 @@ class PaymentService:
             return
         pid = pay["payment_id"]
         ctx.keep_for(token, "payment_id", pid)
-        yuan = pay["amount_cents"] / 100
+        yuan = f"{cents // 100}.{cents % 100:02d}"  # integer arithmetic: no float between the cents and the screen
         ctx.post_for(token, "payment", qr_text=pay["qr_payload"], payment_id=pid,
-                     lines=[f"缴费事项：{it.title}", f"应缴金额：{yuan:.2f} 元", f"缴费单号：{pid}"])
+                     lines=[f"缴费事项：{it.title}", f"应缴金额：{yuan} 元", f"缴费单号：{pid}"])
         end = time.monotonic() + ctx.timings.payment_timeout_s
         failures = 0
         while time.monotonic() < end and not ctx.stopping.is_set():

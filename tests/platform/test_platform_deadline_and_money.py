@@ -247,6 +247,7 @@ class _PaymentHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def pay_server():
     _PaymentHandler.requests_seen = 0
+    _PaymentHandler.amount = 1200
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PaymentHandler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -300,3 +301,82 @@ def test_amount_rule():
     with pytest.raises(InvalidAmount) as e:
         check_amount_cents(10**400)
     assert len(str(e.value)) < 100  # the 401-digit value is not in the message
+
+
+# ------------------------------------------------------------------ the payment screen's service
+
+class _StubContext:
+    """Just what PaymentService._create_payment reads: one visit, always current; the posted UI events."""
+
+    def __init__(self, platform) -> None:
+        from types import SimpleNamespace
+
+        from kiosk.domain.session import State
+
+        self.platform = platform
+        self.scratch: dict = {}
+        self.posted: list[tuple[str, dict]] = []
+        self.session = SimpleNamespace(state=State.ITEM_CHOSEN, run_if_current=lambda token, fn: fn() or True)
+        self.timings = SimpleNamespace(payment_timeout_s=0.0, payment_poll_s=0.01)
+        self.stopping = threading.Event()
+        self.config = SimpleNamespace(kiosk=SimpleNamespace(id="k1"))
+        self.item = SimpleNamespace(code="QHB-RS-001", title="社保缴费")
+
+    def for_visit(self, token, fn):
+        return fn()
+
+    def require_item(self):
+        return self.item
+
+    def require_platform(self):
+        return self.platform
+
+    def post_for(self, token, kind, **data) -> bool:
+        self.posted.append((kind, data))
+        return True
+
+    def keep_for(self, token, key, value) -> None:
+        self.scratch[key] = value
+
+
+class _UncheckedPort:
+    """A platform port that does not check amounts itself (the service must not rely on the client's check)."""
+
+    def __init__(self, amount) -> None:
+        self.amount = amount
+
+    def create_payment(self, body, idempotency_key):
+        return {"payment_id": "PY1", "amount_cents": self.amount, "status": "unpaid", "qr_payload": "https://p/PY1"}
+
+
+@pytest.mark.parametrize("amount", [10**400, -1, 0, 12.5, True, "1200"])
+def test_the_payment_service_refuses_a_bad_amount_from_any_port_and_tells_the_citizen(amount):
+    from kiosk.app.payments import PaymentService
+
+    ctx = _StubContext(_UncheckedPort(amount))
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(PaymentService(ctx)._create_payment, 1).exception(timeout=30) is None
+    assert [k for k, _ in ctx.posted] == ["payment_error"] and "payment_id" not in ctx.scratch
+
+
+def test_the_payment_service_shows_the_amount_in_yuan_through_a_real_client(pay_server):
+    from kiosk.app.payments import PaymentService
+
+    for cents, shown in ((1200, "12.00"), (1, "0.01"), (MAX_AMOUNT_CENTS, "10000000.00"), (123457, "1234.57")):
+        _PaymentHandler.amount = cents
+        client = PlatformClient(pay_server, "k1", SECRET, read_timeout=5)
+        try:
+            ctx = _StubContext(client)
+            PaymentService(ctx)._create_payment(1)
+        finally:
+            client.close()
+        kind, data = ctx.posted[0]
+        assert kind == "payment" and f"应缴金额：{shown} 元" in data["lines"], ctx.posted
+    _PaymentHandler.amount = 10**400  # and through the client, the amount never reaches the service
+    client = PlatformClient(pay_server, "k1", SECRET, read_timeout=5)
+    try:
+        ctx = _StubContext(client)
+        PaymentService(ctx)._create_payment(1)
+    finally:
+        client.close()
+    assert [k for k, _ in ctx.posted] == ["payment_error"]
