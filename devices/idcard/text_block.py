@@ -33,8 +33,8 @@ FOREIGNER_LAYOUT = [
     ("card_version", 236, 4), ("authority", 240, 8), ("type", 248, 2), ("reserved", 250, 6),
 ]
 
-_DATE = re.compile(r"^\d{8}$")
-_FOREIGN_OLD = re.compile(r"^[A-Z]{3}\d{12}$")
+_DATE = re.compile(r"^\d{8}$", re.ASCII)  # a card holds ASCII digits; anything else is corruption
+_FOREIGN_OLD = re.compile(r"^[A-Z]{3}\d{12}$", re.ASCII)
 
 
 class UnsupportedCard(DeviceError):

@@ -33,8 +33,8 @@ __all__ = ["validate_field", "validate_form", "normalise_value", "luhn_ok", "TEX
            "VALIDATORS"]
 
 TEXT_MAX = 200
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_NUMBER = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)  # ASCII digits only, as the platform reads them
+_NUMBER = re.compile(r"^\d{1,9}(\.\d{1,2})?$", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -113,6 +113,11 @@ class SessionData:
 Listener = Callable[..., object]
 
 
+def _names_of(identity: Any) -> tuple[str | None, ...]:
+    """The names an identity carries (a foreigner's card has an English one too): all redacted in logs."""
+    return (getattr(identity, "name", None), getattr(identity, "english_name", None))
+
+
 class Session:
     """States, idle timeout with warning, and the wipe.
 
@@ -227,7 +232,7 @@ class Session:
             if state is State.IDLE:
                 self._start_clean_locked()
             self._data.identity = identity
-            REDACTOR.add(*names, getattr(identity, "name", None))
+            REDACTOR.add(*names, *_names_of(identity))
             if state is State.IDLE:
                 self._goto(State.IDENTIFIED)
             else:
@@ -371,7 +376,7 @@ class Session:
         if d.face_photo is not None:
             d.face_photo[:] = b"\x00" * len(d.face_photo)
         if ident is not None:
-            REDACTOR.discard(getattr(ident, "name", None))
+            REDACTOR.discard(*_names_of(ident))
             wipe = getattr(ident, "wipe", None)
             if callable(wipe):
                 wipe()

@@ -212,3 +212,9 @@ def test_id_number_field_agrees_with_identity_rules(s):
     except InvalidIdNumber:
         ok = False
     assert (validate_field(F("id_number"), s) is None) is ok
+
+
+@pytest.mark.parametrize("value", ["１２", "١٢", "１２.５"])
+def test_number_accepts_ascii_digits_only(value):
+    """Full-width and Arabic-Indic digits would reach the platform as they are: refused, not stored."""
+    assert validate_field(F("number"), value) is not None

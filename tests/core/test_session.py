@@ -312,3 +312,13 @@ def test_a_licence_fetched_for_an_ended_visit_or_outside_materials_is_refused(se
     with pytest.raises(VisitEnded):
         session.add_licence(FetchedLicence("结婚证", "ELZB0000000103", "marriage_certificate"), token=token)
     assert session.data.licences == []
+
+
+def test_a_foreigners_english_name_is_redacted_and_stays_redacted_after_the_wipe(session):
+    card = Card("欧阳娜娜", "11010519491231002X")
+    card.english_name = "ANNA OUYANG"  # a foreigner's permanent residence card carries both
+    session.identify(card)
+    assert REDACTOR.redact("hello ANNA OUYANG") == "hello [redacted]"
+    session.end()
+    assert REDACTOR.redact("hello ANNA OUYANG") == "hello [redacted]"
+    REDACTOR.forget_wiped()

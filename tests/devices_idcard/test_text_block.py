@@ -133,3 +133,15 @@ def test_mutated_blocks_are_parsed_or_refused(pos, flip):
         return
     from kiosk.domain.identity import is_valid_id_number
     assert is_valid_id_number(card.id_number) or card.card_type == "foreigner"
+
+
+@pytest.mark.parametrize("digits", ["０１２３４５６７８９", "٠١٢٣٤٥٦٧٨٩"])
+def test_a_date_in_non_ascii_digits_is_malformed(digits):
+    """A card stores ASCII digits; full-width or Arabic-Indic ones mean a corrupt or forged block."""
+    c = sample_card()
+    block = encode_text_block(c)
+    plain = c.birth_date.strftime("%Y%m%d")
+    odd = plain.translate(str.maketrans("0123456789", digits))
+    assert plain.encode("utf-16-le") in block
+    with pytest.raises(MalformedText):
+        parse_text_block(block.replace(plain.encode("utf-16-le"), odd.encode("utf-16-le"), 1), today=TODAY)
