@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import math
 import os
 import re
 import tomllib
@@ -60,7 +61,11 @@ def admin_key_bytes(key: str) -> bytes | None:
 def distinct_admin_keys(keys: Sequence[str]) -> int:
     """How many different administrators `keys` name: counted by raw key bytes, not by spelling."""
     return len({admin_key_bytes(k) or k.strip() for k in keys})
+
+
 ENV_PREFIX = "KIOSK__"
+#: The remote command actions (kiosk.fleet.commands.ACTIONS): the keys [fleet.command_thresholds] takes.
+COMMAND_ACTIONS = ("screenshot", "diagnostics", "test-page", "drain", "restart", "reboot")
 
 
 class _Section(BaseModel):
@@ -81,9 +86,11 @@ class KioskSection(_Section):
 
 
 class UISection(_Section):
-    idle_timeout_s: float = Field(gt=0)
+    # upper bounds: these are pushable (kiosk.fleet.pushable), and a session that never times out
+    # leaves one citizen's data on the screen for the next
+    idle_timeout_s: float = Field(gt=0, le=900)
     idle_warning_s: float = Field(ge=0)
-    elderly_idle_timeout_s: float = Field(gt=0, default=240)
+    elderly_idle_timeout_s: float = Field(gt=0, le=1800, default=240)
     elderly_mode: bool = False
     voice: bool = True
     voice_backend: Literal["espeak-ng", "clips", "none"] = "espeak-ng"
@@ -97,8 +104,8 @@ class UISection(_Section):
     fullscreen: bool = False
     width: int = Field(default=1280, ge=320)
     height: int = Field(default=800, ge=240)
-    items_per_page: int = Field(default=6, ge=1)  # three rows of two under a headline at 1280x800
-    elderly_items_per_page: int = Field(default=3, ge=1)  # three big tiles fit 1280x800 without scrolling
+    items_per_page: int = Field(default=6, ge=1, le=24)  # three rows of two under a headline at 1280x800
+    elderly_items_per_page: int = Field(default=3, ge=1, le=12)  # three big tiles fit 1280x800 without scrolling
 
     @model_validator(mode="after")
     def _warning_shorter_than_timeout(self) -> UISection:
@@ -134,8 +141,8 @@ class PlatformSection(_Section):
     base_url: str = Field(pattern=r"^https?://")
     credentials_file: str
     embedded_simulator: bool = False
-    connect_timeout_s: float = Field(default=3.05, gt=0)
-    read_timeout_s: float = Field(default=15, gt=0)
+    connect_timeout_s: float = Field(default=3.05, gt=0, le=60)
+    read_timeout_s: float = Field(default=15, gt=0, le=300)
     verify_tls: bool = True
     ca_bundle: str | None = None
     signature_alg: Literal["hmac-sm3", "hmac-sha256"] = "hmac-sm3"
@@ -198,8 +205,43 @@ DEVICE_PARAMETERS: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
+#: The device parameters that only tune a driver, with the values they take. These are the
+#: ones a fleet bundle may push (kiosk.fleet.pushable), so each is checked here whichever layer
+#: sets it: a pushed ``paper_mm = 57`` or ``timeout_s = "soon"`` is refused before it takes
+#: effect instead of breaking a device after the restart. "number": an int or float (not a
+#: bool), finite, at least 0; "bool": true or false; a tuple: exactly one of those values.
+DEVICE_TUNING_TYPES: dict[str, str | tuple[Any, ...]] = {
+    **dict.fromkeys((
+        "timeout_s", "timeout_ms", "read_timeout_s", "status_timeout_s", "poll_interval_s",
+        "reconnect_initial_s", "reconnect_max_s", "timeouts_until_lost", "checksum_retries",
+        "dedupe_window_s", "max_line", "max_payload_chars", "flush_frames",
+        "width", "height", "preview_width", "max_side", "jpeg_max_kb", "target_dpi", "detect_size", "text_zoom",
+        "quality_blur_min", "quality_glare_max_frac", "quality_dark_min_mean", "quality_dark_frame_p99",
+        "quality_min_area_frac", "quality_edge_margin_frac",
+        "face_work_width", "face_min_neighbors", "face_min_face_frac", "face_max_offset_frac", "face_blur_min",
+        "face_dark_min_mean", "face_scale_factor", "face_crop_margin"), "number"),
+    **dict.fromkeys(("check_on_open", "poll_status", "deskew"), "bool"),
+    "paper_mm": (58, 80),
+}
+
+
+def _tuning_value_problem(name: str, value: Any) -> str | None:
+    kind = DEVICE_TUNING_TYPES.get(name)
+    if kind is None:
+        return None
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"must be true or false, not {value!r}"
+    if isinstance(kind, tuple):
+        ok = not isinstance(value, bool) and value in kind
+        return None if ok else f"must be one of {', '.join(map(str, kind))}, not {value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return f"must be a number of at least 0, not {value!r}"
+    return None
+
+
 def _device_parameter_problems(merged: Mapping[str, Any], sources: dict[str, str]) -> list[tuple[str, str, str]]:
-    """Unknown drivers and parameters a driver does not read, as (key, source, message)."""
+    """Unknown drivers, parameters a driver does not read and tuning values of the wrong kind,
+    as (key, source, message)."""
     devices = merged.get("devices")
     if not isinstance(devices, Mapping):
         return []
@@ -220,6 +262,10 @@ def _device_parameter_problems(merged: Mapping[str, Any], sources: dict[str, str
             if name not in allowed and name not in _COMMON:
                 problems.append((f"devices.{kind}.{name}", _source_for(("devices", kind, name), sources),
                                  f"unknown key (driver {driver} reads: {', '.join(sorted(allowed)) or 'none'})"))
+                continue
+            wrong = _tuning_value_problem(name, settings[name])
+            if wrong:
+                problems.append((f"devices.{kind}.{name}", _source_for(("devices", kind, name), sources), wrong))
     return problems
 
 
@@ -247,19 +293,39 @@ class FleetSection(_Section):
     max_bundle_bytes: int = Field(default=262144, gt=0)
     reconnect_max_s: float = Field(default=120, gt=0)
 
-    @field_validator("threshold")
-    @classmethod
-    def _threshold_within_distinct_keys(cls, v: int, info: ValidationInfo) -> int:
-        keys = info.data.get("admin_keys")
-        if keys:
-            distinct = distinct_admin_keys(keys)
-            if v > distinct:
-                raise ValueError(f"threshold {v} is above the {distinct} distinct admin key(s) "
-                                 "(counted by raw key bytes): no bundle could ever be accepted")
-        return v
     # signatures each remote command action needs (kiosk.fleet.commands); a bundle may not change them
     command_thresholds: dict[str, int] = Field(default_factory=lambda: {
         "screenshot": 1, "diagnostics": 1, "test-page": 1, "drain": 1, "restart": 2, "reboot": 2})
+
+    @field_validator("admin_keys")
+    @classmethod
+    def _admin_keys_are_keys(cls, v: list[str]) -> list[str]:
+        bad = [i for i, k in enumerate(v) if admin_key_bytes(k) is None]
+        if bad:
+            raise ValueError(f"entr{'y' if len(bad) == 1 else 'ies'} {', '.join(map(str, bad))} "
+                             "not an ed25519:<base64 of 32 bytes> public key")
+        return v
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_within_distinct_keys(cls, v: int, info: ValidationInfo) -> int:
+        keys = info.data.get("admin_keys")  # absent: the keys themselves were refused, the problem to name
+        distinct = distinct_admin_keys(keys) if keys else 0
+        if keys and v > distinct:  # no keys at all: the production check refuses an enabled fleet without them
+            raise ValueError(f"threshold {v} is above the {distinct} distinct admin key(s) "
+                             "(counted by raw key bytes): no bundle could ever be accepted")
+        return v
+
+    @field_validator("command_thresholds")
+    @classmethod
+    def _known_command_actions(cls, v: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(v) - set(COMMAND_ACTIONS))
+        if unknown:
+            raise ValueError(f"unknown command action(s) {', '.join(unknown)} (known: {', '.join(COMMAND_ACTIONS)})")
+        low = sorted(k for k, n in v.items() if n < 1)
+        if low:
+            raise ValueError(f"{', '.join(low)}: a command needs at least 1 signature")
+        return v
 
 
 # ------------------------------------------------------------- 好差评 (evaluation)

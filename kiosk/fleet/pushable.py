@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kiosk.config import DEVICE_TUNING_TYPES
+
 #: Dotted keys (or whole sections/lists) a bundle may set. ``*`` matches one name (a device kind).
 PUSHABLE_KEYS: tuple[str, ...] = (
     "announcements",
@@ -35,18 +37,9 @@ PUSHABLE_KEYS: tuple[str, ...] = (
 #: Device parameters that only tune a driver (timings, retries, sizes, image-quality thresholds).
 #: Never the driver, its port/device/reader/host, output directories or files (face_cascade), the
 #: scanner's exclusive grab, the QR URL allow-list, or the PSAM requirement. Which parameters a
-#: given driver reads at all is the schema's business (kiosk.config.DEVICE_PARAMETERS).
-DEVICE_TUNING_PARAMS: tuple[str, ...] = (
-    "timeout_s", "timeout_ms", "read_timeout_s", "status_timeout_s", "poll_interval_s",
-    "reconnect_initial_s", "reconnect_max_s", "timeouts_until_lost", "checksum_retries",
-    "dedupe_window_s", "max_line", "max_payload_chars", "flush_frames", "check_on_open", "poll_status",
-    "paper_mm", "width", "height", "preview_width", "max_side", "jpeg_max_kb", "target_dpi",
-    "detect_size", "deskew", "text_zoom",
-    "quality_blur_min", "quality_glare_max_frac", "quality_dark_min_mean", "quality_dark_frame_p99",
-    "quality_min_area_frac", "quality_edge_margin_frac",
-    "face_work_width", "face_min_neighbors", "face_min_face_frac", "face_max_offset_frac", "face_blur_min",
-    "face_dark_min_mean", "face_scale_factor", "face_crop_margin",
-)
+#: given driver reads at all, and what values each takes, is the schema's business
+#: (kiosk.config.DEVICE_PARAMETERS, kiosk.config.DEVICE_TUNING_TYPES).
+DEVICE_TUNING_PARAMS: tuple[str, ...] = tuple(DEVICE_TUNING_TYPES)  # each value checked by the schema
 
 _DEVICE_KEYS = tuple(f"devices.*.{p}" for p in DEVICE_TUNING_PARAMS)
 

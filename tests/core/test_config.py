@@ -144,3 +144,106 @@ def test_a_plain_development_pin_is_ascii_digits_only():
     for pin in ("１３５７９２", "١٣٥٧٩٢", "13579a"):
         with pytest.raises(ConfigError, match="ui.technician_pin"):
             load_config(env={}, cli={"ui": {"technician_pin": pin}})
+
+
+# ---------------------------------------------------------------- issue 11, item 7: strict schema
+_UNKNOWN_KEY_IN_EVERY_SECTION = [
+    ("[kiosk]\nstaion_name = \"x\"\n", "kiosk.staion_name"),
+    ("[ui]\nprodution = true\n", "ui.prodution"),
+    ("[hours]\nself_service = false\n", "hours.self_service"),
+    ("[[hours.staffed]]\ndays = \"mon-fri\"\nopen = \"09:00\"\nclose = \"17:00\"\nclosed = true\n", "hours.staffed.0.closed"),
+    ("[[announcements]]\ntext = \"公告\"\nstart = \"2026-01-01\"\n", "announcements.0.start"),
+    ("[catalog]\ndisable = [\"A\"]\n", "catalog.disable"),
+    ("[platform]\nverify_ssl = false\n", "platform.verify_ssl"),
+    ("[storage]\nkeyfile = \"x\"\n", "storage.keyfile"),
+    ("[logging]\ndirectory = \"/proc/x\"\n", "logging.directory"),
+    ("[calendar]\nholiday = [\"2026-10-01\"]\n", "calendar.holiday"),
+    ("[devices.printer]\npaper = 80\n", "devices.printer.paper"),
+    ("[fleet]\ntreshold = 2\n", "fleet.treshold"),
+    ("[fleet.command_thresholds]\nreboto = 2\n", "fleet.command_thresholds"),
+    ("[evaluation]\nlevel = []\n", "evaluation.level"),
+    ("[[evaluation.reasons]]\ncode = \"slow\"\ntext = \"慢\"\nhnt = \"x\"\n", "evaluation.reasons.0.hnt"),
+    ("[fleets]\nenabled = false\n", "fleets"),
+]
+
+
+@pytest.mark.parametrize("text,key", _UNKNOWN_KEY_IN_EVERY_SECTION, ids=[k for _, k in _UNKNOWN_KEY_IN_EVERY_SECTION])
+def test_each_section_refuses_its_unknown_key_naming_key_and_file(tmp_path, text, key):
+    site = tmp_path / "site.toml"
+    site.write_text(text, "utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(site_file=site, env={})
+    got = {k: (src, msg) for k, src, msg in e.value.problems}
+    assert key in got, e.value.problems
+    assert got[key][0] == str(site) and "unknown" in got[key][1], got[key]
+    assert f"{key}: " in str(e.value) and str(site) in str(e.value)
+
+
+def test_cli_config_check_names_the_typo_and_the_file(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text("[fleet]\ntreshold = 2\n", "utf-8")
+    kiosk = str(Path(sys.executable).with_name("kiosk"))
+    r = subprocess.run([kiosk, "config", "check", str(site)], capture_output=True, text=True)
+    assert r.returncode == 1 and "fleet.treshold: unknown key" in r.stderr and str(site) in r.stderr
+
+
+def test_admin_keys_must_be_keys_and_the_threshold_counts_only_raw_keys(tmp_path):
+    import base64
+
+    a = "ed25519:" + base64.b64encode(bytes(range(32))).decode()
+    site = tmp_path / "site.toml"
+    # a placeholder beside a real key does not make two administrators
+    site.write_text(f'[fleet]\nadmin_keys = ["{a}", "ed25519:...bob..."]\nthreshold = 2\n', "utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(site_file=site, env={})
+    got = {k: (src, msg) for k, src, msg in e.value.problems}
+    assert "entry 1 not an ed25519" in got["fleet.admin_keys"][1] and got["fleet.admin_keys"][0] == str(site)
+    short = "ed25519:" + base64.b64encode(bytes(16)).decode()  # base64, but not 32 bytes
+    site.write_text(f'[fleet]\nadmin_keys = ["{short}"]\n', "utf-8")
+    with pytest.raises(ConfigError, match="fleet.admin_keys: .*entry 0 not an ed25519"):
+        load_config(site_file=site, env={})
+    # the upper bound holds from any layer, the environment included
+    site.write_text(f'[fleet]\nadmin_keys = ["{a}"]\n', "utf-8")
+    with pytest.raises(ConfigError, match=r"fleet.threshold: .*threshold 2 is above the 1 distinct admin key.*environment"):
+        load_config(site_file=site, env={"KIOSK__FLEET__THRESHOLD": "2"})
+
+
+def test_command_thresholds_take_only_known_actions_and_at_least_one_signature(tmp_path):
+    from kiosk.config import COMMAND_ACTIONS
+    from kiosk.fleet.commands import ACTIONS
+
+    assert COMMAND_ACTIONS == ACTIONS
+    site = tmp_path / "site.toml"
+    site.write_text("[fleet.command_thresholds]\nreboot = 3\nrestart = 1\n", "utf-8")
+    assert load_config(site_file=site, env={}).fleet.command_thresholds["reboot"] == 3
+    site.write_text("[fleet.command_thresholds]\nreboto = 1\n", "utf-8")
+    with pytest.raises(ConfigError, match=r"fleet.command_thresholds: .*unknown command action\(s\) reboto"):
+        load_config(site_file=site, env={})
+    site.write_text("[fleet.command_thresholds]\nreboot = 0\n", "utf-8")
+    with pytest.raises(ConfigError, match="fleet.command_thresholds: .*reboot: a command needs at least 1 signature"):
+        load_config(site_file=site, env={})
+
+
+@pytest.mark.parametrize("param,value", [
+    ("paper_mm", 57), ("paper_mm", "58"), ("timeout_s", "soon"), ("timeout_s", -1), ("timeout_s", True),
+    ("poll_status", 1), ("status_timeout_s", float("inf")),
+])
+def test_device_tuning_values_are_checked_whichever_layer_sets_them(param, value):
+    """These are the values a fleet bundle may push: a wrong one is refused before it takes effect."""
+    cli = {"devices": {"printer": {"driver": "escpos-serial", "devfile": "/dev/null", param: value}}}
+    with pytest.raises(ConfigError, match=rf"devices.printer.{param}: must be .* \(in command line\)"):
+        load_config(env={}, cli=cli)
+    ok = {"paper_mm": 80, "timeout_s": 2.5, "poll_status": False, "status_timeout_s": 0}[param]
+    cli["devices"]["printer"][param] = ok
+    assert load_config(env={}, cli=cli).devices["printer"].model_extra[param] == ok
+
+
+def test_pushable_ui_and_platform_values_are_bounded():
+    """A session that never times out leaves one citizen's data for the next: the pushable values have a ceiling."""
+    for cli, key in [({"ui": {"idle_timeout_s": 10**9}}, "ui.idle_timeout_s"),
+                     ({"ui": {"elderly_idle_timeout_s": 10**9}}, "ui.elderly_idle_timeout_s"),
+                     ({"ui": {"items_per_page": 1000}}, "ui.items_per_page"),
+                     ({"platform": {"read_timeout_s": 10**6}}, "platform.read_timeout_s"),
+                     ({"platform": {"connect_timeout_s": 10**6}}, "platform.connect_timeout_s")]:
+        with pytest.raises(ConfigError, match=rf"{key}: .*less than or equal"):
+            load_config(env={}, cli=cli)

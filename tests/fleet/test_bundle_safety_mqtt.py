@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import textwrap
 import threading
 
@@ -162,6 +163,78 @@ def test_work_queue_is_bounded_and_drops_the_oldest(broker, site_factory, admin_
     wait_for(lambda: agent._work.qsize() == 0, 60, "queue drained")
     refused = [a for a in watcher.acks if a["kiosk_id"] == "qhb-kq" and a["reason"] == "malformed"]
     assert len(refused) < agent_mod.WORK_MAX  # at most what fitted in the queue, never the whole flood
+
+
+#: One sample per security-relevant category the issue names (ui.production ... kiosk.id); each hides
+#: behind a pushable change, as an attacker holding one signing key would try.
+FORBIDDEN_SAMPLES = [
+    ("ui.production", {"ui": {"production": False}}),
+    ("platform.base_url", {"platform": {"base_url": "http://evil.example"}}),
+    ("platform.verify_tls", {"platform": {"verify_tls": False}}),
+    ("platform.embedded_simulator", {"platform": {"embedded_simulator": True}}),
+    ("platform.credentials_file", {"platform": {"credentials_file": "/tmp/attacker-credentials.toml"}}),
+    ("storage.key_file", {"storage": {"key_file": "/tmp/attacker.key"}}),
+    ("logging.dir", {"logging": {"dir": "/proc/x", "level": "DEBUG"}}),  # the crash loop of the issue
+    ("fleet.admin_keys", {"fleet": {"admin_keys": ["ed25519:" + "A" * 43 + "="]}}),
+    ("fleet.broker_url", {"fleet": {"broker_url": "mqtt://evil.example:1883"}}),
+    ("kiosk.id", {"kiosk": {"id": "qhb-other"}}),
+]
+
+
+def test_every_forbidden_category_is_refused_by_a_running_agent(broker, site_factory, admin_keys, agent_factory,
+                                                                watcher):
+    site = site_factory("kf", broker_url=broker.url)
+    agent = agent_factory(site)
+    before = agent.applier.effective().config
+    for n, (key, config) in enumerate(FORBIDDEN_SAMPLES, start=1):
+        since = len(watcher.acks)
+        _push_on(broker.url, make_bundle(admin_keys[:1], n, {"announcements": [{"text": "看似无害"}], **config},
+                                         ["kiosk:qhb-kf"]), "kiosk:qhb-kf")
+        ack = _ack_for(watcher, "qhb-kf", n, since)
+        assert (ack["result"], ack["reason"]) == ("refused", "forbidden_key"), (key, ack)
+        assert key in ack["detail"] and "announcements" not in ack["detail"], (key, ack["detail"])
+        if key == "logging.dir":
+            assert "logging.level" not in ack["detail"]  # the pushable key beside it is not blamed
+    after = agent.applier.effective().config
+    assert after.model_dump() == before.model_dump() and agent.applier.trust.current_version() == 0
+    assert after.logging.dir == before.logging.dir != "/proc/x"
+    assert not (agent.applier.state_dir / "pushed.json").exists()
+    # a device tuning value of the wrong kind is pushable in name only: refused before it takes effect
+    n = len(FORBIDDEN_SAMPLES) + 1
+    _push_on(broker.url, make_bundle(admin_keys[:1], n, {"devices": {"printer": {"paper_mm": 57}}},
+                                     ["kiosk:qhb-kf"]), "kiosk:qhb-kf")
+    ack = _ack_for(watcher, "qhb-kf", n)
+    assert (ack["result"], ack["reason"]) == ("refused", "invalid_content") and "paper_mm" in ack["detail"], ack
+    # and the agent still takes what is safe
+    _push_on(broker.url, make_bundle(admin_keys[:1], n + 1, {"logging": {"level": "DEBUG"}}, ["kiosk:qhb-kf"]),
+             "kiosk:qhb-kf")
+    ack = _ack_for(watcher, "qhb-kf", n + 1)
+    assert (ack["result"], ack["restart_keys"]) == ("applied", ["logging.level"]), ack
+
+
+def test_lost_state_directory_and_an_old_bundle_replayed_is_refused(broker, site_factory, admin_keys, agent_factory,
+                                                                    watcher):
+    """The kiosk trusted v8; its state directory is lost (re-imaged disk); a broker replays v5 and v6 (both
+    validly signed, not expired): the floor from the site file's min_version refuses them."""
+    site = site_factory("kl", broker_url=broker.url, extra="min_version = 7\n")
+    old = {v: make_bundle(admin_keys[:1], v, {"ui": {"idle_timeout_s": 10 * v}}, ["kiosk:qhb-kl"]) for v in (5, 6)}
+    agent = agent_factory(site)
+    _push_on(broker.url, make_bundle(admin_keys[:1], 8, {"ui": {"idle_timeout_s": 88}}, ["kiosk:qhb-kl"]),
+             "group:zhoucun")
+    assert _ack_for(watcher, "qhb-kl", 8)["result"] == "applied"
+    state = agent.applier.state_dir
+    agent.stop()
+    shutil.rmtree(state)  # the high-water mark is gone
+    _push_on(broker.url, b"", "group:zhoucun")  # the untrusted broker withholds the current bundle ...
+    since = len(watcher.acks)
+    again = agent_factory(site)
+    assert again.applier.trust.current_version() == 0
+    for v, raw in old.items():  # ... and replays older ones
+        _push_on(broker.url, raw, "kiosk:qhb-kl")
+        ack = _ack_for(watcher, "qhb-kl", v, since)
+        assert (ack["result"], ack["reason"]) == ("refused", "rollback") and "min_version 7" in ack["detail"], ack
+    assert again.applier.trust.current_version() == 0
+    assert again.applier.effective().config.ui.idle_timeout_s not in (50, 60)
 
 
 @pytest.fixture(autouse=True)
