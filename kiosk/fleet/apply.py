@@ -79,6 +79,10 @@ def pushed_layers(state_dir: str | os.PathLike[str]) -> list[tuple[str, dict[str
     doc = read_json(Path(state_dir) / PUSHED)
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         return []
+    bad = forbidden_keys(doc["config"])
+    if bad:  # written by an older release, or by hand: a key no bundle may set never takes effect
+        log.error("stored fleet layer ignored: %s", describe_forbidden(bad), extra={"version": doc.get("version")})
+        return []
     return [(f"fleet bundle v{doc.get('version')}", doc["config"])]
 
 

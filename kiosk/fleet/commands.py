@@ -64,6 +64,8 @@ DEFAULT_THRESHOLDS: dict[str, int] = {"screenshot": 1, "diagnostics": 1, "test-p
                                       "restart": 2, "reboot": 2}
 STATUSES = ("done", "refused", "failed", "expired")
 MAX_COMMAND_BYTES = 64 * 1024
+#: Commands queued while one is being carried out; when full, the oldest is dropped (logged).
+COMMAND_QUEUE_MAX = 32
 MAX_LIFETIME = timedelta(days=7)  # an expiry further out is refused as malformed
 ID_RE_LEN = 32
 COMMANDS_FILE = "commands.json"
@@ -313,7 +315,8 @@ class CommandChannel:
         self.executor: CommandExecutor = executor or RefusingExecutor()
         self.publish = publish
         self.recent: list[dict[str, Any]] = []
-        self._work: queue.Queue[tuple[bytes, bool]] = queue.Queue()
+        self._work: queue.Queue[tuple[bytes, bool]] = queue.Queue(maxsize=COMMAND_QUEUE_MAX)
+        self.dropped = 0  # over the command size limit, or the oldest of a full queue
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.handled = 0
@@ -322,8 +325,29 @@ class CommandChannel:
         return command_topics(self.kiosk_id, self.group)
 
     def receive(self, raw: bytes, retained: bool = False) -> None:
-        """From the network thread: queue only."""
-        self._work.put((raw, retained))
+        """From the network thread: queue only, and bounded.
+
+        A message over the command size limit is dropped before anything parses it; when
+        the queue is full (an action waiting for its idle moment under a flood) the oldest
+        message is dropped with a log line. A dropped genuine command is sent again by its
+        administrator (`kiosk-admin` shows it unanswered).
+        """
+        limit = min(self.policy.max_bytes, MAX_COMMAND_BYTES)
+        if len(raw) > limit:
+            self.dropped += 1
+            log.warning("fleet command over the size limit dropped unparsed", extra={"bytes": len(raw), "limit": limit})
+            return
+        while True:
+            try:
+                self._work.put_nowait((raw, retained))
+                return
+            except queue.Full:
+                try:
+                    self._work.get_nowait()
+                except queue.Empty:
+                    continue
+                self.dropped += 1
+                log.warning("fleet command queue full; oldest message dropped", extra={"limit": COMMAND_QUEUE_MAX})
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fleet-commands", daemon=True)

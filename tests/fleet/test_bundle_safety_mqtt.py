@@ -237,6 +237,81 @@ def test_lost_state_directory_and_an_old_bundle_replayed_is_refused(broker, site
     assert again.applier.effective().config.ui.idle_timeout_s not in (50, 60)
 
 
+def test_command_queue_is_bounded_and_oversize_commands_are_dropped_unparsed(broker, site_factory, admin_keys,
+                                                                            agent_factory, caplog, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from kiosk.fleet import commands as commands_mod
+    from kiosk.fleet.commands import CommandResult, build_command, command_topic_for_target, sign_command
+
+    entered, gate, done = threading.Event(), threading.Event(), []
+
+    class Blocking:
+        def execute(self, cmd):
+            entered.set()
+            gate.wait(120)
+            done.append(cmd.id)
+            return CommandResult("done")
+
+    parsed: list[int] = []  # sizes of everything handed to the command parser
+    real = commands_mod.parse_command
+    monkeypatch.setattr(commands_mod, "parse_command",
+                        lambda data, *a, **kw: parsed.append(len(data)) or real(data, *a, **kw))
+    try:
+        agent = agent_factory(site_factory("kc", broker_url=broker.url), command_executor=Blocking())
+
+        def cmd() -> bytes:
+            expires = datetime.now(UTC) + timedelta(minutes=10)
+            return sign_command(build_command("screenshot", "kiosk:qhb-kc", expires), admin_keys[:1]).to_bytes()
+
+        first, last = cmd(), cmd()
+        caplog.set_level(logging.WARNING, logger="kiosk.fleet.commands")
+        c, addr = make_client(broker.url)
+        c.connect(addr.host, addr.port)
+        c.loop_start()
+        topic = command_topic_for_target("kiosk:qhb-kc")
+        try:
+            c.publish(topic, first, qos=1).wait_for_publish(30)
+            wait_for(entered.is_set, 60, "the command worker busy in an action")
+            flood = 3 * commands_mod.COMMAND_QUEUE_MAX
+            oversize = b"{" + b" " * (commands_mod.MAX_COMMAND_BYTES + 10) + b"}"  # under the bundle limit
+            assert len(oversize) < agent.policy.max_bytes
+            infos = [c.publish(topic, f"junk {i}".encode(), qos=1) for i in range(flood)]
+            infos += [c.publish(topic, oversize, qos=1), c.publish(topic, last, qos=1)]
+            for info in infos:
+                info.wait_for_publish(30)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+        expected = flood + 1 - commands_mod.COMMAND_QUEUE_MAX + 1  # the overflow, and the oversize one
+        wait_for(lambda: agent.commands.dropped == expected, 60, "the flood received")
+        assert agent.commands._work.qsize() == commands_mod.COMMAND_QUEUE_MAX
+        assert any("command queue full" in r.getMessage() for r in caplog.records)
+        assert any("over the size limit dropped unparsed" in r.getMessage() for r in caplog.records)
+        gate.set()
+        wait_for(lambda: len(done) == 2, 60, "the newest command carried out")  # kept; the oldest junk dropped
+        assert parsed and max(parsed) <= commands_mod.MAX_COMMAND_BYTES  # the oversize one never reached the parser
+    finally:
+        gate.set()  # never leave the executor blocked
+
+
 @pytest.fixture(autouse=True)
 def _quiet_paho():
     logging.getLogger("paho").setLevel(logging.WARNING)
+
+
+def test_a_stored_layer_with_a_forbidden_key_never_takes_effect(site_factory):
+    """A pushed.json left by an older release (which let logging.dir through) or written by hand is ignored
+    whole: the kiosk starts on its site file instead of crash-looping on /proc/x."""
+    import json
+
+    from kiosk.fleet.apply import load_effective
+
+    site = site_factory("ks")
+    base = load_effective(site, env={}).config
+    state = base.resolve_path(base.fleet.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "pushed.json").write_text(json.dumps({"version": 3, "digest": "x", "config": {
+        "logging": {"dir": "/proc/x"}, "announcements": [{"text": "旧版本推送"}]}}), "utf-8")
+    eff = load_effective(site, env={}).config
+    assert eff.logging.dir == base.logging.dir != "/proc/x" and eff.announcements == base.announcements
