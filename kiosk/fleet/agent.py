@@ -28,6 +28,7 @@ from typing import Any
 from kiosk.config import ConfigError
 from kiosk.fleet import boot_guard
 from kiosk.fleet.apply import ConfigApplier, HealthCheck
+from kiosk.fleet.bounded_queue import put_dropping_oldest
 from kiosk.fleet.bundle import BundleError, parse_bundle
 from kiosk.fleet.commands import CommandChannel, CommandExecutor, is_command_topic, thresholds_from
 from kiosk.fleet.health import HealthProviders, HealthReporter, OutboxOpener, utc_now_iso
@@ -169,17 +170,10 @@ class KioskAgent:
 
     def _enqueue(self, raw: bytes) -> None:
         """Bounded: a full queue drops its oldest message (logged) to make room."""
-        while True:
-            try:
-                self._work.put_nowait(raw)
-                return
-            except queue.Full:
-                try:
-                    self._work.get_nowait()
-                except queue.Empty:
-                    continue
-                self.dropped += 1
-                log.warning("fleet work queue full; oldest message dropped", extra={"limit": WORK_MAX})
+        dropped = put_dropping_oldest(self._work, raw)
+        if dropped:
+            self.dropped += dropped
+            log.warning("fleet work queue full; oldest message dropped", extra={"limit": WORK_MAX})
 
     def _refuse_oversize(self, payload: bytes, topic: str) -> None:
         self.dropped += 1

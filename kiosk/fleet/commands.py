@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kiosk.fleet.bounded_queue import put_dropping_oldest
 from kiosk.fleet.bundle import (
     TARGET_RE,
     BundleError,
@@ -337,17 +338,10 @@ class CommandChannel:
             self.dropped += 1
             log.warning("fleet command over the size limit dropped unparsed", extra={"bytes": len(raw), "limit": limit})
             return
-        while True:
-            try:
-                self._work.put_nowait((raw, retained))
-                return
-            except queue.Full:
-                try:
-                    self._work.get_nowait()
-                except queue.Empty:
-                    continue
-                self.dropped += 1
-                log.warning("fleet command queue full; oldest message dropped", extra={"limit": COMMAND_QUEUE_MAX})
+        dropped = put_dropping_oldest(self._work, (raw, retained))
+        if dropped:
+            self.dropped += dropped
+            log.warning("fleet command queue full; oldest message dropped", extra={"limit": COMMAND_QUEUE_MAX})
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fleet-commands", daemon=True)
