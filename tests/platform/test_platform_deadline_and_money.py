@@ -17,6 +17,16 @@ from kiosk.ports.platform import RetryableError
 SECRET = bytes(32)
 
 
+
+def _note_hang_up(conn: socket.socket, wait_s: float, cut: threading.Event) -> None:
+    """After the drip: the client hanging up (EOF or a reset) within `wait_s` counts as cut off."""
+    conn.settimeout(wait_s)
+    try:
+        if conn.recv(1) == b"":
+            cut.set()
+    except OSError:
+        cut.set()
+
 class DripServer:
     """Accepts connections, reads the request, then sends its answer one byte at a time, `max_bytes` at most.
 
@@ -68,13 +78,7 @@ class DripServer:
                 except OSError:
                     self.cut.set()
                     return
-            # the drip ran out without the client hanging up
-            conn.settimeout(self.interval_s * 20)
-            try:
-                if conn.recv(1) == b"":
-                    self.cut.set()
-            except OSError:
-                self.cut.set()
+            _note_hang_up(conn, self.interval_s * 20, self.cut)  # the drip ran out: did the client hang up?
 
     def close(self) -> None:
         self.stop.set()
@@ -163,12 +167,7 @@ class TlsDripServer(DripServer):
             except OSError:
                 self.cut.set()
                 return
-            conn.settimeout(self.interval_s * 20)
-            try:
-                if conn.recv(1) == b"":
-                    self.cut.set()
-            except OSError:
-                self.cut.set()
+            _note_hang_up(conn, self.interval_s * 20, self.cut)
 
 
 @pytest.mark.parametrize("phase", ["handshake", "headers"])
