@@ -154,6 +154,8 @@ class KioskApp(App):
         Window.bind(on_touch_down=self._on_any_touch)
         self._clock_events = [Clock.schedule_interval(self._poll, self.poll_s),
                                Clock.schedule_interval(self._tick, 1.0)]
+        # an event from a device or worker thread is handled at the next frame, not at the next poll
+        self.service.ctx.events.set_waker(Clock.create_trigger(self._poll, 0))
         self._tick(0)
         self.service.visit.add_clear_listener(lambda reason: self.service.ctx.events.post("clear", reason=reason))
         self.go("home")
@@ -234,6 +236,7 @@ class KioskApp(App):
     def on_stop(self) -> None:
         for ev in getattr(self, "_clock_events", []):
             ev.cancel()
+        self.service.ctx.events.set_waker(None)
         Window.unbind(on_touch_down=self._on_any_touch)
         Window.unbind(on_keyboard=self._filter_keys, on_request_close=self._refuse_close)
         ExceptionManager.handlers[:] = [h for h in ExceptionManager.handlers if h is not self._handler]

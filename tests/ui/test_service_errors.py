@@ -224,3 +224,29 @@ def test_a_result_of_an_ended_visit_is_dropped_at_debug_without_personal_data(sv
     dropped = [r for r in caplog.records if "ended visit" in r.getMessage()]
     assert dropped and all(r.levelno == logging.DEBUG for r in dropped)
     assert not any(name in r.getMessage() for r in caplog.records)
+
+
+def test_the_ui_queue_wakes_the_ui_for_each_queued_event_and_not_for_a_dropped_one(caplog):
+    q = UiEventQueue(maxsize=2)
+    woken: list[int] = []
+    q.set_waker(lambda: woken.append(q.pending()))
+    q.post("status", n=1)
+    q.post("status", n=2)
+    assert not q.post("status", n=3)  # full: dropped, nothing to wake the UI for
+    assert q.post("clear", reason="timeout")
+    assert woken == [1, 2, 3]  # after the event is in the queue, so the woken UI finds it
+
+
+def test_a_failing_waker_is_logged_and_the_event_still_reaches_the_ui(caplog):
+    q = UiEventQueue()
+    caplog.set_level(logging.ERROR, logger="kiosk.app.events")
+
+    def broken() -> None:
+        raise RuntimeError("clock gone")
+
+    q.set_waker(broken)
+    assert q.post("clear", reason="timeout")
+    assert any("waking the UI" in r.getMessage() and r.exc_info for r in caplog.records)
+    got: list[str] = []
+    q.drain(lambda ev: got.append(ev.kind))
+    assert got == ["clear"]
