@@ -265,6 +265,7 @@ class Soak:
         self.prev: Citizen | None = None
         self.mode = "normal"
         self.seconds: dict[str, float] = {}
+        self.last_scan = 0.0  # monotonic time of the last receipt scan
 
     # ---------------------------------------------------------------- driving helpers
     def wait(self, pred: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
@@ -349,7 +350,8 @@ class Soak:
     def v_apply(self, c: Citizen) -> None:
         self.press("home-search")
         self.screen_is("search")
-        self.drv.type_keys("jmyl")
+        for k in "jmyl":  # the on-screen keyboard's keys, tapped frame by frame as the other buttons
+            self.press(f"key-{k}")
         self.press(f"item-{APPLY_ITEM}") if self.drv.has(f"item-{APPLY_ITEM}") else \
             self.app.go("guide", code=APPLY_ITEM)
         self.screen_is("guide")
@@ -444,7 +446,13 @@ class Soak:
         for _ in range(TRIES):
             pr.error = False  # the last attempt's message stays up until the next answer
             if by_qr:
+                # the scanner reports a code once while it is seen again within its window: a citizen who
+                # scans the same receipt again has lowered it first
+                since = time.monotonic() - self.last_scan
+                if since < self.dev["qr"].deduper.window_s + 0.1:
+                    self.drv.pump(self.dev["qr"].deduper.window_s + 0.1 - since)
                 self.dev["qr"].scan(f"QHB1:{self.numbers[-1][0]}")
+                self.last_scan = time.monotonic()
             else:
                 self.dev["idcard"].remove_card()
                 self.drv.pump(0.25)
@@ -692,7 +700,8 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
 
 def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progress: Callable[[str], None] | None = None,
         checkpoint: Path | None = None, xvfb: bool = False, maxfps: int = 120,
-        max_seconds: float | None = None, trace_memory: bool = False, stall_ms: float | None = None) -> dict[str, Any]:
+        max_seconds: float | None = None, trace_memory: bool = False, stall_ms: float | None = None,
+        stop_file: Path | None = None) -> dict[str, Any]:
     """Start the display, the platform and the kiosk; drive `visits` visits; measure; reconcile."""
     from screens.boot import configure_kivy, has_display, start_xvfb  # noqa: PLC0415 - no Kivy yet
 
@@ -739,7 +748,8 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
         drv.wait_until(lambda: svc.ctx.ready.is_set(), timeout=60, what="kiosk ready")
         done = 0
         for n, (kind, fault, elderly) in enumerate(plan):
-            if max_seconds is not None and n >= warm and time.monotonic() - t0 > max_seconds:
+            if n >= warm and ((max_seconds is not None and time.monotonic() - t0 > max_seconds)
+                              or (stop_file is not None and stop_file.exists())):
                 break  # out of time: stop starting visits; the books are still drained and reconciled
             if n == warm:
                 sim.http.close()  # the harness's own connection to the simulator is not the kiosk's descriptor
@@ -824,6 +834,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop starting visits after this long (then drain and reconcile as usual)")
     ap.add_argument("--stall-ms", type=float, default=None,
                     help="also sample where the UI thread was while a frame was overdue by this much (stall_sites)")
+    ap.add_argument("--stop-file", type=Path, default=None,
+                    help="stop starting visits once this file exists (the books are still drained and reconciled)")
     ap.add_argument("--trace-memory", action="store_true",
                     help="tracemalloc from the end of the warm-up: the Python allocations that grew most")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -837,7 +849,8 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = args.out.with_suffix(".partial.json") if args.out else None
     res = run(args.visits, args.seed, (w, h), progress=lambda s: print(s, file=sys.stderr, flush=True),
               checkpoint=checkpoint, xvfb=args.xvfb, maxfps=args.maxfps,
-              max_seconds=args.max_seconds, trace_memory=args.trace_memory, stall_ms=args.stall_ms)
+              max_seconds=args.max_seconds, trace_memory=args.trace_memory, stall_ms=args.stall_ms,
+              stop_file=args.stop_file)
     text = json.dumps(res, ensure_ascii=False, indent=None if args.json else 2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
