@@ -27,6 +27,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from kiosk.app.events import UiEvent
 from kiosk.app.services import Kiosk
 from screens import widgets  # noqa: F401 - registers the widget classes the kv files use
+from screens.quiet_gc import QuietCollector
 from screens.theme import theme
 from screens.widgets import HiddenGuard
 
@@ -139,6 +140,7 @@ class KioskApp(App):
         self.history: list[str] = []
         self.recoveries = 0
         self._handler = _Recover(self)
+        self.collector = QuietCollector()  # no 200 ms garbage-collector pause in the middle of a visit
 
     # ------------------------------------------------------------------ building
     def build(self) -> KioskRoot:
@@ -178,6 +180,7 @@ class KioskApp(App):
                     self._make_screen(name)
                     Clock.schedule_once(warm, 0)
                     return
+            self.collector.after_startup()  # every screen is built: what lives now lives all day
 
         Clock.schedule_once(warm, 0.5)
 
@@ -237,6 +240,7 @@ class KioskApp(App):
         for ev in getattr(self, "_clock_events", []):
             ev.cancel()
         self.service.ctx.events.set_waker(None)
+        self.collector.stop()
         Window.unbind(on_touch_down=self._on_any_touch)
         Window.unbind(on_keyboard=self._filter_keys, on_request_close=self._refuse_close)
         ExceptionManager.handlers[:] = [h for h in ExceptionManager.handlers if h is not self._handler]
@@ -311,12 +315,14 @@ class KioskApp(App):
     # ------------------------------------------------------------------ clock work
     def _on_any_touch(self, *_: Any) -> None:
         self.service.visit.touch()
+        self.collector.touched()
         if self.root.idle_banner.active:
             self.root.idle_banner.active = False
 
     def _tick(self, _elapsed: float) -> None:
         self.root.clock_label.text = _dt.datetime.now().strftime("%m月%d日 %H:%M")
         self.service.visit.tick(away_from_home=self.root.sm.current != "home")
+        self.collector.tick(on_home=self.root.sm.current == "home")
         left = self.service.visit.seconds_left()
         if self.root.idle_banner.active and left is not None:
             self.root.idle_banner.remaining = int(left)
