@@ -607,6 +607,16 @@ class Soak:
         if speech is not None:
             speech.clear()
 
+    def rest(self) -> None:
+        """A quiet minute (on the soak's clock): the last pool work done and the platform connections kept alive
+        for the visits closed by the kiosk's idle rule, so descriptors are counted at rest, at the start as at the
+        end (a kept-alive connection is reused, not leaked)."""
+        for _ in range(20):
+            self.drv.pump(0.1)
+        self.clock.offset += self.svc.ctx.timings.platform_idle_close_s + 1
+        for _ in range(30):  # a status refresh or two (every status_interval_s) applies the rule
+            self.drv.pump(0.1)
+
     def check_clean(self, n: int, c: Citizen) -> None:
         """Nothing of this visit's citizen (nor of the previous one) anywhere the next citizen could reach."""
         from screens.widgets import walk  # noqa: PLC0415 - Kivy: after configure_kivy
@@ -752,6 +762,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                               or (stop_file is not None and stop_file.exists())):
                 break  # out of time: stop starting visits; the books are still drained and reconciled
             if n == warm:
+                soak.rest()
                 sim.http.close()  # the harness's own connection to the simulator is not the kiosk's descriptor
                 start = {"rss_mb_start": rss_mb(), "fds_start": fds(), "threads_start": threads()}
                 fds_at_start = fd_targets()
@@ -787,9 +798,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                            for f in list(d.traceback)[-6:]]}
                 for d in diff[:12]]
             tracemalloc.stop()
-        # quiet: the last pool work done, connections closed by their idle timers
-        for _ in range(20):
-            drv.pump(0.1)
+        soak.rest()  # as before the start was counted
         sim.http.close()  # as at the start: only the kiosk's descriptors are counted
         fds_now = fd_targets()
         out = {"visits": done, "visits_planned": visits, "warm_up_visits": warm, **start,

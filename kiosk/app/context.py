@@ -41,6 +41,7 @@ class Timings:
     payment_poll_s: float = 1.0  # between asks whether the citizen has paid
     status_interval_s: float = 3.0
     thanks_s: float = 2.0  # how long the rating's thank-you stays before the visit ends
+    platform_idle_close_s: float = 60.0  # kept-alive platform connections unused this long are closed
 
 
 @dataclass

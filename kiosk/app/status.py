@@ -35,6 +35,8 @@ class StatusService:
             st = ctx.outbox.stats()
             ctx.status.queued = st["pending"] + st["inflight"]
             ctx.status.failed = st["failed"]
+        if ctx.platform is not None:  # before a probe, so a probe after a quiet spell goes out on a fresh connection
+            ctx.platform.close_idle_connections(ctx.timings.platform_idle_close_s)
         ctx.status.online = self.platform_reachable()
         return ctx.status
 

@@ -28,6 +28,7 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -162,6 +163,9 @@ class PlatformClient:
         self.last_contact: float | None = None  # the platform answered (2xx/304 or a 4xx refusal)
         self.last_failure: float | None = None  # a call did not get a usable answer (RetryableError)
         self.reachable: bool | None = None  # how the most recent call ended (None: no call yet)
+        self._use_lock = threading.Lock()
+        self._in_flight = 0
+        self._last_used: float | None = None  # when the last call ended with connections possibly kept alive
 
     @classmethod
     def from_config(cls, cfg: KioskConfig | None = None, base_url: str | None = None,
@@ -180,6 +184,21 @@ class PlatformClient:
     def close(self) -> None:
         self.session.close()
 
+    def close_idle_connections(self, idle_s: float) -> bool:
+        """Close the kept-alive connections when no call used them for `idle_s`; True when it did.
+
+        A village 4G line's NAT forgets an idle TCP connection within minutes, and the next call sent on it
+        would wait for its timeout; a fresh connection costs one handshake. It also keeps a quiet kiosk's
+        open descriptors at their resting count.
+        """
+        with self._use_lock:
+            if self._in_flight or self._last_used is None or self.clock() - self._last_used < idle_s:
+                return False
+            self._last_used = None
+            for adapter in self.session.adapters.values():
+                adapter.close()  # the pools' idle connections; a pool is made again by the next call
+        return True
+
     def __enter__(self) -> PlatformClient:
         return self
 
@@ -195,6 +214,8 @@ class PlatformClient:
         Every outcome is noted: an answer (a Reply or a 4xx refusal) is contact, a
         RetryableError is a failure to reach the platform.
         """
+        with self._use_lock:
+            self._in_flight += 1
         try:
             reply = self._request(method, path, json_body=json_body, data=data, params=params, headers=headers,
                                   idempotency_key=idempotency_key, expect_json=expect_json)
@@ -204,6 +225,10 @@ class PlatformClient:
         except PermanentError:
             self._note(True)
             raise
+        finally:
+            with self._use_lock:
+                self._in_flight -= 1
+                self._last_used = self.clock()
         self._note(True)
         return reply
 

@@ -1,0 +1,32 @@
+"""The station's status refresh closes platform connections left unused for a minute (a 4G NAT forgets them)."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from tcp_support import local_ports_to
+from ui_support import make_service
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_status_refresh_after_a_quiet_minute_replaces_the_kept_alive_connection(tmp_path):
+    clock = Clock()
+    svc = make_service(tmp_path / "kiosk", clock=clock)
+    try:
+        platform = svc.ctx.platform
+        port = urlparse(platform.base_url).port
+        platform.health()
+        svc.station.refresh_status()
+        kept = local_ports_to(port)
+        assert kept  # a busy kiosk keeps its connection for the next call
+        clock.now += svc.ctx.timings.platform_idle_close_s + 1
+        svc.station.refresh_status()
+        assert not kept & local_ports_to(port)  # the quiet minute's connection is gone
+    finally:
+        svc.stop()
