@@ -41,7 +41,8 @@ class Timings:
     payment_poll_s: float = 1.0  # between asks whether the citizen has paid
     status_interval_s: float = 3.0
     thanks_s: float = 2.0  # how long the rating's thank-you stays before the visit ends
-    platform_idle_close_s: float = 60.0  # kept-alive platform connections unused this long are closed
+    platform_idle_close_s: float = 90.0  # kept-alive platform connections unused this long are closed (the
+    # health probe comes every reachability.QUIET_S = 45 s while all is quiet, so an idle kiosk keeps its one)
 
 
 @dataclass

@@ -30,3 +30,24 @@ def test_a_status_refresh_after_a_quiet_minute_replaces_the_kept_alive_connectio
         assert not kept & local_ports_to(port)  # the quiet minute's connection is gone
     finally:
         svc.stop()
+
+
+def test_an_idle_kiosk_probing_every_quiet_spell_keeps_its_one_connection(tmp_path):
+    """The health probe (after reachability.QUIET_S without contact) comes before the idle rule would close."""
+    from kiosk.app.reachability import QUIET_S
+
+    clock = Clock()
+    svc = make_service(tmp_path / "kiosk", clock=clock)
+    try:
+        platform = svc.ctx.platform
+        port = urlparse(platform.base_url).port
+        svc.station.refresh_status()
+        before = platform.last_contact
+        kept = local_ports_to(port)
+        for _ in range(5):
+            clock.now += QUIET_S + 1
+            svc.station.refresh_status()
+        assert platform.last_contact != before  # probes went out
+        assert kept and kept <= local_ports_to(port)  # all on the connection kept alive
+    finally:
+        svc.stop()
