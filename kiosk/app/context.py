@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 from kiosk.app.common import StationStatus
 from kiosk.app.errors import already_logged, mark_logged
 from kiosk.app.events import UiEventQueue
+from kiosk.app.worker_pool import started_pool
 from kiosk.config import KioskConfig
 from kiosk.domain.catalog import Catalog, Item
 from kiosk.domain.session import Session, VisitEnded
@@ -64,7 +65,7 @@ class AppContext:
     drainer: DrainerPort | None = None
     pool: cf.ThreadPoolExecutor = field(
         # six: a payment poll holds one for minutes, a slow capture or print must not queue behind it
-        default_factory=lambda: cf.ThreadPoolExecutor(max_workers=6, thread_name_prefix="kiosk-svc"))
+        default_factory=lambda: started_pool(6, "kiosk-svc"))
     stopping: threading.Event = field(default_factory=threading.Event)
     ready: threading.Event = field(default_factory=threading.Event)  # platform, outbox and devices are up
     catalog_shown: threading.Event = field(default_factory=threading.Event)  # set by a UI once it drew the catalog
