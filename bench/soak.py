@@ -711,7 +711,7 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
 def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progress: Callable[[str], None] | None = None,
         checkpoint: Path | None = None, xvfb: bool = False, maxfps: int = 120,
         max_seconds: float | None = None, trace_memory: bool = False, stall_ms: float | None = None,
-        stop_file: Path | None = None) -> dict[str, Any]:
+        stop_file: Path | None = None, only: str | None = None) -> dict[str, Any]:
     """Start the display, the platform and the kiosk; drive `visits` visits; measure; reconcile."""
     from screens.boot import configure_kivy, has_display, start_xvfb  # noqa: PLC0415 - no Kivy yet
 
@@ -748,6 +748,8 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
     soak = Soak(app, drv, svc, sim, clock, seed)
     probe = FrameGapProbe(outside=harness_seconds, stall_ms=stall_ms)
     plan = schedule(visits, seed)
+    if only:  # one flow kind after the warm-up tour, no faults, never elderly: which flow does memory grow with?
+        plan = plan[:len(WARM_UP)] + [(only, "", False)] * max(0, visits - len(WARM_UP))
     warm = min(len(WARM_UP), visits)
     start: dict[str, Any] = {}
     t0 = time.monotonic()
@@ -843,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop starting visits after this long (then drain and reconcile as usual)")
     ap.add_argument("--stall-ms", type=float, default=None,
                     help="also sample where the UI thread was while a frame was overdue by this much (stall_sites)")
+    ap.add_argument("--only", default=None,
+                    help="after the warm-up tour, only this flow kind (no faults): to see which flow memory grows with")
     ap.add_argument("--stop-file", type=Path, default=None,
                     help="stop starting visits once this file exists (the books are still drained and reconciled)")
     ap.add_argument("--trace-memory", action="store_true",
@@ -859,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(args.visits, args.seed, (w, h), progress=lambda s: print(s, file=sys.stderr, flush=True),
               checkpoint=checkpoint, xvfb=args.xvfb, maxfps=args.maxfps,
               max_seconds=args.max_seconds, trace_memory=args.trace_memory, stall_ms=args.stall_ms,
-              stop_file=args.stop_file)
+              stop_file=args.stop_file, only=args.only)
     text = json.dumps(res, ensure_ascii=False, indent=None if args.json else 2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
