@@ -37,5 +37,6 @@ def test_a_stopped_app_no_longer_wakes(slow_poll_kiosk):
     app, drv, svc = slow_poll_kiosk
     from standins.ui_driver import stop_app
 
+    drv.wait_until(lambda: app.collector.frozen, timeout=60, what="screens built")  # no warm-up left in the clock
     stop_app(app)
     assert svc.ctx.events._waker is None  # the stopped app's clock trigger is not called by later posts
