@@ -31,12 +31,3 @@ def test_an_event_from_another_thread_is_handled_without_waiting_for_the_poll(sl
     poster.join()
     drv.wait_until(lambda: "idle_warning" in seen, timeout=30, what="event handled")
     assert app.root.idle_banner.active and app.root.idle_banner.remaining == 9
-
-
-def test_a_stopped_app_no_longer_wakes(slow_poll_kiosk):
-    app, drv, svc = slow_poll_kiosk
-    from standins.ui_driver import stop_app
-
-    drv.wait_until(lambda: app.collector.frozen, timeout=60, what="screens built")  # no warm-up left in the clock
-    stop_app(app)
-    assert svc.ctx.events._waker is None  # the stopped app's clock trigger is not called by later posts
