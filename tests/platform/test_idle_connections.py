@@ -4,21 +4,14 @@ from __future__ import annotations
 import threading
 from urllib.parse import urlparse
 
+from manual_clock import ManualClock
 from tcp_support import established_to
 
 from kiosk.platform.client import PlatformClient
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_connections_unused_for_the_idle_time_are_closed_and_the_next_call_opens_one(sim, creds):
-    clock = Clock()
+    clock = ManualClock(100.0)
     port = urlparse(sim.url).port
     c = PlatformClient(sim.url, creds.kiosk_id, creds.secret, read_timeout=5, clock=clock)
     try:
@@ -39,7 +32,7 @@ def test_connections_unused_for_the_idle_time_are_closed_and_the_next_call_opens
 
 
 def test_a_call_in_flight_keeps_its_connection(sim, creds):
-    clock = Clock()
+    clock = ManualClock(100.0)
     c = PlatformClient(sim.url, creds.kiosk_id, creds.secret, read_timeout=5, clock=clock)
     c.health()
     clock.now += 120

@@ -4,22 +4,15 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import pytest
+from manual_clock import ManualClock
 from tcp_support import local_ports_to
 from ui_support import make_service
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def quiet_kiosk(tmp_path):
     """(service, its clock, the platform's port) with the simulated devices and the embedded platform."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     svc = make_service(tmp_path / "kiosk", clock=clock)
     yield svc, clock, urlparse(svc.ctx.platform.base_url).port
     svc.stop()

@@ -5,6 +5,7 @@ import gc
 import weakref
 
 import pytest
+from manual_clock import ManualClock
 
 from screens.quiet_gc import QuietCollector
 
@@ -16,17 +17,10 @@ class Cycle:
         self.me = self
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def collector():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     c = QuietCollector(quiet_s=300, every_s=3600, clock=clock)
     yield c, clock
     c.stop()
