@@ -12,11 +12,16 @@ __all__ = ["Deduper", "QrScannerBase"]
 
 
 class Deduper:
-    """The same code is reported once while it keeps being seen within `window_s` of its last sighting."""
+    """The same code is reported once while it keeps being seen within `window_s` of its last sighting.
+
+    After `rearm()` a code still in view counts once more, `window_s` later: a citizen told that a
+    look-up failed gets another try while still holding the receipt, without a burst of retries.
+    """
 
     def __init__(self, window_s: float = 2.0):
         self.window_s = float(window_s)
         self._last: dict[str, float] = {}
+        self._again_at: dict[str, float] = {}  # re-armed codes: reported again when seen from this time on
         self._lock = threading.Lock()
 
     def is_new(self, text: str, now: float | None = None) -> bool:
@@ -24,9 +29,25 @@ class Deduper:
         with self._lock:
             for k in [k for k, t in self._last.items() if now - t > self.window_s]:
                 del self._last[k]
+                self._again_at.pop(k, None)
+            again = self._again_at.get(text)
+            if again is not None:
+                if now < again:
+                    self._last[text] = now
+                    return False
+                del self._again_at[text]
+                self._last[text] = now
+                return True
             new = text not in self._last
             self._last[text] = now
             return new
+
+    def rearm(self, now: float | None = None) -> None:
+        """Every code seen so far is reported again when seen `window_s` from now, even if never out of view."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            for k in self._last:
+                self._again_at[k] = now + self.window_s
 
 
 class QrScannerBase(DeviceAdapter):
@@ -53,6 +74,10 @@ class QrScannerBase(DeviceAdapter):
             self._stats.success(**metrics)
         self._emit(EventKind.CODE_SCANNED, text=text, format=fmt, ms=ms, **cls, **extra)
         return True
+
+    def rearm(self) -> None:
+        """A code in view now is reported once more after the dedupe window (e.g. after a failed look-up)."""
+        self.deduper.rearm()
 
     def _health_interactive(self, timeout: float, prompt: PromptCallback | None) -> HealthResult:
         """Ask the technician to scan any code; pass when one arrives within `timeout`."""

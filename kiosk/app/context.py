@@ -24,7 +24,13 @@ from kiosk.config import KioskConfig
 from kiosk.domain.catalog import Catalog, Item
 from kiosk.domain.session import Session, VisitEnded
 from kiosk.ports.clock import Clock
-from kiosk.ports.devices import DevicePort, DocumentCameraPort, IdCardReaderPort, ReceiptPrinterPort
+from kiosk.ports.devices import (
+    DevicePort,
+    DocumentCameraPort,
+    IdCardReaderPort,
+    QrScannerPort,
+    ReceiptPrinterPort,
+)
 from kiosk.ports.outbox import DrainerPort, OutboxPort
 from kiosk.ports.platform import PlatformPort
 from kiosk.ports.speech import SpeechBackend
@@ -185,3 +191,6 @@ class AppContext:
 
     def printer(self) -> ReceiptPrinterPort | None:
         return cast("ReceiptPrinterPort | None", self.devices.get("printer"))
+
+    def qr(self) -> QrScannerPort | None:
+        return cast("QrScannerPort | None", self.devices.get("qr"))

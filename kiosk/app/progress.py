@@ -99,6 +99,14 @@ class ProgressService:
         except Exception as e:  # noqa: BLE001 - told to the citizen, logged for the technician
             log.warning("progress lookup failed", exc_info=True)
             ctx.post_for(token, "progress_error", message=platform_message(e))
+            self._scan_again_later()
+
+    def _scan_again_later(self) -> None:
+        """The citizen may still hold the receipt to the scanner: it counts once more after the dedupe
+        window, so "请稍后再试" needs no lowering and raising of the receipt (nor a burst of retries)."""
+        qr = self.ctx.qr()
+        if qr is not None:
+            qr.rearm()
 
     def _progress_by_identity(self, token: int) -> None:
         ctx = self.ctx

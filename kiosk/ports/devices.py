@@ -106,6 +106,10 @@ class SocialSecurityReaderPort(DevicePort, Protocol):
 class QrScannerPort(DevicePort, Protocol):
     """QR scanner: reports scanned codes through ``code_scanned`` events only."""
 
+    def rearm(self) -> None:
+        """A code still in view counts once more (after the dedupe window): another try without lowering it."""
+        ...
+
 
 class ProblemLike(Protocol):
     @property

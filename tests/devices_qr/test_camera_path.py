@@ -1,6 +1,8 @@
 """The camera path: images and video files through VideoCapture, both backends, dedupe, downscale."""
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -42,6 +44,24 @@ def test_dedupe_window():
     assert d.is_new("b", 3.0) and d.is_new("a", 5.0)
 
 
+def test_rearm_reports_a_held_code_once_more_after_the_window():
+    d = Deduper(2.0)
+    assert d.is_new("held", 0.0) and d.is_new("other", 0.5)
+    d.rearm(1.0)
+    seen = [d.is_new("held", t / 10) for t in range(11, 60)]  # still in view, seen every 0.1 s
+    assert seen.count(True) == 1 and seen.index(True) == 30 - 11  # at 3.0 s: the window after the re-arm
+    assert d.is_new("other", 7.0)  # gone out of view meanwhile: new anyway
+    assert not d.is_new("other", 7.5)  # re-armed once, not for good
+
+
+def test_rearm_forgets_codes_that_left_view():
+    d = Deduper(2.0)
+    d.is_new("a", 0.0)
+    d.rearm(0.5)
+    assert d.is_new("b", 5.0)  # expires "a" and its re-arm
+    assert d.is_new("a", 5.1) and not d.is_new("a", 5.2)
+
+
 def test_video_file_reports_each_code_once(tmp_path):
     blank = np.full((480, 640, 3), 200, np.uint8)
     frames = [blank] * 3 + [qr_frame("QHB1:CODE-A")] * 5 + [blank] * 2 + [qr_frame("other code")] * 4
@@ -73,6 +93,24 @@ def test_polling_camera_on_looping_file(tmp_path):
     assert len(scanned) == 1  # looping video, same code: reported once in the window
     assert scanned[0].payload["refused"]["reason"] == "url_not_allowed"
     assert dev.frames >= 1
+
+
+def test_a_code_held_to_a_polling_camera_counts_again_after_rearm(tmp_path):
+    """The looping file is a receipt held in view: one report, then one more after `rearm()` (a failed look-up)."""
+    path = write_video(str(tmp_path / "held.avi"), [qr_frame("QHB1:HELD")] * 3)
+    dev = drivers.create("qr", {"driver": "camera", "source": path, "loop": True, "dedupe_window_s": 0.3,
+                                "decoder": "pyzbar"})
+    ev = Events(dev)
+    with dev:
+        dev.start_polling()
+        assert ev.wait(EventKind.CODE_SCANNED)
+        dev.rearm()
+        assert ev.wait(EventKind.CODE_SCANNED, n=2)
+        frames_then, guard = dev.frames, time.monotonic() + 30
+        while dev.frames < frames_then + 20 and time.monotonic() < guard:  # 20 more frames in view: nothing new
+            time.sleep(0.02)
+        assert dev.frames >= frames_then + 20
+    assert ev.count(EventKind.CODE_SCANNED) == 2
 
 
 def test_missing_camera_is_offline_then_back(tmp_path):
