@@ -266,6 +266,7 @@ class Soak:
         self.mode = "normal"
         self.seconds: dict[str, float] = {}
         self.last_scan = 0.0  # monotonic time of the last receipt scan
+        self.doing = ""  # the visit under way, for the frame probe's longest gaps
 
     # ---------------------------------------------------------------- driving helpers
     def wait(self, pred: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
@@ -539,6 +540,7 @@ class Soak:
     def visit(self, n: int, kind: str, fault: str, elderly: bool) -> None:
         c = make_citizen(n, self.rng)
         t0 = time.monotonic()
+        self.doing = f"visit {n} {kind}" + (f"+{fault}" if fault else "") + (" elderly" if elderly else "")
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
         if fault:
             self.faults[fault] = self.faults.get(fault, 0) + 1
@@ -749,7 +751,8 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
     svc.start()
     app, drv = start_app(svc)
     soak = Soak(app, drv, svc, sim, clock, seed)
-    probe = FrameGapProbe(outside=harness_seconds, stall_ms=stall_ms)
+    probe = FrameGapProbe(outside=harness_seconds, stall_ms=stall_ms,
+                          context=lambda: f"{soak.doing} on {app.root.sm.current}")
     plan = schedule(visits, seed)
     if only:  # one flow kind after the warm-up tour, no faults, never elderly: which flow does memory grow with?
         plan = plan[:len(WARM_UP)] + [(only, "", False)] * max(0, visits - len(WARM_UP))

@@ -17,6 +17,11 @@ the GL driver and the X server, e.g. llvmpipe on Xvfb starved of CPU) is timed
 too, and the `*_without_swap` figures give the gaps minus that time: what the
 UI thread spent in Python (our code, Kivy's layout and events).
 
+With `context` set (a callable saying what the app was doing: the soak passes the visit, its
+kind and fault and the screen), the `keep_longest` longest gaps are kept with what was going on
+when each ended (`longest()`, `frame_gaps_longest` in the summary): a soak's maximum can be told
+apart from a mode switch, a screen build or the machine's other work.
+
     probe = FrameGapProbe().start()
     ...  # drive the app
     probe.stop()
@@ -24,6 +29,8 @@ UI thread spent in Python (our code, Kivy's layout and events).
 """
 from __future__ import annotations
 
+import heapq
+import logging
 import math
 import sys
 import threading
@@ -35,6 +42,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["FrameGapProbe", "GapHistogram", "percentile", "summarize_gaps"]
+
+log = logging.getLogger(__name__)
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -107,8 +116,12 @@ class FrameGapProbe:
 
     def __init__(self, recent: int = 1_000, clock: Callable[[], float] = time.perf_counter,
                  stall_ms: float | None = None, max_stacks: int = 200, measure_swap: bool = False,
-                 outside: Callable[[], float] | None = None) -> None:
+                 outside: Callable[[], float] | None = None, context: Callable[[], str] | None = None,
+                 keep_longest: int = 10) -> None:
         self._clock = clock
+        self._context = context
+        self._keep_longest = keep_longest
+        self._longest: list[tuple[float, int, str]] = []  # a min-heap of (gap, sequence, context)
         # a test driver that runs the loop frame by frame says how long it kept the UI thread itself
         # (standins.ui_driver.harness_seconds); that time is not the app's and is taken off each gap
         self._outside = outside
@@ -204,6 +217,7 @@ class FrameGapProbe:
         self._hist_without_swap.clear()
         self._max_without_swap_ms = 0.0
         self._swap_s = 0.0
+        self._longest.clear()
 
     @property
     def running(self) -> bool:
@@ -223,6 +237,8 @@ class FrameGapProbe:
             self._recent.append(gap)
             if gap > self._max_ms:
                 self._max_ms = gap
+            if self._context is not None:
+                self._note_if_long(gap)
             if self._window is not None:
                 rest = max(0.0, gap - self._swap_s * 1000.0)
                 self._hist_without_swap.add(rest)
@@ -230,6 +246,27 @@ class FrameGapProbe:
         self._swap_s = 0.0
         self._last = now
         self._outside_last = outside
+
+    def _note_if_long(self, gap: float) -> None:
+        """Keep the gap with its context when it is among the longest so far (context asked only then)."""
+        heap = self._longest
+        if len(heap) >= self._keep_longest and gap <= heap[0][0]:
+            return
+        try:
+            what = self._context() if self._context is not None else ""
+        except Exception:  # noqa: BLE001 - the probe only measures: a failing context must not stop the UI thread
+            log.exception("the frame probe's context failed")
+            what = "?"
+        item = (gap, self._hist.n, what)
+        if len(heap) < self._keep_longest:
+            heapq.heappush(heap, item)
+        else:
+            heapq.heapreplace(heap, item)
+
+    def longest(self) -> list[dict[str, Any]]:
+        """The longest gaps kept, longest first: {"ms", "frame" (its number), "during" (the context)}."""
+        return [{"ms": round(g, 1), "frame": n, "during": what}
+                for g, n, what in sorted(self._longest, reverse=True)]
 
     # ------------------------------------------------------------------ figures
     @property
@@ -268,6 +305,8 @@ class FrameGapProbe:
         if self._hist_without_swap.n:
             out["frame_gap_ms_p99_without_swap"] = self._hist_without_swap.percentile(99)
             out["frame_gap_ms_max_without_swap"] = round(self._max_without_swap_ms, 1)
+        if self._context is not None:
+            out["frame_gaps_longest"] = self.longest()
         if self.stall_ms is not None:
             out["stall_sites"] = dict(self.stall_sites.most_common(5))
             out["stall_app_sites"] = dict(self.app_sites().most_common(8))

@@ -62,3 +62,31 @@ def test_time_the_test_driver_kept_the_ui_thread_is_not_the_apps():
     probe.mark()
     assert [round(g) for g in probe.gaps_ms] == [200, 50]
     assert round(probe.max_ms) == 200
+
+
+def test_the_longest_gaps_are_kept_with_what_the_app_was_doing():
+    """A soak's maximum gap says when it happened (the visit, the screen), so a stall can be traced."""
+    now, doing = [0.0], ["home"]
+    probe = FrameGapProbe(clock=lambda: now[0], context=lambda: doing[0], keep_longest=2)
+    probe.mark()
+    for gap_ms, what in ((16, "home"), (300, "elderly switch"), (20, "form"), (120, "receipt"), (90, "form")):
+        now[0] += gap_ms / 1000
+        doing[0] = what
+        probe.mark()
+    assert [(g["ms"], g["during"]) for g in probe.longest()] == [(300.0, "elderly switch"), (120.0, "receipt")]
+    assert probe.summary()["frame_gaps_longest"][0]["frame"] == 2
+    probe.reset()
+    assert probe.longest() == []
+
+
+def test_a_failing_context_does_not_stop_the_probe():
+    now = [0.0]
+
+    def broken() -> str:
+        raise RuntimeError("no screen yet")
+
+    probe = FrameGapProbe(clock=lambda: now[0], context=broken)
+    probe.mark()
+    now[0] = 0.05
+    probe.mark()
+    assert probe.frames == 1 and probe.longest() == [{"ms": 50.0, "frame": 1, "during": "?"}]
