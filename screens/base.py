@@ -8,6 +8,7 @@ from kivy.uix.screenmanager import Screen
 
 from kiosk.app.events import UiEvent
 from kiosk.app.services import Kiosk
+from screens.shown_text import render_stale_in
 
 
 class KioskScreen(Screen):
@@ -29,6 +30,9 @@ class KioskScreen(Screen):
         """The kiosk's services: `service.visit`, `service.mode`, `service.browse`, ... (kiosk.app.services)."""
         service: Kiosk = self.app.service
         return service
+
+    def on_pre_enter(self, *_: Any) -> None:
+        render_stale_in(self)  # labels left stale while hidden (a mode switch) are drawn before the first frame
 
     def enter(self, **params: Any) -> None:
         """Called before the screen becomes current, with the navigation parameters."""

@@ -15,7 +15,7 @@ from kiosk.app.events import UiEvent
 from screens.base import KioskScreen
 from screens.browse import item_entry
 from screens.theme import theme
-from screens.widgets import Tile
+from screens.widgets import fill_tiles
 
 #: the home screen's own padding (kv/home.kv) and the gap under a section headline
 _PAD_X, _PAD_Y, _HEAD_GAP = 24, 12, 8
@@ -108,12 +108,9 @@ class HomeScreen(KioskScreen):
         self._built_for = self._state()
         self.fit_layout()
         self.announcement = "　".join(svc.browse.announcements())
-        self.items_grid.clear_widgets()
-        for e in (item_entry(it) for it in svc.browse.most_used(int(self.item_rows * self.item_cols))):
-            t = Tile(text=e["text"], key=e["key"], payload=e["payload"], style="secondary")
-            t.height = self.tile_h
-            t.bind(on_release=lambda tile: self.app.go("guide", code=tile.payload))
-            self.items_grid.add_widget(t)
+        most_used = svc.browse.most_used(int(self.item_rows * self.item_cols))
+        fill_tiles(self.items_grid, [item_entry(it) for it in most_used], self.tile_h,
+                   lambda tile: self.app.go("guide", code=tile.payload))
         self.domains_pager.per_page = int(self.domain_cols) * 2
         self.domains_pager.entries = [
             {"text": d, "key": f"domain-{i}", "payload": d, "style": "primary"}

@@ -23,11 +23,12 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
+from screens.shown_text import ShownText, stale_text
 from screens.theme import MINIMUMS, theme
 
 
-class KLabel(Label):
-    """Body text: wraps to the width, grows in height."""
+class KLabel(ShownText, Label):
+    """Body text: wraps to the width, grows in height. Re-rendered where it is seen (screens.shown_text)."""
 
 
 class Headline(KLabel):
@@ -38,7 +39,7 @@ class Muted(KLabel):
     """Secondary text, same minimum size as body."""
 
 
-class KButton(ButtonBehavior, Label):
+class KButton(ShownText, ButtonBehavior, Label):
     """A big rounded button. `style` picks the colour pair from the theme.
 
     Text that wraps taller than the button is set a little smaller, never below the mode's body
@@ -106,6 +107,35 @@ class Tile(KButton):
     subtitle = StringProperty("")
 
 
+def fill_tiles(grid: Any, entries: Sequence[dict[str, Any]], height: float,
+               on_release: Callable[[Tile], Any]) -> None:
+    """Show `entries` ({text, subtitle?, key, payload?, style?}) as tiles in `grid`, reusing its tiles.
+
+    A page flip or a re-fit changes texts, not widgets: building a Kivy button with its kv rules
+    costs a few milliseconds, and a mode switch re-fits every pager of every screen in one frame.
+    Tiles no longer needed are kept aside for the next fill (`grid.spare_tiles`); every tile of a
+    grid calls the same `on_release`.
+    """
+    spare: list[Tile] = grid.__dict__.setdefault("spare_tiles", [])
+    tiles = grid.children[::-1]  # in the order shown
+    for t in tiles[len(entries):]:
+        grid.remove_widget(t)
+        spare.append(t)
+    for i, e in enumerate(entries):
+        if i < len(tiles):
+            t = tiles[i]
+        else:
+            t = spare.pop() if spare else Tile()
+            if not t.__dict__.get("on_release_bound"):
+                t.bind(on_release=on_release)
+                t.__dict__["on_release_bound"] = True
+            grid.add_widget(t)
+            if t in stale_text:  # drawn while it was set aside, before a mode switch
+                t.texture_update()
+        t.text, t.subtitle, t.key = e["text"], e.get("subtitle", ""), e.get("key", "")
+        t.payload, t.style, t.height = e.get("payload"), e.get("style", "secondary"), height
+
+
 class Key(KButton):
     """A keyboard key: a little smaller than a button, still above the touch minimum."""
 
@@ -166,14 +196,8 @@ class Pager(HiddenGuard, BoxLayout):
         self._shown_per = per
         self.pages = max(1, (len(self.entries) + per - 1) // per)
         self.page = min(self.page, self.pages - 1)
-        self.grid.clear_widgets()
         self.grid.cols = max(1, int(self.cols))
-        for e in self.entries[self.page * per:(self.page + 1) * per]:
-            t = Tile(text=e["text"], subtitle=e.get("subtitle", ""), key=e.get("key", ""),
-                     payload=e.get("payload"), style=e.get("style", "secondary"))
-            t.height = self.row_height()
-            t.bind(on_release=self._pressed)
-            self.grid.add_widget(t)
+        fill_tiles(self.grid, self.entries[self.page * per:(self.page + 1) * per], self.row_height(), self._pressed)
 
     def _pressed(self, tile: Tile) -> None:
         if self.on_choose:
