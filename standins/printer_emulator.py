@@ -185,7 +185,7 @@ class PrinterEmulator:
             self.connections += 1
             t = threading.Thread(target=self._serve, args=(conn,), name="escpos-conn", daemon=True)
             t.start()
-            self._threads.append(t)
+            self._threads = [th for th in self._threads if th.is_alive()] + [t]  # one per print: keep the live ones
 
     def _serve(self, conn: socket.socket) -> None:
         parser = self.new_stream()

@@ -14,12 +14,15 @@ import select
 import threading
 import time
 import tty
+from collections import deque
 from dataclasses import dataclass
 
 from devices.idcard.ga467 import Command, FrameDecoder, GA467Frame
 from devices.idcard.known_answer import read_response_frame, sample_card, sample_id_number
 from devices.idcard.text_block import encode_text_block
 from kiosk.domain.identity_card import IdentityCard
+
+REQUESTS_KEPT = 10_000
 
 __all__ = ["SamEmulator", "Faults", "sample_card", "sample_id_number", "read_response_frame"]
 
@@ -43,7 +46,8 @@ class SamEmulator:
                  fingerprint: bytes = b""):
         self._lock = threading.Lock()
         self.faults = Faults()
-        self.requests: list[tuple[int, int]] = []
+        # the latest requests, for tests: bounded, as the reader polls all day in a soak or a development kiosk
+        self.requests: deque[tuple[int, int]] = deque(maxlen=REQUESTS_KEPT)
         self._text: bytes | None = None
         self._photo = b""
         self._fp = fingerprint

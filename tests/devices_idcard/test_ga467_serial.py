@@ -33,7 +33,7 @@ def test_read_card_through_pty(sam_pty):
         assert dev.statistics["read_ms"] > 0 and dev.statistics["operations"] == 1
         assert dev.health("external").ok
         assert dev.health("internal").ok
-    assert emu.requests[:1] == [(0x11, 0xFF)]  # status check on open
+    assert emu.requests[0] == (0x11, 0xFF)  # status check on open
     assert (0x30, 0x01) in emu.requests
 
 
@@ -223,3 +223,16 @@ def test_flaky_read_reported_once_then_card_inserted(sam_pty):
     failed = [e for e in ev.got if e.kind == EventKind.READ_FAILED]
     assert [e.payload["code"] for e in failed] == ["read_failed"]
     assert dev.statistics["failures"] == 3 and dev.statistics["last_error"] == "read_failed"
+
+
+def test_the_emulator_remembers_only_the_latest_requests():
+    """The reader polls all day; the emulator's record of requests (for tests) stays bounded."""
+    from devices.idcard.ga467 import Command, GA467Frame
+    from standins.sam_emulator import REQUESTS_KEPT, SamEmulator
+
+    emu = SamEmulator()
+    emu.answer(GA467Frame.request(*Command.SAM_STATUS))
+    for _ in range(REQUESTS_KEPT):
+        emu.answer(GA467Frame.request(*Command.FIND_CARD))
+    assert len(emu.requests) == REQUESTS_KEPT and Command.SAM_STATUS not in emu.requests
+    assert emu.requests[-1] == Command.FIND_CARD

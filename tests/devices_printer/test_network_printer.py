@@ -211,3 +211,19 @@ def test_query_print_document_on_80mm(emulator):
         assert [f.text for f in zxingcpp.read_barcodes(Image.open(rec.png))] == ["QHB1:VERIFY-123"]
     finally:
         p.close()
+
+
+def test_the_emulator_keeps_no_thread_per_past_connection(emulator):
+    """One connection per print for a day: the emulator (a test peer in the soak's own process) must not keep a
+    finished thread for each, or the soak counts the peer's growth as the kiosk's."""
+    import socket
+    import threading
+
+    for _ in range(12):
+        with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as s:
+            s.sendall(b"\x1b@")
+    assert wait_until(lambda: emulator.connections == 12)
+    assert wait_until(lambda: not any(t.name == "escpos-conn" for t in threading.enumerate()))  # all served
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5):
+        assert wait_until(lambda: emulator.connections == 13)
+        assert [t.name for t in emulator._threads].count("escpos-conn") == 1  # only the live one
