@@ -81,11 +81,16 @@ def test_video_file_reports_each_code_once(tmp_path):
     assert scanned[1].payload["kind"] == "unrecognised"
 
 
+def looping_camera(tmp_path, text: str, dedupe_window_s: float):
+    """A camera scanner on a looping video of one code: a code held in view. (scanner, its event recorder)"""
+    path = write_video(str(tmp_path / "loop.avi"), [qr_frame(text)] * 3)
+    dev = drivers.create("qr", {"driver": "camera", "source": path, "loop": True,
+                                "dedupe_window_s": dedupe_window_s, "decoder": "pyzbar"})
+    return dev, Events(dev)
+
+
 def test_polling_camera_on_looping_file(tmp_path):
-    path = write_video(str(tmp_path / "loop.avi"), [qr_frame("https://example.com/x")] * 3)
-    dev = drivers.create("qr", {"driver": "camera", "source": path, "loop": True, "dedupe_window_s": 60,
-                                "decoder": "pyzbar"})
-    ev = Events(dev)
+    dev, ev = looping_camera(tmp_path, "https://example.com/x", 60)
     with dev:
         dev.start_polling()
         assert ev.wait(EventKind.CODE_SCANNED)
@@ -97,10 +102,7 @@ def test_polling_camera_on_looping_file(tmp_path):
 
 def test_a_code_held_to_a_polling_camera_counts_again_after_rearm(tmp_path):
     """The looping file is a receipt held in view: one report, then one more after `rearm()` (a failed look-up)."""
-    path = write_video(str(tmp_path / "held.avi"), [qr_frame("QHB1:HELD")] * 3)
-    dev = drivers.create("qr", {"driver": "camera", "source": path, "loop": True, "dedupe_window_s": 0.3,
-                                "decoder": "pyzbar"})
-    ev = Events(dev)
+    dev, ev = looping_camera(tmp_path, "QHB1:HELD", 0.3)
     with dev:
         dev.start_polling()
         assert ev.wait(EventKind.CODE_SCANNED)
