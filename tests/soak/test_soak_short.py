@@ -46,6 +46,9 @@ def test_short_soak_loses_nothing_and_leaks_nothing():
     assert set(r["faults"]) >= {"outage", "flaky", "paper_out", "cover_open", "reader_unplug", "camera_dark",
                                 "camera_unplug"}
     assert r["frames"] > 0  # the frame-gap probe ran (its figures are reported, not asserted)
+    longest = r["frame_gaps_longest"]  # each of the longest gaps says which visit and screen it fell in
+    assert longest and all(g["during"].startswith("visit ") and " on " in g["during"] for g in longest)
+    assert longest[0]["ms"] == r["frame_gap_ms_max"]
 
 
 def test_reconciliation_counts_lost_and_duplicated():
