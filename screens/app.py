@@ -339,6 +339,7 @@ class KioskApp(App):
             self.root.idle_banner.active = False
             self.history.clear()
             self.go("home", remember=False)
+            Clock.schedule_once(lambda _dt: self.collector.after_visit(), 0)  # once home is drawn
         elif ev.kind == "idle_warning":
             self.root.idle_banner.remaining = int(ev.data.get("remaining", 0))
             if not self.root.idle_banner.active:

@@ -7,7 +7,7 @@ import weakref
 import pytest
 from manual_clock import ManualClock
 
-from screens.quiet_gc import QuietCollector
+from screens.quiet_gc import FULL_AFTER_GEN1, QuietCollector
 
 
 class Cycle:
@@ -61,6 +61,28 @@ def test_the_full_collection_waits_for_an_idle_home_screen(collector):
     assert not c.tick(on_home=True)  # at most one in `every_s`
 
 
+def test_a_visits_garbage_is_collected_when_it_ends_not_by_cpython_in_the_middle(collector):
+    c, _ = collector
+    before = gc.get_threshold()
+    c.after_startup()
+    assert gc.get_threshold() == (before[0], before[1], FULL_AFTER_GEN1)  # no automatic full pass mid-visit
+    visit_garbage = Cycle()
+    ref = weakref.ref(visit_garbage)
+    gc.collect(1)  # alive through a young collection: now in the old generation, as a visit's widgets are
+    del visit_garbage
+    gc.collect(1)  # what CPython still does by itself: the young generations only
+    assert ref() is not None
+    assert c.after_visit() >= 1
+    assert ref() is None and c.visit_collections == 1
+    c.stop()
+    assert gc.get_threshold() == before
+
+
+def test_nothing_is_collected_for_a_visit_before_start_up_is_done(collector):
+    c, _ = collector
+    assert c.after_visit() == 0 and c.visit_collections == 0
+
+
 def test_an_app_whose_screens_are_built_has_frozen_its_startup_objects(tmp_path):
     from ui_support import make_service
 
@@ -72,6 +94,8 @@ def test_an_app_whose_screens_are_built_has_frozen_its_startup_objects(tmp_path)
         drv.wait_until(lambda: app.collector.frozen, timeout=60, what="screens built")
         assert all(app.root.sm.has_screen(n) for n in ("home", "identify", "form", "receipt", "rating"))
         assert gc.get_freeze_count() > 10_000
+        svc.visit.end_visit("test")  # a visit ends: its garbage goes once the home screen is up
+        drv.wait_until(lambda: app.collector.visit_collections == 1, timeout=30, what="the visit's collection")
     finally:
         stop_app(app)
         svc.stop()
