@@ -6,7 +6,7 @@ from typing import Any
 from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 
 from screens.base import KioskScreen
-from screens.widgets import DIGITS, NUMBER_KEYS, KButton, apply_key
+from screens.widgets import DIGITS, NUMBER_KEYS, KButton, apply_key, fill_widgets
 
 KEYPAD_TYPES = {"phone": 11, "bank_account": 19, "number": 12, "id_number": 18, "date": 8}
 
@@ -58,24 +58,23 @@ class FormScreen(KioskScreen):
     def _show_choices(self) -> None:
         """One page of choice buttons: the screen never scrolls, so a long list gets a 「更多选项」 button."""
         f = self.field
-        self.choices_box.clear_widgets()
         if f.get("type") != "choice":
+            fill_widgets(self.choices_box, [])
             return
         choices = list(f.get("choices") or [])
         slots = 4 if self.service.mode.elderly else 6  # two columns; what fits above the navigation buttons
         per_page = len(choices) if len(choices) <= slots else slots - 1
         pages = max(1, -(-len(choices) // per_page))
         start = (self.choice_page % pages) * per_page
-        for i, c in enumerate(choices[start:start + per_page], start):
-            b = KButton(text=c, key=f"choice-{i}", payload=c,
-                        style="primary" if self.values.get(f["name"]) == c else "secondary")
-            b.bind(on_release=self._choose)
-            self.choices_box.add_widget(b)
+        specs: list[tuple[type, dict[str, Any], Any]] = [
+            (KButton, {"text": c, "key": f"choice-{i}", "payload": c,
+                       "style": "primary" if self.values.get(f["name"]) == c else "secondary"}, self._choose)
+            for i, c in enumerate(choices[start:start + per_page], start)]
         if pages > 1:
-            more = KButton(text=f"更多选项（第 {self.choice_page % pages + 1}/{pages} 页）", key="choice-more",
-                           payload=None, style="secondary")
-            more.bind(on_release=self._more_choices)
-            self.choices_box.add_widget(more)
+            specs.append((KButton, {"text": f"更多选项（第 {self.choice_page % pages + 1}/{pages} 页）",
+                                    "key": "choice-more", "payload": None, "style": "secondary"},
+                          self._more_choices))
+        fill_widgets(self.choices_box, specs)
 
     def _more_choices(self, _btn: KButton) -> None:
         self.choice_page += 1

@@ -7,7 +7,7 @@ from kivy.properties import BooleanProperty, DictProperty, ListProperty, ObjectP
 
 from kiosk.app.events import UiEvent
 from screens.base import KioskScreen
-from screens.widgets import KLabel, Muted
+from screens.widgets import KLabel, Muted, fill_widgets
 
 
 class GuideScreen(KioskScreen):
@@ -35,19 +35,18 @@ class GuideScreen(KioskScreen):
 
     def fill(self) -> None:
         v = self.view
-        box = self.body
-        box.clear_widgets()
+        specs: list[tuple[type, dict[str, Any], None]] = []
 
         def section(title: str, lines: list[str]) -> None:
-            box.add_widget(KLabel(text=title, bold=True))
-            for line in lines:
-                box.add_widget(Muted(text="•" + line) if line else Muted(text=""))
+            specs.append((KLabel, {"text": title, "bold": True}, None))
+            specs.extend((Muted, {"text": "•" + line if line else ""}, None) for line in lines)
 
         section("办理条件", v.get("conditions") or ["无特别条件"])
         section("需要的材料", v.get("materials") or ["只需本人身份证"])
         section("办理时限", [f"承诺 {v.get('promised', '')}", f"法定 {v.get('legal', '')}"])
         section("收费", [v.get("fee", "不收费")])
         section("怎么办", v.get("steps") or [])
+        fill_widgets(self.body, specs)
 
     def start(self) -> None:
         if self.missing:  # the visit stopped for a missing material: nothing more to do today

@@ -17,7 +17,7 @@ from kivy.uix.textinput import TextInput
 from kiosk.app.events import UiEvent
 from screens.base import KioskScreen
 from screens.theme import theme
-from screens.widgets import KButton, Tile
+from screens.widgets import KButton, Tile, fill_widgets
 
 #: tile colours by the level's place in the set (best first), whatever its label
 LEVEL_STYLES = ("ok", "ok", "primary", "danger", "danger")
@@ -81,27 +81,26 @@ class RatingScreen(KioskScreen):
 
     # ------------------------------------------------------------------ choices
     def _fill_levels(self) -> None:
-        self.box.clear_widgets()
         levels = self._view["levels"]
         self.box.cols = len(levels)
-        for i, text in enumerate(levels):
-            b = Tile(text=text, key=f"rate-{i}", payload=text, style=LEVEL_STYLES[min(i, len(LEVEL_STYLES) - 1)])
-            b.bind(on_release=self._pick_level)
-            self.box.add_widget(b)
+        fill_widgets(self.box, [(Tile, {"text": text, "key": f"rate-{i}", "payload": text,
+                                        "style": LEVEL_STYLES[min(i, len(LEVEL_STYLES) - 1)],
+                                        "height": theme.tile_h}, self._pick_level)
+                                for i, text in enumerate(levels)])
 
     def _fill_reasons(self) -> None:
-        self.box.clear_widgets()
         reasons = self._view["reasons"]
         self.box.cols = 1 if len(reasons) <= 3 else (2 if len(reasons) <= 8 else 3)
+        specs: list[tuple[type, dict[str, Any], Any]] = []
         for i, r in enumerate(reasons):
             picked = r["code"] in self.chosen
             text = ("√ " if picked else "") + r["text"]
             if r["hint"] and len(reasons) <= 3:  # one line each: the indicator, then our plain words
                 text += f"　{r['hint']}"
-            b = Tile(text=text, key=f"reason-{i}", payload=r["code"], style="primary" if picked else "secondary")
-            b.height = theme.target
-            b.bind(on_release=self._toggle_reason)
-            self.box.add_widget(b)
+            specs.append((Tile, {"text": text, "key": f"reason-{i}", "payload": r["code"],
+                                 "style": "primary" if picked else "secondary", "height": theme.target},
+                          self._toggle_reason))
+        fill_widgets(self.box, specs)
 
     def _pick_level(self, btn: KButton) -> None:
         self.level = btn.payload

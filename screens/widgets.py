@@ -107,33 +107,44 @@ class Tile(KButton):
     subtitle = StringProperty("")
 
 
+def fill_widgets(box: Any, specs: Sequence[tuple[type, dict[str, Any], Callable[[Any], Any] | None]]) -> list[Any]:
+    """Make `specs` ((widget class, properties, on_release handler or None)) the children of `box`, in order,
+    re-using the widgets it had and those it set aside before (`box.spare_widgets`), class by class.
+
+    A screen's content rebuilt for every visit (a guide's sections, a form's choices, rating tiles) changes
+    texts, not widgets: a Kivy widget built with its kv rules costs a few milliseconds, and dropped ones are
+    cyclic garbage that only a full collection frees, 5-10 ms a widget (screens.quiet_gc).
+    """
+    spare: dict[type, list[Any]] = box.__dict__.setdefault("spare_widgets", {})
+    for w in box.children[::-1]:
+        spare.setdefault(type(w), []).append(w)
+    box.clear_widgets()
+    shown = []
+    for cls, props, on_release in specs:
+        pool = spare.get(cls)
+        w = pool.pop(0) if pool else cls()
+        bound = w.__dict__.get("bound_release")
+        if bound != on_release:
+            if bound is not None:
+                w.unbind(on_release=bound)
+            if on_release is not None:
+                w.bind(on_release=on_release)
+            w.__dict__["bound_release"] = on_release
+        for name, value in props.items():
+            setattr(w, name, value)
+        box.add_widget(w)
+        if w in stale_text:  # drawn while set aside, before a mode switch
+            w.texture_update()
+        shown.append(w)
+    return shown
+
+
 def fill_tiles(grid: Any, entries: Sequence[dict[str, Any]], height: float,
                on_release: Callable[[Tile], Any]) -> None:
-    """Show `entries` ({text, subtitle?, key, payload?, style?}) as tiles in `grid`, reusing its tiles.
-
-    A page flip or a re-fit changes texts, not widgets: building a Kivy button with its kv rules
-    costs a few milliseconds, and a mode switch re-fits every pager of every screen in one frame.
-    Tiles no longer needed are kept aside for the next fill (`grid.spare_tiles`); every tile of a
-    grid calls the same `on_release`.
-    """
-    spare: list[Tile] = grid.__dict__.setdefault("spare_tiles", [])
-    tiles = grid.children[::-1]  # in the order shown
-    for t in tiles[len(entries):]:
-        grid.remove_widget(t)
-        spare.append(t)
-    for i, e in enumerate(entries):
-        if i < len(tiles):
-            t = tiles[i]
-        else:
-            t = spare.pop() if spare else Tile()
-            if not t.__dict__.get("on_release_bound"):
-                t.bind(on_release=on_release)
-                t.__dict__["on_release_bound"] = True
-            grid.add_widget(t)
-            if t in stale_text:  # drawn while it was set aside, before a mode switch
-                t.texture_update()
-        t.text, t.subtitle, t.key = e["text"], e.get("subtitle", ""), e.get("key", "")
-        t.payload, t.style, t.height = e.get("payload"), e.get("style", "secondary"), height
+    """Show `entries` ({text, subtitle?, key, payload?, style?}) as tiles in `grid` (fill_widgets)."""
+    fill_widgets(grid, [(Tile, {"text": e["text"], "subtitle": e.get("subtitle", ""), "key": e.get("key", ""),
+                                "payload": e.get("payload"), "style": e.get("style", "secondary"),
+                                "height": height}, on_release) for e in entries])
 
 
 class Key(KButton):

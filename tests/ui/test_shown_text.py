@@ -82,3 +82,26 @@ def test_fill_tiles_reuses_tiles_across_pages_and_refits():
     tile = grid.children[-1]
     tile.dispatch("on_release")
     assert pressed == [tile] and isinstance(tile, Tile)  # bound once, however often re-used
+
+
+def test_fill_widgets_reuses_by_class_and_rebinds_a_changed_handler():
+    """A rating box shows level tiles, then reason tiles with another handler: the same widgets, each press
+    reaching only the handler of what it shows now."""
+    from kivy.uix.boxlayout import BoxLayout
+
+    from screens.widgets import KLabel, Muted, fill_widgets
+
+    box = BoxLayout()
+    levels, reasons = [], []
+    first = fill_widgets(box, [(Tile, {"text": t, "payload": t}, levels.append) for t in ("非常满意", "满意")])
+    second = fill_widgets(box, [(Tile, {"text": "办事慢", "payload": "slow"}, reasons.append),
+                                (KLabel, {"text": "请选原因"}, None)])
+    assert second[0] is first[0] and box.children[::-1] == second
+    second[0].dispatch("on_release")
+    assert reasons == [second[0]] and levels == []  # rebound: the level handler no longer fires
+    third = fill_widgets(box, [(KLabel, {"text": "办理条件"}, None), (Muted, {"text": "•本人身份证"}, None),
+                               (Tile, {"text": "满意", "payload": "ok"}, levels.append)])
+    assert third[0] is second[1] and third[2] in first  # the set-aside tile came back
+    third[2].dispatch("on_release")
+    assert levels == [third[2]] and reasons == [second[0]]
+    assert [w.text for w in box.children[::-1]] == ["办理条件", "•本人身份证", "满意"]
