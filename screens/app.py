@@ -157,7 +157,8 @@ class KioskApp(App):
         self._clock_events = [Clock.schedule_interval(self._poll, self.poll_s),
                                Clock.schedule_interval(self._tick, 1.0)]
         # an event from a device or worker thread is handled at the next frame, not at the next poll
-        self.service.ctx.events.set_waker(Clock.create_trigger(self._poll, 0))
+        self._wake = Clock.create_trigger(self._poll, 0)
+        self.service.ctx.events.set_waker(self._wake)
         self._tick(0)
         self.service.visit.add_clear_listener(lambda reason: self.service.ctx.events.post("clear", reason=reason))
         self.go("home")
@@ -240,6 +241,8 @@ class KioskApp(App):
         for ev in getattr(self, "_clock_events", []):
             ev.cancel()
         self.service.ctx.events.set_waker(None)
+        if getattr(self, "_wake", None) is not None:
+            self._wake.cancel()  # a wake-up already asked for before the stop
         self.collector.stop()
         Window.unbind(on_touch_down=self._on_any_touch)
         Window.unbind(on_keyboard=self._filter_keys, on_request_close=self._refuse_close)
