@@ -91,6 +91,13 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         log(f"{n:02d} {name:<22} screen={app.current:<14} outbox pending={ob['pending']} done={ob['done']} "
             f"platform={sim.options.mode}")
 
+    def take_card_away() -> None:
+        """The villager takes the card: the reader sees it go before the next card comes (a swap within one poll
+        would look like the same card still lying there)."""
+        reader = devices["idcard"]
+        reader.remove_card()
+        drv.wait_until(lambda: reader.current_card is None, what="card taken away")
+
     def identify_with_card() -> None:
         drv.wait_screen("identify")
         devices["idcard"].insert_card()
@@ -179,7 +186,7 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         record("rating", "好差评：五个大按钮")
         drv.tap("rate-0")
         drv.wait_screen("home", timeout=10)
-        devices["idcard"].remove_card()
+        take_card_away()
         drv.wait_until(lambda: not svc.ctx.status.online, what="offline indicator", timeout=15)
         record("home-offline", "首页提示：网络中断，申请将在恢复后自动提交")
         # a second villager walks away in the middle of a form
@@ -193,7 +200,7 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         record("idle-countdown", "无操作倒计时（横幅，不遮挡）")
         clock.offset += svc.ctx.config.ui.idle_warning_s + 1
         drv.wait_screen("home")
-        devices["idcard"].remove_card()
+        take_card_away()
         record("idle-wipe", "超时：个人信息已清除，回到首页")
         sim.options.mode = "normal"  # the uplink comes back
         drainer.notify()
@@ -237,7 +244,7 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
         drv.wait_screen("rating")
         drv.tap("rating-skip")
         drv.wait_screen("home")
-        devices["idcard"].remove_card()
+        take_card_away()
         # an e-licence instead of a photo: 张桂兰 moves her shop; her 不动产权证书 comes from the library
         zhang = PEOPLE["zhang"]
         app.go("guide", code=LICENCE_ITEM)
@@ -273,7 +280,7 @@ def run_demo(out: Path, *, build: KioskBuilder, log: Callable[[str], None] = pri
                application={"licences": body.get("licences", []), "photos": len(body.get("materials", []))})
         drv.tap("nav-home")  # she does not rate now: later, by the receipt
         drv.wait_screen("home")
-        devices["idcard"].remove_card()
+        take_card_away()
         # the public real-estate query: no card, never the owner
         app.go("guide", code=PROPERTY_ITEM)
         drv.wait_screen("guide")
