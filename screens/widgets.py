@@ -22,6 +22,7 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.scrollview import ScrollView
 
 from screens.shown_text import ShownText, stale_text
 from screens.theme import MINIMUMS, theme
@@ -72,6 +73,23 @@ class KButton(ShownText, ButtonBehavior, Label):
         if self.opacity == 0:
             return False  # an invisible button neither works nor blocks what lies beneath
         return super().on_touch_down(touch)
+
+
+class KScrollView(ScrollView):
+    """Kivy's ScrollView without its binding leak (every scrolling part of a screen uses this one).
+
+    Kivy binds `_change_bar_color` to `bar_color` on every scroll update and unbinds it once when the bar
+    fades, so a view updated twice before its bar fades keeps one binding more, for good: about 7 a visit in
+    the soak, millions in a year of visits, each called whenever the bar's colour changes.
+    """
+
+    def update_from_scroll(self, *largs: Any) -> None:
+        self.funbind("bar_color", self._change_bar_color)  # Kivy binds it again just below: one is enough
+        super().update_from_scroll(*largs)
+
+    def _bind_inactive_bar_color(self, *largs: Any) -> None:
+        self.funbind("bar_inactive_color", self._change_bar_color)
+        super()._bind_inactive_bar_color(*largs)
 
 
 class HiddenGuard:
