@@ -141,6 +141,7 @@ class KioskApp(App):
         self.recoveries = 0
         self._handler = _Recover(self)
         self.collector = QuietCollector()  # no 200 ms garbage-collector pause in the middle of a visit
+        self._wake: Any = None  # the clock trigger the event queue calls (set in build)
 
     # ------------------------------------------------------------------ building
     def build(self) -> KioskRoot:
@@ -241,7 +242,7 @@ class KioskApp(App):
         for ev in getattr(self, "_clock_events", []):
             ev.cancel()
         self.service.ctx.events.set_waker(None)
-        if getattr(self, "_wake", None) is not None:
+        if self._wake is not None:
             self._wake.cancel()  # a wake-up already asked for before the stop
         self.collector.stop()
         Window.unbind(on_touch_down=self._on_any_touch)
