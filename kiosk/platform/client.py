@@ -18,6 +18,12 @@ server that drips bytes is cut off when it passes (``kiosk.platform.deadline``).
 Money amounts are checked at the client (``kiosk.domain.money``), in a payment
 order before it is sent and in the platform's answer before anyone formats them.
 
+Calls a citizen stands waiting for (a progress look-up, an identity check, a certificate) try once
+more, quietly, when the platform's answer failed fast (a dropped connection, a 5xx, a garbled body,
+a short Retry-After): on a village line that fails now and then, the citizen should not be the one to
+press 再试. A timeout is not tried again (the citizen has already waited for it), and neither is a
+request that creates something: those go through the outbox, whose drainer has its own backoff.
+
 Messages never include request or response bodies: they may hold personal data.
 """
 from __future__ import annotations
@@ -37,6 +43,7 @@ from urllib.parse import quote, urlencode, urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from kiosk.config import KioskConfig, load_config
 from kiosk.domain.money import MAX_AMOUNT_CENTS, InvalidAmount, check_amount_cents
@@ -53,6 +60,10 @@ MAX_RETRY_AFTER_S = 3600.0
 #: (a material upload over a slow line needs that much).
 MIN_DEFAULT_DEADLINE_S = 60.0
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+#: How a call a citizen waits for is tried again: once, after this pause, and only when the platform asks
+#: to wait no longer than QUICK_RETRY_MAX_WAIT_S.
+QUICK_RETRY_PAUSE_S = 0.3
+QUICK_RETRY_MAX_WAIT_S = 2.0
 
 
 @dataclass
@@ -128,6 +139,33 @@ def _noted(fn: _F) -> _F:
     return call  # type: ignore[return-value]
 
 
+def worth_a_quick_retry(e: BaseException) -> bool:
+    """A failure that came back fast and may not come back: not a timeout, not "wait a while"."""
+    if not isinstance(e, RetryableError) or e.code == "timeout":
+        return False
+    return e.retry_after is None or e.retry_after <= QUICK_RETRY_MAX_WAIT_S
+
+
+def _citizen_waits(fn: _F) -> _F:
+    """Try a read a citizen is waiting for once more after a fast failure (module docstring)."""
+    @functools.wraps(fn)
+    def call(self: PlatformClient, *args: Any, **kw: Any) -> Any:
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            after = getattr(exc, "retry_after", None) or 0.0
+            return max(self.quick_retry_pause_s, after)
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.info("platform call %s failed fast (%s); trying once more", fn.__name__, getattr(exc, "code", ""))
+
+        retrying = Retrying(stop=stop_after_attempt(1 + self.quick_retries), wait=wait,
+                            retry=retry_if_exception(worth_a_quick_retry), before_sleep=before_sleep,
+                            reraise=True)
+        return retrying(fn, self, *args, **kw)
+    return call  # type: ignore[return-value]
+
+
 def encode_json(obj: Any) -> bytes:
     """The canonical request body: the same payload always gives the same bytes (and signature input)."""
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -140,7 +178,8 @@ class PlatformClient:
                  connect_timeout: float = 3.05, read_timeout: float = 15.0, verify_tls: bool = True,
                  ca_bundle: str | None = None, pool_size: int = 4, max_response_bytes: int = DEFAULT_MAX_RESPONSE,
                  deadline_s: float | None = None, max_amount_cents: int = MAX_AMOUNT_CENTS,
-                 session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic):
+                 session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
+                 quick_retries: int = 1, quick_retry_pause_s: float = QUICK_RETRY_PAUSE_S):
         if alg not in signing.ALGORITHMS:
             raise ValueError(f"signature algorithm must be one of {signing.ALGORITHMS}")
         self.base_url = base_url.rstrip("/")
@@ -152,6 +191,8 @@ class PlatformClient:
                            else max(MIN_DEFAULT_DEADLINE_S, connect_timeout + 3 * read_timeout))
         self.max_amount_cents = max_amount_cents
         self.max_response_bytes = max_response_bytes
+        self.quick_retries = max(0, quick_retries)
+        self.quick_retry_pause_s = quick_retry_pause_s
         self.session = session or requests.Session()
         adapter = watch_adapter(HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0))
         self.session.mount("http://", adapter)
@@ -359,6 +400,7 @@ class PlatformClient:
             raise RetryableError("platform acknowledged a different material", code="malformed_response")
         return r.body
 
+    @_citizen_waits
     @_noted
     def get_application(self, tracking_no: str) -> dict:
         r = self.request("GET", f"/v1/applications/{quote(tracking_no, safe='')}")
@@ -366,6 +408,7 @@ class PlatformClient:
         _need(r.body, "status", str, "progress")
         return r.body
 
+    @_citizen_waits
     @_noted
     def search_applications(self, id_type: str, id_number: str) -> list[dict]:
         """The applicant's cases (ID number in the body, never in the URL)."""
@@ -410,6 +453,7 @@ class PlatformClient:
         _need(r.body, "request_id", str, "home visit")
         return r.body
 
+    @_citizen_waits
     @_noted
     def verify_identity(self, body: Mapping[str, Any]) -> dict:
         """{verified: bool, identity_token?, identity?, reason?}."""
@@ -418,6 +462,7 @@ class PlatformClient:
             _need(r.body, "identity_token", str, "identity")
         return r.body
 
+    @_citizen_waits
     @_noted
     def get_certificate(self, kind: str, identity_token: str) -> dict:
         r = self.request("GET", f"/v1/certificates/{quote(kind, safe='')}", params={"identity_token": identity_token})
@@ -450,6 +495,7 @@ class PlatformClient:
         _need(body, "qr_payload", str, "payment")
         return body
 
+    @_citizen_waits
     @_noted
     def fetch_licence(self, body: Mapping[str, Any]) -> dict:
         """POST /v1/licences/fetch; the library's refusals become LicenceRefused with a plain reason code."""
@@ -471,6 +517,7 @@ class PlatformClient:
                                  code="malformed_response")
         return r.body
 
+    @_citizen_waits
     @_noted
     def search_real_estate(self, body: Mapping[str, Any]) -> dict:
         """POST /v1/real-estate/search -> {by, value, as_of, results}; units carry public fields only."""
