@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +13,7 @@ from hypothesis import strategies as st
 from kiosk.platform.client import PermanentError, PlatformClient, RetryableError
 from offline_cache.drainer import Drainer
 from offline_cache.outbox import Outbox
+from tests.platform.http_stub import QuietHandler, serving
 from tests.platform.samples import application_payload
 
 
@@ -25,16 +24,9 @@ class Canned:
     lie_length = False
 
 
-class _Stub(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
+class _Stub(QuietHandler):
     def _answer(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
+        self.drain_body()
         c = Canned
         self.send_response(c.status)
         for k, v in c.headers.items():
@@ -52,13 +44,8 @@ class _Stub(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def stub():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Stub) as url:
+        yield url
 
 
 json_values = st.recursive(

@@ -7,12 +7,12 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from kiosk.platform import signing
 from kiosk.platform.client import PermanentError, PlatformClient, RetryableError
+from tests.platform.http_stub import QuietHandler, serving
 
 GOOD = {"tracking_no": "T1", "status": "accepted"}
 
@@ -25,16 +25,9 @@ class Script:
     lock = threading.Lock()
 
 
-class _Scripted(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
+class _Scripted(QuietHandler):
     def _answer(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
+        self.drain_body()
         with Script.lock:
             Script.seen.append({"path": self.path, "nonce": self.headers.get(signing.H_NONCE)})
             what, arg = Script.steps.pop(0) if Script.steps else ("ok", GOOD)
@@ -64,12 +57,8 @@ class _Scripted(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Scripted) as url:
+        yield url
 
 
 @pytest.fixture
