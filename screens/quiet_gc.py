@@ -16,6 +16,14 @@ came every six visits or so and freed 55,000-65,000 objects at once: 210-235 ms 
 visit (the soak, 400 visits: 62 such pauses). So the automatic full collections are pushed far out
 (`FULL_AFTER_GEN1`, a safety net for one very long visit) and `after_visit` collects each visit's garbage as the
 kiosk returns to its home screen: one short pass while the citizen walks away.
+
+That pass also walks every live object made since the last freeze: what visits leave behind for good (a
+screen's content built at its first use, caches filling, a few objects a visit). On a busy kiosk with no idle
+pause (the soak: thousands of visits back to back) those reached 54,000 objects by visit 40 and kept growing,
+and the pass grew with them, 25 ms with nothing to free and 40-50 ms with a visit's garbage. So when a visit's
+pass leaves more than `REFREEZE_ABOVE` live objects unfrozen, they are frozen too. Those of them that later die
+in a cycle wait for the next idle full collection, like the start-up objects above: a bounded set, since every
+later refreeze needs another `REFREEZE_ABOVE` new survivors first.
 """
 from __future__ import annotations
 
@@ -30,6 +38,9 @@ log = logging.getLogger(__name__)
 
 #: automatic full collections only after this many young-generation (1) collections (CPython's default: 10)
 FULL_AFTER_GEN1 = 1000
+#: a visit's collection freezes the survivors when more than this many live objects are left unfrozen
+#: (a full pass over them alone costs about 10 ms on a 2-core kiosk)
+REFREEZE_ABOVE = 20_000
 
 
 class QuietCollector:
@@ -45,6 +56,8 @@ class QuietCollector:
         self.frozen = False
         self.full_collections = 0
         self.visit_collections = 0
+        self.refreezes = 0
+        self.refreeze_above = REFREEZE_ABOVE
         self._thresholds: tuple[int, int, int] | None = None  # CPython's, while ours are set
 
     def after_startup(self) -> None:
@@ -65,6 +78,11 @@ class QuietCollector:
             return 0
         found = gc.collect()
         self.visit_collections += 1
+        unfrozen = len(gc.get_objects(generation=2))  # after a full pass every survivor is in the oldest
+        if unfrozen > self.refreeze_above:
+            gc.freeze()
+            self.refreezes += 1
+            log.info("%d objects left by visits frozen for the garbage collector", unfrozen)
         return found
 
     def touched(self) -> None:

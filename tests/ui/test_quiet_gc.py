@@ -78,6 +78,29 @@ def test_a_visits_garbage_is_collected_when_it_ends_not_by_cpython_in_the_middle
     assert gc.get_threshold() == before
 
 
+def test_what_visits_leave_behind_is_frozen_once_there_is_much_of_it(collector):
+    """The per-visit pass would otherwise walk every object visits left alive, growing with the kiosk's age."""
+    c, clock = collector
+    c.after_startup()
+    c.refreeze_above = 5_000
+    left_behind = [Cycle() for _ in range(1_000)]  # fewer than the limit: walked, not frozen
+    c.after_visit()
+    assert c.refreezes == 0 and len(gc.get_objects(generation=2)) >= 1_000
+    left_behind += [Cycle() for _ in range(5_000)]
+    frozen_before = gc.get_freeze_count()
+    c.after_visit()
+    assert c.refreezes == 1
+    assert gc.get_freeze_count() >= frozen_before + 6_000
+    assert len(gc.get_objects(generation=2)) < 1_000  # the next visit's pass walks only what comes after
+    ref = weakref.ref(left_behind[0])
+    del left_behind
+    c.after_visit()
+    assert ref() is not None  # frozen: it dies with the next idle full collection, not a visit's pass
+    clock.now += 3600
+    assert c.tick(on_home=True)
+    assert ref() is None
+
+
 def test_nothing_is_collected_for_a_visit_before_start_up_is_done(collector):
     c, _ = collector
     assert c.after_visit() == 0 and c.visit_collections == 0
