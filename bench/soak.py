@@ -51,6 +51,8 @@ from typing import Any
 
 import requests
 
+from bench.binding_census import census, growth
+
 log = logging.getLogger("bench.soak")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -713,7 +715,7 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
 def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progress: Callable[[str], None] | None = None,
         checkpoint: Path | None = None, xvfb: bool = False, maxfps: int = 120,
         max_seconds: float | None = None, trace_memory: bool = False, stall_ms: float | None = None,
-        stop_file: Path | None = None, only: str | None = None) -> dict[str, Any]:
+        stop_file: Path | None = None, only: str | None = None, trace_bindings: bool = False) -> dict[str, Any]:
     """Start the display, the platform and the kiosk; drive `visits` visits; measure; reconcile."""
     from screens.boot import configure_kivy, has_display, start_xvfb  # noqa: PLC0415 - no Kivy yet
 
@@ -761,6 +763,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
     t0 = time.monotonic()
     out: dict[str, Any] = {}
     rss_curve: list[float] = []
+    bindings0 = None
     fds_at_start: dict[str, str] = {}
     try:
         drv.wait_until(lambda: svc.ctx.ready.is_set(), timeout=60, what="kiosk ready")
@@ -778,6 +781,8 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                 if trace_memory:
                     tracemalloc.start(12)
                     snap0 = tracemalloc.take_snapshot()
+                if trace_bindings:
+                    bindings0 = census()
             soak.visit(n, kind, fault, elderly)
             done = n + 1
             if done % 100 == 0:
@@ -806,6 +811,8 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                            for f in list(d.traceback)[-6:]]}
                 for d in diff[:12]]
             tracemalloc.stop()
+        if trace_bindings and bindings0 is not None:
+            books["kivy_observers_growth_top"] = growth(bindings0, census())
         soak.rest()  # as before the start was counted
         sim.http.close()  # as at the start: only the kiosk's descriptors are counted
         fds_now = fd_targets()
@@ -857,6 +864,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop starting visits once this file exists (the books are still drained and reconciled)")
     ap.add_argument("--trace-memory", action="store_true",
                     help="tracemalloc from the end of the warm-up: the Python allocations that grew most")
+    ap.add_argument("--trace-bindings", action="store_true",
+                    help="count every Kivy property observer after the warm-up and at the end: which bindings grew")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
@@ -869,7 +878,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(args.visits, args.seed, (w, h), progress=lambda s: print(s, file=sys.stderr, flush=True),
               checkpoint=checkpoint, xvfb=args.xvfb, maxfps=args.maxfps,
               max_seconds=args.max_seconds, trace_memory=args.trace_memory, stall_ms=args.stall_ms,
-              stop_file=args.stop_file, only=args.only)
+              stop_file=args.stop_file, only=args.only, trace_bindings=args.trace_bindings)
     text = json.dumps(res, ensure_ascii=False, indent=None if args.json else 2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
