@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
+import gc
 import json
 import logging
 import os
@@ -775,7 +776,8 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
             if n == warm:
                 soak.rest()
                 sim.http.close()  # the harness's own connection to the simulator is not the kiosk's descriptor
-                start = {"rss_mb_start": rss_mb(), "fds_start": fds(), "threads_start": threads()}
+                start = {"rss_mb_start": rss_mb(), "fds_start": fds(), "threads_start": threads(),
+                         "gc_frozen_start": gc.get_freeze_count()}
                 fds_at_start = fd_targets()
                 probe.start()
                 if trace_memory:
@@ -819,6 +821,10 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
         out = {"visits": done, "visits_planned": visits, "warm_up_visits": warm, **start,
                "fds_new_at_end": sorted(t for fd, t in fds_now.items() if fds_at_start.get(fd) != t),
                "rss_mb_end": rss_mb(), "rss_mb_every_100_visits": rss_curve, "fds_end": fds(), "threads_end": threads(),
+               # objects frozen for the collector: those that die after a refreeze wait for an idle full collection,
+               # which a soak of visits back to back never reaches (screens.quiet_gc)
+               "gc_frozen_end": gc.get_freeze_count(), "gc_refreezes": app.collector.refreezes,
+               "gc_visit_collections": app.collector.visit_collections,
                **probe.summary(), **books,
                "cross_visit_leaks": len(soak.leaks), "failed_visits": len(soak.failures),
                "outbox_failed": outbox.get("failed", 0), "outbox_left": outbox["pending"] + outbox["inflight"],
