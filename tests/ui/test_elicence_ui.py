@@ -50,6 +50,9 @@ def _to_materials(app, drv, svc, *, through_form: bool = False) -> object:
     panel). ``through_form``: from the guide's 「开始办理」 through the form screen, as a citizen goes."""
     reader = svc.ctx.devices["idcard"]
     reader.remove_card()
+    # the reader must see the last visit's card go before hers is put down, as a hand lifting one card and laying
+    # another does; otherwise it takes hers for the wiped card still lying there (请把身份证拿起来，再重新放到读卡区)
+    drv.wait_until(lambda: reader.current_card is None, what="the last card taken away")
     if through_form:
         app.go("guide", code=ITEM)
         drv.tap("guide-start")
