@@ -182,10 +182,10 @@ class PrinterEmulator:
                 continue
             except OSError:
                 return
-            self.connections += 1
             t = threading.Thread(target=self._serve, args=(conn,), name="escpos-conn", daemon=True)
             t.start()
             self._threads = [th for th in self._threads if th.is_alive()] + [t]  # one per print: keep the live ones
+            self.connections += 1  # last: whoever waits for the count sees the pruned list
 
     def _serve(self, conn: socket.socket) -> None:
         parser = self.new_stream()
