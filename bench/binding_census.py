@@ -36,6 +36,7 @@ def census() -> Counter[tuple[str, str, str]]:
     from kivy.event import EventDispatcher  # noqa: PLC0415 - Kivy only when asked
 
     counts: Counter[tuple[str, str, str]] = Counter()
+    gc.collect()  # garbage still waiting for a collection is not what stays
     for obj in gc.get_objects():
         if not issubclass(type(obj), EventDispatcher):  # not isinstance: a WeakProxy passes it, and counts twice
             continue
@@ -55,8 +56,8 @@ def census() -> Counter[tuple[str, str, str]]:
 
 
 def growth(before: Counter[tuple[str, str, str]], after: Counter[tuple[str, str, str]],
-           top: int = 25) -> list[dict[str, Any]]:
-    """The observers that grew most between two censuses."""
+           top: int | None = 25) -> list[dict[str, Any]]:
+    """The observers that grew most between two censuses (all that grew when `top` is None)."""
     diff = Counter({k: after[k] - before.get(k, 0) for k in after})
     return [{"observed": f"{cls}.{prop}", "observer": who, "grew": n, "now": after[(cls, prop, who)]}
             for (cls, prop, who), n in diff.most_common(top) if n > 0]

@@ -22,7 +22,7 @@ def test_growth_names_the_kv_rule_that_binds_to_another_widget():
     owner = Widget()
     before = census()
     children = [_CensusChild(owner=owner) for _ in range(3)]
-    grown = growth(before, census())
+    grown = growth(before, census(), top=None)
     rows = [g for g in grown if g["observed"] == "Widget.width" and "census_test.kv" in g["observer"]]
     assert len(rows) == 1, grown
     assert rows[0]["grew"] == 3
@@ -33,4 +33,4 @@ def test_growth_names_the_kv_rule_that_binds_to_another_widget():
 def test_no_growth_when_nothing_new_binds():
     Widget()
     before = census()
-    assert [g for g in growth(before, census()) if "census_test.kv" in g["observer"]] == []
+    assert [g for g in growth(before, census(), top=None) if "census_test.kv" in g["observer"]] == []
