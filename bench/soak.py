@@ -713,6 +713,23 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
     return out
 
 
+def idle_collection() -> dict[str, Any]:
+    """After the figures: what the kiosk's idle full collection would give back (the soak never stands idle).
+
+    Objects frozen by a visit's refreeze that died later are freed only by that collection (screens.quiet_gc),
+    which a kiosk does when it stands untouched; visits back to back never reach it.
+    """
+    from screens.quiet_gc import malloc_trim  # noqa: PLC0415 - with the app's modules
+
+    gc.unfreeze()
+    freed = gc.collect()
+    gc.freeze()
+    trim = malloc_trim()
+    if trim is not None:
+        trim()
+    return {"idle_collection_freed": freed, "rss_mb_after_idle_collection": rss_mb()}
+
+
 def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progress: Callable[[str], None] | None = None,
         checkpoint: Path | None = None, xvfb: bool = False, maxfps: int = 120,
         max_seconds: float | None = None, trace_memory: bool = False, stall_ms: float | None = None,
@@ -834,6 +851,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                "window": f"{size[0]}x{size[1]}", "maxfps": maxfps, "display": "xvfb" if xvfb else "offscreen",
                "gl": os.environ.get("KIVY_GL_BACKEND") or "real",
                "date": _dt.date.today().isoformat()}
+        out.update(idle_collection())
     except Exception:  # noqa: BLE001 - the soak reports what broke instead of a bare traceback
         log.exception("soak stopped by an error")
         out = {"visits": visits, "error": traceback.format_exc(), "failure_examples": soak.failures[:5]}
