@@ -713,20 +713,13 @@ def schedule(n_visits: int, seed: int) -> list[tuple[str, str, bool]]:
     return out
 
 
-def idle_collection() -> dict[str, Any]:
+def idle_collection(collector: Any) -> dict[str, Any]:
     """After the figures: what the kiosk's idle full collection would give back (the soak never stands idle).
 
     Objects frozen by a visit's refreeze that died later are freed only by that collection (screens.quiet_gc),
     which a kiosk does when it stands untouched; visits back to back never reach it.
     """
-    from screens.quiet_gc import malloc_trim  # noqa: PLC0415 - with the app's modules
-
-    gc.unfreeze()
-    freed = gc.collect()
-    gc.freeze()
-    trim = malloc_trim()
-    if trim is not None:
-        trim()
+    freed = collector.collect_everything()
     return {"idle_collection_freed": freed, "rss_mb_after_idle_collection": rss_mb()}
 
 
@@ -830,7 +823,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                            for f in list(d.traceback)[-6:]]}
                 for d in diff[:12]]
             tracemalloc.stop()
-        if trace_bindings and bindings0 is not None:
+        if bindings0 is not None:
             books["kivy_observers_growth_top"] = growth(bindings0, census())
         soak.rest()  # as before the start was counted
         sim.http.close()  # as at the start: only the kiosk's descriptors are counted
@@ -851,7 +844,7 @@ def run(visits: int, seed: int = 1, size: tuple[int, int] = (1280, 800), progres
                "window": f"{size[0]}x{size[1]}", "maxfps": maxfps, "display": "xvfb" if xvfb else "offscreen",
                "gl": os.environ.get("KIVY_GL_BACKEND") or "real",
                "date": _dt.date.today().isoformat()}
-        out.update(idle_collection())
+        out.update(idle_collection(app.collector))
     except Exception:  # noqa: BLE001 - the soak reports what broke instead of a bare traceback
         log.exception("soak stopped by an error")
         out = {"visits": visits, "error": traceback.format_exc(), "failure_examples": soak.failures[:5]}

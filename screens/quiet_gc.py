@@ -105,9 +105,7 @@ class QuietCollector:
             gc.freeze()
             self.refreezes += 1
             log.info("%d objects left by visits frozen for the garbage collector", unfrozen)
-        if self._release_memory is not None:
-            self._release_memory()  # the pages of what the pass freed go back to the system
-            self.memory_releases += 1
+        self._give_memory_back()
         return found
 
     def touched(self) -> None:
@@ -119,16 +117,25 @@ class QuietCollector:
         if not (self.frozen and on_home and now - self._last_touch >= self.quiet_s
                 and now - self._last_full >= self.every_s):
             return False
+        found = self.collect_everything()
+        self._last_full = now
+        log.info("full garbage collection while idle: %d unreachable objects freed", found)
+        return True
+
+    def collect_everything(self) -> int:
+        """The idle pass: the frozen objects too, then frozen again; how many objects it freed."""
         gc.unfreeze()
         found = gc.collect()
         gc.freeze()
+        self.full_collections += 1
+        self._give_memory_back()
+        return found
+
+    def _give_memory_back(self) -> None:
+        """The pages of what a pass freed go back to the system (glibc keeps them otherwise)."""
         if self._release_memory is not None:
             self._release_memory()
             self.memory_releases += 1
-        self._last_full = now
-        self.full_collections += 1
-        log.info("full garbage collection while idle: %d unreachable objects freed", found)
-        return True
 
     def stop(self) -> None:
         """Give the frozen objects back to the collector (an app stopped inside a longer-lived process)."""

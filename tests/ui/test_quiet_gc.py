@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import weakref
+from pathlib import Path
 
 import pytest
 from manual_clock import ManualClock
 
 from screens.quiet_gc import FULL_AFTER_GEN1, QuietCollector
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Cycle:
@@ -163,12 +168,7 @@ print(before, rss_kb(), len(kept))
 
 
 def test_malloc_trim_gives_the_pages_of_freed_blocks_back_to_the_system():
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", RELEASE_SCRIPT], cwd=root, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", RELEASE_SCRIPT], cwd=ROOT, capture_output=True, text=True,
                          timeout=120, check=True).stdout.split()
     if out == ["none"]:
         pytest.skip("this C library has no malloc_trim")
